@@ -1,0 +1,83 @@
+"""What the command lines of knn.py and mlp.py share: arguments, data and result files."""
+import argparse
+import json
+import os
+import tempfile
+
+from read_cifar import ensure_cifar, read_cifar, split_dataset
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def fraction(text):
+    """argparse type: a float strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def add_common_arguments(parser):
+    """Add the flags that knn.py and mlp.py share, with the lab's values as defaults."""
+    parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"),
+                        help="folder holding cifar-10-batches-py (default: data/ beside "
+                             "this file); downloaded there if missing")
+    parser.add_argument("--results-dir", default=os.path.join(ROOT, "results"),
+                        help="folder for the plot and the json file (default: results/)")
+    parser.add_argument("--split", type=fraction, default=0.9,
+                        help="fraction of the 60,000 images used for training (default: 0.9)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the shuffle before the split and of any other "
+                             "randomness, so that a run can be repeated (default: 0)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading CIFAR-10 when it is missing")
+
+
+def load_split(args):
+    """Read CIFAR-10 (downloading it unless --no-download) and split it as the flags say.
+
+    Returns
+    -------
+    data_train, labels_train, data_test, labels_test
+        As ``read_cifar.split_dataset`` returns them.
+    """
+    directory = ensure_cifar(args.data_dir, download=not args.no_download)
+    data, labels = read_cifar(directory)
+    return split_dataset(data, labels, args.split, seed=args.seed)
+
+
+def _write_atomic(path, write):
+    """Call ``write(file)`` on a temporary file, then rename it to ``path``.
+
+    The rename is atomic, so ``path`` holds either its old content or the whole new
+    one, never a half-written file.
+    """
+    folder, name = os.path.split(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def save_results(results_dir, name, figure, record):
+    """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
+
+    Each file is written whole or not at all (see ``_write_atomic``).
+    """
+    os.makedirs(results_dir, exist_ok=True)
+    png, js = (os.path.join(results_dir, name + ext) for ext in (".png", ".json"))
+    _write_atomic(png, lambda f: figure.savefig(f, format="png", dpi=120))
+    _write_atomic(js, lambda f: f.write(json.dumps(record, indent=2).encode() + b"\n"))
+    print(f"saved {png} and {js}")

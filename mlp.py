@@ -1,0 +1,414 @@
+"""A multilayer perceptron (MLP) with one hidden layer, trained by gradient descent.
+
+The network of the lab, in plain NumPy (shapes for a batch of N rows):
+
+    A0 = X                      (N, d_in)    the data
+    Z1 = A0 @ W1 + B1           (N, d_h)     W1: (d_in, d_h),  B1: (1, d_h)
+    A1 = sigmoid(Z1)            (N, d_h)
+    Z2 = A1 @ W2 + B2           (N, d_out)   W2: (d_h, d_out), B2: (1, d_out)
+    A2 = sigmoid(Z2) or softmax(Z2)          the output
+
+Gradients are written by hand (see the README's derivations). Run ``python mlp.py``
+to train on CIFAR-10 with the lab's settings and plot the training accuracy
+(``results/mlp.png``).
+"""
+import argparse
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from experiment import add_common_arguments, load_split, positive_int, save_results
+from read_cifar import check_dataset
+
+
+def sigmoid(z):
+    """Logistic function 1 / (1 + exp(-z)), elementwise, without overflow.
+
+    exp is only taken of -|z| <= 0, so it never overflows, whatever ``z`` holds.
+    """
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def log_softmax(z):
+    """Logarithm of the softmax of each row of ``z`` (N, d_out), without overflow."""
+    shifted = z - z.max(axis=1, keepdims=True)        # softmax(z) = softmax(z - c)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(z):
+    """Softmax of each row of ``z`` (N, d_out): positive, each row sums to 1."""
+    return np.exp(log_softmax(z))
+
+
+def one_hot(labels, num_classes=None):
+    """One-hot encoding of integer labels.
+
+    Parameters
+    ----------
+    labels : array_like of int, any shape S (a scalar too)
+        Class codes in 0..num_classes-1.
+    num_classes : int, optional
+        Width of the encoding. Defaults to ``max(labels) + 1``; pass it whenever the
+        labels may not show every class (a batch, a small test set).
+
+    Returns
+    -------
+    np.ndarray of np.int64, shape S + (num_classes,)
+        ``out[..., c]`` is 1 where ``labels == c`` and 0 elsewhere.
+        ``one_hot([1, 2, 0])`` is ``[[0, 1, 0], [0, 0, 1], [1, 0, 0]]``.
+
+    Raises
+    ------
+    ValueError
+        If a label is not an integer in 0..num_classes-1.
+    """
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and not (0 <= labels.min() and labels.max() < num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got values "
+                         f"from {labels.min()} to {labels.max()}")
+    return (labels[..., None] == np.arange(num_classes)).astype(np.int64)
+
+
+def _as_float(data):
+    """The data as floats: float32 and float64 stay as they are, integers become float32."""
+    data = np.asarray(data)
+    return data if np.issubdtype(data.dtype, np.floating) else data.astype(np.float32)
+
+
+def _same_dtype(dtype, *weights):
+    """The weights in the data's dtype, so that float32 data is never upcast."""
+    return [np.asarray(w, dtype=dtype) for w in weights]
+
+
+def forward(w1, b1, w2, b2, data):
+    """Forward pass up to the output layer's input.
+
+    Returns
+    -------
+    a1 : np.ndarray, shape (N, d_h)
+        Hidden layer output, sigmoid(data @ w1 + b1).
+    z2 : np.ndarray, shape (N, d_out)
+        Output layer input (the logits), a1 @ w2 + b2.
+    """
+    a1 = sigmoid(data @ w1 + b1)
+    return a1, a1 @ w2 + b2
+
+
+def backward(data, a1, w2, dz2):
+    """Gradients of the loss with respect to the weights, given dC/dZ2.
+
+    Parameters
+    ----------
+    data : (N, d_in), a1 : (N, d_h), w2 : (d_h, d_out)
+    dz2 : np.ndarray, shape (N, d_out)
+        dC/dZ2, the gradient of the loss with respect to the output layer's input.
+
+    Returns
+    -------
+    dw1 (d_in, d_h), db1 (1, d_h), dw2 (d_h, d_out), db2 (1, d_out)
+    """
+    dw2 = a1.T @ dz2                          # dC/dW2 = A1^T dC/dZ2
+    db2 = dz2.sum(axis=0, keepdims=True)      # dC/dB2 = sum of dC/dZ2 over the rows
+    da1 = dz2 @ w2.T                          # dC/dA1 = dC/dZ2 W2^T
+    dz1 = da1 * a1 * (1 - a1)                 # dC/dZ1 = dC/dA1 * A1 * (1 - A1)
+    dw1 = data.T @ dz1                        # dC/dW1 = A0^T dC/dZ1
+    db1 = dz1.sum(axis=0, keepdims=True)      # dC/dB1 = sum of dC/dZ1 over the rows
+    return dw1, db1, dw2, db2
+
+
+def _descend(weights, gradients, learning_rate):
+    """One gradient descent step: w - learning_rate * dC/dw for each weight array."""
+    return [w - learning_rate * g for w, g in zip(weights, gradients)]
+
+
+def learn_once_mse(w1, b1, w2, b2, data, targets, learning_rate):
+    """One gradient descent step on the mean squared error, sigmoid output layer.
+
+    Parameters
+    ----------
+    w1 : (d_in, d_h), b1 : (1, d_h), w2 : (d_h, d_out), b2 : (1, d_out)
+        Weights and biases of the network.
+    data : np.ndarray, shape (N, d_in)
+    targets : np.ndarray, shape (N, d_out)
+    learning_rate : float
+
+    Returns
+    -------
+    w1, b1, w2, b2 : np.ndarray
+        The updated weights and biases (new arrays; the inputs are not modified), in
+        the data's floating dtype.
+    loss : float
+        The loss before the step: the mean of (A2 - targets)^2 over all N * d_out entries.
+    """
+    data = _as_float(data)
+    w1, b1, w2, b2 = _same_dtype(data.dtype, w1, b1, w2, b2)
+    a1, z2 = forward(w1, b1, w2, b2, data)
+    a2 = sigmoid(z2)
+    loss = np.mean(np.square(a2 - targets))
+    da2 = 2 * (a2 - targets) / a2.size        # dC/dA2 = 2 (A2 - Y) / (N d_out)
+    dz2 = (da2 * a2 * (1 - a2)).astype(data.dtype, copy=False)   # dC/dZ2 = dC/dA2 * A2 (1 - A2)
+    gradients = backward(data, a1, w2, dz2)
+    return (*_descend((w1, b1, w2, b2), gradients, learning_rate), float(loss))
+
+
+def _cross_entropy_step(w1, b1, w2, b2, data, labels, learning_rate, a1, z2):
+    """One gradient descent step on the cross-entropy, from a forward pass already made."""
+    y = one_hot(labels, num_classes=w2.shape[1])             # (N, d_out)
+    log_a2 = log_softmax(z2)
+    loss = -np.mean(np.sum(y * log_a2, axis=1))             # C = -mean_n sum_c Y log A2
+    dz2 = ((np.exp(log_a2) - y) / len(data)).astype(data.dtype, copy=False)  # (A2 - Y) / N
+    gradients = backward(data, a1, w2, dz2)
+    return (*_descend((w1, b1, w2, b2), gradients, learning_rate), float(loss))
+
+
+def _check_network(w1, b1, w2, b2, data, labels):
+    """Validate shapes for a network applied to labelled data; return the cleaned arrays."""
+    data, labels = check_dataset(_as_float(data), labels)
+    w1, b1, w2, b2 = _same_dtype(data.dtype, w1, b1, w2, b2)
+    d_in, d_h, d_out = data.shape[1], w1.shape[-1], w2.shape[-1]
+    expected = {"w1": (d_in, d_h), "b1": (1, d_h), "w2": (d_h, d_out), "b2": (1, d_out)}
+    for name, w in zip(expected, (w1, b1, w2, b2)):
+        if w.shape != expected[name]:
+            raise ValueError(f"{name} has shape {w.shape}, expected {expected[name]} for "
+                             f"data with {d_in} features, {d_h} hidden and {d_out} output units")
+    if labels.min() < 0 or labels.max() >= d_out:
+        raise ValueError(f"labels must lie in 0..{d_out - 1} (the network has {d_out} "
+                         f"outputs), got values from {labels.min()} to {labels.max()}")
+    return w1, b1, w2, b2, data, labels
+
+
+def learn_once_cross_entropy(w1, b1, w2, b2, data, labels_train, learning_rate):
+    """One gradient descent step on the cross-entropy, softmax output layer.
+
+    With a softmax output A2 and the one-hot encoding Y of the labels, the loss is
+    C = -(1/N) sum_n sum_c Y[n, c] log A2[n, c] (the lab's "binary cross-entropy"
+    summed over the one-hot outputs), and dC/dZ2 = (A2 - Y) / N.
+
+    Parameters
+    ----------
+    w1 : (d_in, d_h), b1 : (1, d_h), w2 : (d_h, d_out), b2 : (1, d_out)
+        Weights and biases of the network; d_out is the number of classes.
+    data : np.ndarray, shape (N, d_in)
+    labels_train : np.ndarray of int, shape (N,)
+        Class codes in 0..d_out-1.
+    learning_rate : float
+
+    Returns
+    -------
+    w1, b1, w2, b2 : np.ndarray
+        The updated weights and biases (new arrays), in the data's floating dtype.
+    loss : float
+        The cross-entropy before the step.
+    """
+    w1, b1, w2, b2, data, labels = _check_network(w1, b1, w2, b2, data, labels_train)
+    a1, z2 = forward(w1, b1, w2, b2, data)
+    return _cross_entropy_step(w1, b1, w2, b2, data, labels, learning_rate, a1, z2)
+
+
+def _accuracy(z2, labels):
+    """Fraction of rows whose largest output is at the true label."""
+    return float(np.mean(np.argmax(z2, axis=1) == labels))
+
+
+def train_mlp(w1, b1, w2, b2, data_train, labels_train, learning_rate, num_epoch,
+              verbose=False):
+    """Train the network for ``num_epoch`` full-batch gradient descent steps.
+
+    Parameters
+    ----------
+    w1 : (d_in, d_h), b1 : (1, d_h), w2 : (d_h, d_out), b2 : (1, d_out)
+        Initial weights and biases.
+    data_train : np.ndarray, shape (N, d_in)
+    labels_train : np.ndarray of int, shape (N,)
+    learning_rate : float
+    num_epoch : int
+    verbose : bool, optional
+        Print the loss and the accuracy after every epoch.
+
+    Returns
+    -------
+    w1, b1, w2, b2 : np.ndarray
+        The trained weights and biases, in the data's floating dtype.
+    train_accuracies : list of float
+        ``num_epoch`` values: the accuracy on ``data_train`` after each epoch's step.
+    """
+    w1, b1, w2, b2, data, labels = _check_network(w1, b1, w2, b2, data_train, labels_train)
+    train_accuracies = []
+    # The forward pass that measures the accuracy after a step is also the one the
+    # next step starts from, so an epoch costs one forward and one backward pass.
+    a1, z2 = forward(w1, b1, w2, b2, data)
+    for epoch in range(num_epoch):
+        w1, b1, w2, b2, loss = _cross_entropy_step(w1, b1, w2, b2, data, labels,
+                                                   learning_rate, a1, z2)
+        a1, z2 = forward(w1, b1, w2, b2, data)
+        train_accuracies.append(_accuracy(z2, labels))
+        if verbose:
+            print(f"epoch {epoch + 1:3d}/{num_epoch}  loss {loss:.4f}  "
+                  f"train accuracy {train_accuracies[-1]:.4f}")
+    return w1, b1, w2, b2, train_accuracies
+
+
+def test_mlp(w1, b1, w2, b2, data_test, labels_test):
+    """Accuracy of the network on a test set.
+
+    Parameters
+    ----------
+    w1 : (d_in, d_h), b1 : (1, d_h), w2 : (d_h, d_out), b2 : (1, d_out)
+    data_test : np.ndarray, shape (N, d_in)
+    labels_test : np.ndarray of int, shape (N,)
+
+    Returns
+    -------
+    test_accuracy : float
+        Fraction of test rows whose largest output is at the true label, in [0, 1].
+    """
+    w1, b1, w2, b2, data, labels = _check_network(w1, b1, w2, b2, data_test, labels_test)
+    return _accuracy(forward(w1, b1, w2, b2, data)[1], labels)
+
+
+test_mlp.__test__ = False  # its name starts with "test": tell pytest it is not a test
+
+
+def init_weights(d_in, d_h, d_out, seed=None, dtype=np.float32):
+    """Random weights and zero biases for the network (Glorot/Xavier uniform).
+
+    Each weight matrix is drawn from U(-r, r) with r = sqrt(6 / (fan_in + fan_out)),
+    which keeps the variance of the signal about the same from layer to layer; the
+    lab's U(-1, 1) saturates the sigmoids of the hidden layer on 3,072 inputs.
+
+    Returns
+    -------
+    w1 (d_in, d_h), b1 (1, d_h), w2 (d_h, d_out), b2 (1, d_out), all of ``dtype``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def glorot(fan_in, fan_out):
+        r = np.sqrt(6 / (fan_in + fan_out))
+        return rng.uniform(-r, r, size=(fan_in, fan_out)).astype(dtype)
+
+    return (glorot(d_in, d_h), np.zeros((1, d_h), dtype),
+            glorot(d_h, d_out), np.zeros((1, d_out), dtype))
+
+
+def standardize(data_train, data_test):
+    """Scale each feature to mean 0 and standard deviation 1, with training statistics.
+
+    Returns
+    -------
+    data_train, data_test : np.ndarray of float32
+        New arrays; the statistics come from ``data_train`` alone, so nothing of the
+        test set leaks into training.
+    """
+    mean = data_train.mean(axis=0, dtype=np.float64)
+    std = data_train.std(axis=0, dtype=np.float64)
+    std[std == 0] = 1                      # a constant feature stays 0
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+
+    def scale(data):
+        scaled = data - mean               # a new float32 array, then scaled in place
+        scaled /= std
+        return scaled
+
+    return scale(data_train), scale(data_test)
+
+
+def run_mlp_training(data_train, labels_train, data_test, labels_test, d_h,
+                     learning_rate, num_epoch, seed=None, num_classes=None, verbose=False):
+    """Train an MLP classifier on the training set and test it.
+
+    The features are first standardised with the training set's statistics
+    (``standardize``), and the weights drawn by ``init_weights``.
+
+    Parameters
+    ----------
+    data_train : np.ndarray, shape (N_train, d_in)
+    labels_train : np.ndarray of int, shape (N_train,)
+    data_test : np.ndarray, shape (N_test, d_in)
+    labels_test : np.ndarray of int, shape (N_test,)
+    d_h : int
+        Number of neurons of the hidden layer.
+    learning_rate : float
+    num_epoch : int
+    seed : None, int or np.random.Generator, optional
+        Seed of the weight initialisation.
+    num_classes : int, optional
+        Number of outputs; by default 1 + the largest label of either set.
+    verbose : bool, optional
+        Print the progress of every epoch.
+
+    Returns
+    -------
+    train_accuracies : list of float
+        The training accuracy after each epoch.
+    test_accuracy : float
+        The accuracy of the trained network on the test set.
+    """
+    data_train, labels_train = check_dataset(data_train, labels_train, name="data_train")
+    data_test, labels_test = check_dataset(data_test, labels_test, name="data_test")
+    if data_train.shape[1] != data_test.shape[1]:
+        raise ValueError(f"data_train has {data_train.shape[1]} features per row "
+                         f"but data_test has {data_test.shape[1]}")
+    if num_classes is None:
+        num_classes = int(max(labels_train.max(), labels_test.max())) + 1
+    data_train, data_test = standardize(data_train, data_test)
+    w1, b1, w2, b2 = init_weights(data_train.shape[1], d_h, num_classes, seed=seed)
+    w1, b1, w2, b2, train_accuracies = train_mlp(w1, b1, w2, b2, data_train, labels_train,
+                                                 learning_rate, num_epoch, verbose=verbose)
+    return train_accuracies, test_mlp(w1, b1, w2, b2, data_test, labels_test)
+
+
+def plot_training(train_accuracies, test_accuracy, title):
+    """Figure of the training accuracy per epoch, the final test accuracy shown."""
+    figure = Figure(figsize=(7, 4.5))
+    ax = figure.subplots()
+    epochs = np.arange(1, len(train_accuracies) + 1)
+    ax.plot(epochs, train_accuracies, label="training accuracy")
+    ax.axhline(test_accuracy, color="tab:red", linestyle="--",
+               label=f"final test accuracy: {test_accuracy:.1%}")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    figure.tight_layout()
+    return figure
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train the lab's one-hidden-layer MLP on CIFAR-10 and plot its accuracy.")
+    add_common_arguments(parser)
+    parser.add_argument("--d-h", type=positive_int, default=64,
+                        help="number of neurons in the hidden layer (default: 64)")
+    parser.add_argument("--learning-rate", type=float, default=0.1,
+                        help="gradient descent step size (default: 0.1)")
+    parser.add_argument("--num-epoch", type=positive_int, default=100,
+                        help="number of full-batch training steps (default: 100)")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    data_train, labels_train, data_test, labels_test = load_split(args)
+    train_accuracies, test_accuracy = run_mlp_training(
+        data_train, labels_train, data_test, labels_test, args.d_h, args.learning_rate,
+        args.num_epoch, seed=args.seed, verbose=True)
+    elapsed = time.perf_counter() - start
+
+    print(f"test accuracy {test_accuracy:.4f}")
+    title = (f"MLP on CIFAR-10 (d_h={args.d_h}, learning rate {args.learning_rate}, "
+             f"seed {args.seed})")
+    record = {"train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
+              "split": args.split, "seed": args.seed, "d_h": args.d_h,
+              "learning_rate": args.learning_rate, "num_epoch": args.num_epoch,
+              "n_train": len(data_train), "n_test": len(data_test),
+              "seconds": round(elapsed, 1)}
+    figure = plot_training(train_accuracies, test_accuracy, title)
+    save_results(args.results_dir, "mlp", figure, record)
+    print(f"done in {elapsed:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Read CIFAR-10 and split it into a training set and a test set.
+
+CIFAR-10 holds 60,000 colour images of 32x32 pixels in 10 classes. The official
+``cifar-10-python.tar.gz`` unpacks to ``cifar-10-batches-py/``: five training
+batches ``data_batch_1`` .. ``data_batch_5`` and one ``test_batch`` of 10,000
+images each, every one a Python 2 pickle of a dict with (among others)
+
+- ``b"data"``: uint8 array of shape (10000, 3072). A row is one image: the 1024
+  red pixels, then the 1024 green, then the 1024 blue, each plane row by row.
+- ``b"labels"``: list of 10000 ints in 0..9, the class of each row.
+
+This module reads them (``read_cifar_batch``, ``read_cifar``), shuffles and splits
+them (``split_dataset``), and downloads them when they are missing
+(``ensure_cifar``).
+"""
+import hashlib
+import http.client
+import os
+import pickle
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.request
+
+import numpy as np
+
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
+BATCH_FOLDER = "cifar-10-batches-py"
+BATCH_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+DATA_SIZE = 32 * 32 * 3
+LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck"]
+
+
+class DownloadError(OSError):
+    """The CIFAR-10 archive could not be downloaded, verified or extracted."""
+
+
+def _load_batch(path):
+    """Load one batch file as stored: uint8 pixels (n, 3072) and int64 labels (n,)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CIFAR-10 batch file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            # The batches are Python 2 pickles: "bytes" keeps their keys as b"data", ...
+            # Like any pickle, only load files from a source you trust (see ensure_cifar).
+            batch = pickle.load(f, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except Exception as error:  # truncated file, not a pickle, wrong keys, ...
+        raise ValueError(f"{path} is not a readable CIFAR-10 batch "
+                         f"(truncated or corrupt?): {error!r}") from error
+    if data.ndim != 2 or data.shape[1] != DATA_SIZE or labels.shape != (len(data),):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: data has shape {data.shape} "
+                         f"and labels {labels.shape}, expected (n, {DATA_SIZE}) and (n,)")
+    return data, labels
+
+
+def read_cifar_batch(path):
+    """Read one CIFAR-10 batch file.
+
+    Parameters
+    ----------
+    path : str
+        Path of a batch file, e.g. ``"data/cifar-10-batches-py/data_batch_1"``.
+
+    Returns
+    -------
+    data : np.ndarray of np.float32, shape (batch_size, 3072)
+        One image a row, pixel values 0..255 in the file's order (R, G, B planes).
+    labels : np.ndarray of np.int64, shape (batch_size,)
+        The class code (0..9) of each row.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is truncated, corrupt or not a CIFAR-10 batch.
+    """
+    data, labels = _load_batch(path)
+    return data.astype(np.float32), labels
+
+
+def read_cifar(directory):
+    """Read the six batches of ``cifar-10-batches-py`` (five training, one test).
+
+    Parameters
+    ----------
+    directory : str
+        The folder holding ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``.
+
+    Returns
+    -------
+    data : np.ndarray of np.float32, shape (60000, 3072)
+        All images, the five training batches in order, then the test batch.
+    labels : np.ndarray of np.int64, shape (60000,)
+        The class code of each row.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or one of the six batch files is missing.
+    ValueError
+        If a batch file is truncated or corrupt.
+    """
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"CIFAR-10 folder not found: {directory}")
+    batches = [_load_batch(os.path.join(directory, name)) for name in BATCH_FILES]
+    # Fill one float32 array from the uint8 batches: converting each batch to float32
+    # and concatenating would briefly need twice the final 737 MB.
+    n = sum(len(labels) for _, labels in batches)
+    data = np.empty((n, DATA_SIZE), dtype=np.float32)
+    start = 0
+    for pixels, labels in batches:
+        data[start:start + len(labels)] = pixels
+        start += len(labels)
+    labels = np.concatenate([labels for _, labels in batches])
+    return data, labels
+
+
+def check_dataset(data, labels=None, name="data"):
+    """Check that ``data`` is a finite 2-D array and ``labels`` matches it.
+
+    Parameters
+    ----------
+    data : array_like, shape (n, d)
+    labels : array_like of int, shape (n,), optional
+    name : str
+        How the error messages call ``data``.
+
+    Returns
+    -------
+    data : np.ndarray, shape (n, d)
+        ``data`` as an array (no copy when it already is one).
+    labels : np.ndarray of np.int64, shape (n,), or None
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not 2-D or empty, holds NaN or inf, or if ``labels`` is not
+        1-D integers with one label per row of ``data``.
+    """
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features), "
+                         f"got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if labels is None:
+        return data, None
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise ValueError(f"{name} has {len(data)} rows but its labels have shape "
+                         f"{labels.shape}: expected one label per row")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    return data, labels.astype(np.int64, copy=False)
+
+
+def split_dataset(data, labels, split, seed=None):
+    """Shuffle the rows and split them into a training set and a test set.
+
+    Parameters
+    ----------
+    data : np.ndarray, shape (n, d)
+    labels : np.ndarray, shape (n,)
+    split : float in (0, 1)
+        The fraction of rows that go to the training set (rounded to a whole row).
+    seed : None, int or np.random.Generator, optional
+        None (the default) shuffles differently at every call; an int or a Generator
+        makes the split reproducible.
+
+    Returns
+    -------
+    data_train : np.ndarray, shape (n_train, d)
+    labels_train : np.ndarray, shape (n_train,)
+    data_test : np.ndarray, shape (n - n_train, d)
+    labels_test : np.ndarray, shape (n - n_train,)
+        Every row lands in exactly one of the two sets, with its own label.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not strictly between 0 and 1, if ``data`` and ``labels``
+        differ in length, or if one of the two sets would be empty.
+    """
+    if not 0 < split < 1:
+        raise ValueError(f"split must be strictly between 0 and 1, got {split}")
+    data, labels = np.asarray(data), np.asarray(labels)
+    if len(data) != len(labels):
+        raise ValueError(f"data has {len(data)} rows but labels has {len(labels)}: "
+                         "they must have the same length")
+    n_train = round(split * len(data))
+    if not 0 < n_train < len(data):
+        raise ValueError(f"split={split} of {len(data)} rows leaves an empty "
+                         "training or test set")
+    order = np.random.default_rng(seed).permutation(len(data))
+    train, test = order[:n_train], order[n_train:]
+    return data[train], labels[train], data[test], labels[test]
+
+
+def _download(url, path, md5):
+    """Download ``url`` to ``path``, showing progress; check its length and MD5."""
+    digest = hashlib.md5()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                f.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                size = f" of {total / 1e6:.1f}" if total else ""
+                print(f"\r  {done / 1e6:.1f}{size} MB", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+        raise DownloadError(f"could not download {url}: {error}") from error
+    if total and done != total:
+        raise DownloadError(f"download of {url} stopped after {done} of {total} bytes")
+    if digest.hexdigest() != md5:
+        raise DownloadError(f"{url} has MD5 {digest.hexdigest()}, expected {md5}: "
+                            "the file is corrupt or not the CIFAR-10 archive")
+
+
+def _extract(archive, target):
+    """Extract ``archive`` into the empty folder ``target``, refusing unsafe members."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            # The "data" filter refuses members that would land outside ``target``
+            # (absolute paths, "..", links), devices and other special files.
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DownloadError(f"could not extract {archive}: {error}") from error
+
+
+def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
+    """Return the path of ``cifar-10-batches-py`` in ``data_dir``, downloading it if missing.
+
+    The archive is downloaded and extracted beside the final folder under temporary
+    names, and only moved into place once its checksum is right and every batch file
+    is there, so an interrupted or failed download never leaves a folder that a
+    later run would trust.
+
+    Parameters
+    ----------
+    data_dir : str
+        Folder that holds (or will hold) ``cifar-10-batches-py``.
+    download : bool
+        If False, never download: raise instead when the batches are missing.
+    url, md5 : str
+        Where to download the archive from, and its expected MD5 checksum.
+
+    Returns
+    -------
+    str
+        ``os.path.join(data_dir, "cifar-10-batches-py")``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If batches are missing and ``download`` is False, or if the folder exists
+        but is incomplete (it is left untouched).
+    DownloadError
+        If the download, checksum or extraction fails; the message names the URL and
+        where to put the files by hand.
+    """
+    target = os.path.join(data_dir, BATCH_FOLDER)
+    missing = [name for name in BATCH_FILES if not os.path.isfile(os.path.join(target, name))]
+    if not missing:
+        return target
+    by_hand = (f"Download {url} yourself and unpack it so that {target} holds "
+               f"{', '.join(BATCH_FILES)}.")
+    if os.path.exists(target):
+        raise FileNotFoundError(f"{target} lacks {', '.join(missing)}. "
+                                f"Remove or complete that folder. {by_hand}")
+    if not download:
+        raise FileNotFoundError(f"CIFAR-10 not found in {target} (downloads are off). {by_hand}")
+    os.makedirs(data_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".cifar-download-", dir=data_dir)
+    try:
+        archive = os.path.join(work, "cifar-10-python.tar.gz")
+        print(f"Downloading CIFAR-10 from {url}", file=sys.stderr)
+        try:
+            _download(url, archive, md5)
+            _extract(archive, os.path.join(work, "extracted"))
+        except DownloadError as error:
+            raise DownloadError(f"{error}. {by_hand}") from error
+        extracted = os.path.join(work, "extracted", BATCH_FOLDER)
+        absent = [name for name in BATCH_FILES
+                  if not os.path.isfile(os.path.join(extracted, name))]
+        if absent:
+            raise DownloadError(f"the archive from {url} lacks {BATCH_FOLDER}/"
+                                f"{', '.join(absent)}. {by_hand}")
+        os.replace(extracted, target)  # atomic: the folder appears whole or not at all
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
