@@ -1,0 +1,197 @@
+"""Tests of knn.py: distances and votes against slow loops, the sweep against the lab's path."""
+import os
+
+import numpy as np
+import pytest
+
+from knn import distance_matrix, evaluate_knn, evaluate_knn_sweep, knn_predict
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
+
+
+def distances_loop(a, b):
+    """Reference: the distance of every pair, one at a time, in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.array([[np.sqrt(np.sum((x - y) ** 2)) for y in b] for x in a])
+
+
+def predict_loop(dists, labels, k):
+    """Reference vote: sort each column, count the k nearest labels, ties to the nearest class."""
+    predictions = []
+    for column in dists.T:
+        nearest = [labels[i] for i in np.argsort(column, kind="stable")[:k]]
+        counts = {c: nearest.count(c) for c in nearest}
+        best = max(counts.values())
+        predictions.append(next(c for c in nearest if counts[c] == best))
+    return np.array(predictions)
+
+
+def blobs(rng, n, n_classes=3, d=5, spread=1.5):
+    """Gaussian clusters that overlap a little, so kNN makes some mistakes."""
+    labels = rng.integers(0, n_classes, size=n)
+    centres = rng.normal(0, 2, size=(n_classes, d))
+    return (centres[labels] + rng.normal(0, spread, size=(n, d))).astype(np.float32), labels
+
+
+# ---- distance_matrix -------------------------------------------------------------------
+
+def test_distance_matrix_matches_a_loop_over_pairs():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 4)), rng.normal(size=(5, 4))
+    dists = distance_matrix(a, b)
+    assert dists.shape == (7, 5)
+    np.testing.assert_allclose(dists, distances_loop(a, b), rtol=1e-12, atol=1e-12)
+
+
+def test_distance_matrix_float32_pixels_stay_float32_and_close():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, size=(20, 3072)).astype(np.float32)
+    b = rng.integers(0, 256, size=(30, 3072)).astype(np.float32)
+    dists = distance_matrix(a, b)
+    assert dists.dtype == np.float32
+    np.testing.assert_allclose(dists, distances_loop(a, b), rtol=1e-5)
+
+
+def test_distance_matrix_identical_rows_are_nearly_zero_never_nan_or_negative():
+    rng = np.random.default_rng(2)
+    # Large pixel values make ||a||^2 + ||b||^2 - 2ab cancel badly in float32.
+    a = rng.integers(200, 256, size=(50, 3072)).astype(np.float32)
+    dists = distance_matrix(a, a)
+    assert np.all(np.isfinite(dists)) and np.all(dists >= 0)
+    norms = np.linalg.norm(a.astype(np.float64), axis=1)
+    # The documented float32 precision: a few units for norms near 13,000.
+    assert np.all(np.diag(dists) <= 1e-3 * norms)
+    off_diagonal = dists[~np.eye(len(a), dtype=bool)]
+    assert off_diagonal.min() > 100 * np.diag(dists).max()
+    # float64 in: exact to rounding.
+    np.testing.assert_allclose(np.diag(distance_matrix(a.astype(np.float64), a)), 0, atol=1e-4)
+
+
+def test_distance_matrix_casts_integer_pixels_without_overflow():
+    a = np.full((2, 3072), 255, dtype=np.uint8)
+    b = np.zeros((3, 3072), dtype=np.uint8)
+    np.testing.assert_allclose(distance_matrix(a, b), 255 * np.sqrt(3072), rtol=1e-6)
+
+
+@pytest.mark.parametrize("a, b, message", [
+    (np.zeros((2, 3)), np.zeros((2, 4)), "features"),
+    (np.zeros(3), np.zeros((2, 3)), "2-D"),
+    (np.array([[np.nan, 0.0]]), np.zeros((1, 2)), "NaN"),
+    (np.zeros((1, 2)), np.array([[np.inf, 0.0]]), "infinite"),
+])
+def test_distance_matrix_rejects_bad_input(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        distance_matrix(a, b)
+
+
+# ---- knn_predict -----------------------------------------------------------------------
+
+def test_knn_predict_matches_a_loop_for_every_k_ties_included():
+    rng = np.random.default_rng(3)
+    n_train, n_test = 40, 25
+    # Distinct distances (a permutation), few classes: even k gives many tied votes.
+    dists = rng.permutation(n_train * n_test).reshape(n_train, n_test).astype(np.float64)
+    labels = rng.integers(0, 3, size=n_train)
+    for k in range(1, n_train + 1):
+        np.testing.assert_array_equal(knn_predict(dists, labels, k), predict_loop(dists, labels, k),
+                                      err_msg=f"k={k}")
+
+
+def test_knn_predict_tie_goes_to_the_class_of_the_nearest_member():
+    dists = np.array([[1.0], [2.0], [3.0], [4.0]])       # 4 training points, 1 test point
+    labels = np.array([0, 1, 1, 0])
+    assert knn_predict(dists, labels, 1)[0] == 0
+    assert knn_predict(dists, labels, 2)[0] == 0          # 1-1 tie: class 0 is nearest
+    assert knn_predict(dists, labels, 3)[0] == 1          # 2 votes to 1
+    assert knn_predict(dists, labels, 4)[0] == 0          # 2-2 tie: class 0 is nearest
+
+
+def test_knn_predict_k2_always_predicts_like_k1():
+    rng = np.random.default_rng(4)
+    dists = rng.random((100, 60))
+    labels = rng.integers(0, 10, size=100)
+    np.testing.assert_array_equal(knn_predict(dists, labels, 2), knn_predict(dists, labels, 1))
+
+
+def test_knn_predict_returns_the_original_labels_as_int64():
+    dists = np.array([[0.5, 3.0], [2.0, 0.1], [1.0, 9.0]])
+    predicted = knn_predict(dists, np.array([7, 42, 7]), 1)
+    assert predicted.dtype == np.int64
+    np.testing.assert_array_equal(predicted, [7, 42])
+
+
+def test_knn_predict_rejects_a_transposed_distance_matrix():
+    dists = np.zeros((3, 5))                              # (n_test, n_train): wrong way round
+    with pytest.raises(ValueError, match=r"\(n_train, n_test\)"):
+        knn_predict(dists, np.zeros(5, dtype=int), 1)
+
+
+@pytest.mark.parametrize("k", [0, -1, 6, 2.0, True, None])
+def test_knn_predict_rejects_k_out_of_range(k):
+    with pytest.raises(ValueError, match="k must be an integer between 1 and"):
+        knn_predict(np.zeros((5, 2)), np.zeros(5, dtype=int), k)
+
+
+# ---- evaluate_knn and evaluate_knn_sweep ----------------------------------------------
+
+@pytest.mark.parametrize("chunk_bytes", [1, 10_000, 2**30])
+def test_sweep_agrees_with_the_labs_path_and_evaluate_knn_for_every_k(chunk_bytes):
+    rng = np.random.default_rng(5)
+    data, labels = blobs(rng, 150)
+    train, test = slice(0, 110), slice(110, None)
+    k_values = list(range(1, 31))
+    swept = evaluate_knn_sweep(data[train], labels[train], data[test], labels[test], k_values,
+                               chunk_bytes=chunk_bytes)
+    dists = distance_matrix(data[train], data[test])
+    for k, accuracy in zip(k_values, swept):
+        by_hand = np.mean(knn_predict(dists, labels[train], k) == labels[test])
+        assert accuracy == pytest.approx(by_hand, abs=1e-12), f"k={k}"
+        assert accuracy == evaluate_knn(data[train], labels[train], data[test], labels[test], k)
+    assert len(set(swept)) > 3                            # the accuracy does vary with k
+
+
+def test_evaluate_knn_matches_loops_on_a_tiny_problem():
+    rng = np.random.default_rng(6)
+    data, labels = blobs(rng, 60, d=3)
+    train, test = slice(0, 40), slice(40, None)
+    dists = distances_loop(data[train], data[test])
+    for k in (1, 2, 5, 40):
+        expected = np.mean(predict_loop(dists, labels[train], k) == labels[test])
+        assert evaluate_knn(data[train], labels[train], data[test], labels[test], k) == expected
+
+
+def test_sweep_keeps_the_order_of_k_values():
+    rng = np.random.default_rng(7)
+    data, labels = blobs(rng, 80)
+    args = (data[:60], labels[:60], data[60:], labels[60:])
+    forward = evaluate_knn_sweep(*args, [1, 3, 9])
+    assert evaluate_knn_sweep(*args, [9, 1, 3]) == [forward[2], forward[0], forward[1]]
+
+
+def test_evaluate_knn_accuracy_is_a_float_in_0_1():
+    data = np.array([[0.0], [1.0], [10.0], [11.0]])
+    labels = np.array([0, 0, 1, 1])
+    accuracy = evaluate_knn(data, labels, data, labels, 1)
+    assert isinstance(accuracy, float) and accuracy == 1.0
+    assert evaluate_knn(data, labels, data, 1 - labels, 1) == 0.0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "data_test": np.zeros((3, 4))}, "features"),
+    (lambda a: {**a, "labels_train": np.zeros(4, dtype=int)}, "labels"),
+    (lambda a: {**a, "k": 11}, "k must be"),
+    (lambda a: {**a, "data_train": np.full((10, 3), np.nan)}, "NaN"),
+])
+def test_evaluate_knn_rejects_bad_input(change, message):
+    arguments = {"data_train": np.zeros((10, 3)), "labels_train": np.zeros(10, dtype=int),
+                 "data_test": np.zeros((3, 3)), "labels_test": np.zeros(3, dtype=int), "k": 1}
+    with pytest.raises(ValueError, match=message):
+        evaluate_knn(**change(arguments))
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason="real CIFAR-10 not in data/")
+def test_knn_on_real_cifar_beats_chance_by_far():
+    from read_cifar import read_cifar_batch
+    data, labels = read_cifar_batch(os.path.join(DATA_DIR, "data_batch_1"))
+    accuracy = evaluate_knn_sweep(data[:9000], labels[:9000], data[9000:], labels[9000:], [1, 2])
+    assert accuracy[0] == accuracy[1] and 0.25 < accuracy[0] < 0.45

@@ -1,0 +1,256 @@
+"""Tests of mlp.py: gradients against finite differences, numerics, shapes and dtypes."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from mlp import (init_weights, learn_once_cross_entropy, learn_once_mse, log_softmax, one_hot,
+                 run_mlp_training, sigmoid, softmax, standardize, test_mlp, train_mlp)
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
+
+
+def network(rng, d_in=4, d_h=3, d_out=2):
+    """Random float64 weights as in the lab's snippet, with non-zero biases."""
+    return (2 * rng.random((d_in, d_h)) - 1, rng.normal(size=(1, d_h)),
+            2 * rng.random((d_h, d_out)) - 1, rng.normal(size=(1, d_out)))
+
+
+def mse_loss(w1, b1, w2, b2, data, targets):
+    """The lab's snippet, written out again independently of mlp.py."""
+    a1 = 1 / (1 + np.exp(-(data @ w1 + b1)))
+    a2 = 1 / (1 + np.exp(-(a1 @ w2 + b2)))
+    return np.mean(np.square(a2 - targets))
+
+
+def cross_entropy_loss(w1, b1, w2, b2, data, labels):
+    """-mean log softmax at the true class, with a naive softmax (fine for small values)."""
+    a1 = 1 / (1 + np.exp(-(data @ w1 + b1)))
+    e = np.exp(a1 @ w2 + b2)
+    a2 = e / e.sum(axis=1, keepdims=True)
+    return -np.mean(np.log(a2[np.arange(len(labels)), labels]))
+
+
+def finite_difference_gradients(loss, weights, eps=1e-6):
+    """Central differences of loss(*weights) with respect to every entry of every array."""
+    gradients = []
+    for w in weights:
+        g = np.zeros_like(w)
+        for index in np.ndindex(w.shape):
+            saved = w[index]
+            w[index] = saved + eps
+            plus = loss(*weights)
+            w[index] = saved - eps
+            minus = loss(*weights)
+            w[index] = saved
+            g[index] = (plus - minus) / (2 * eps)
+        gradients.append(g)
+    return gradients
+
+
+def check_step(learn_once, loss, target, rng):
+    """One step must move each weight by -learning_rate * (its finite-difference gradient)."""
+    weights = network(rng)
+    data = rng.normal(size=(6, 4))
+    copies = [w.copy() for w in weights]
+    learning_rate = 0.1
+    *updated, returned_loss = learn_once(*weights, data, target, learning_rate)
+    for w, w_copy in zip(weights, copies):
+        np.testing.assert_array_equal(w, w_copy)              # inputs left unchanged
+    assert returned_loss == pytest.approx(loss(*weights, data, target), rel=1e-12)
+    expected = finite_difference_gradients(lambda *w: loss(*w, data, target), weights)
+    for name, w, new, g in zip(("w1", "b1", "w2", "b2"), weights, updated, expected):
+        assert new.shape == w.shape, name
+        np.testing.assert_allclose((w - new) / learning_rate, g, rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
+
+
+def test_learn_once_mse_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    check_step(learn_once_mse, mse_loss, rng.random((6, 2)), rng)
+
+
+def test_learn_once_cross_entropy_gradients_match_finite_differences():
+    rng = np.random.default_rng(1)
+    check_step(learn_once_cross_entropy, cross_entropy_loss, np.array([0, 1, 1, 0, 1, 1]), rng)
+
+
+def test_learn_once_cross_entropy_one_hot_width_comes_from_the_network():
+    # A batch showing only classes 0 and 1 of a 5-class network must still train.
+    rng = np.random.default_rng(2)
+    weights = network(rng, d_out=5)
+    *updated, loss = learn_once_cross_entropy(*weights, rng.normal(size=(4, 4)),
+                                              np.array([0, 1, 1, 0]), 0.1)
+    assert updated[2].shape == (3, 5) and np.isfinite(loss)
+
+
+def test_the_labs_snippet_runs_through_learn_once_mse():
+    rng = np.random.default_rng(3)
+    w1, b1 = 2 * rng.random((3, 3)) - 1, np.zeros((1, 3))
+    w2, b2 = 2 * rng.random((3, 2)) - 1, np.zeros((1, 2))
+    data, targets = rng.random((30, 3)), rng.random((30, 2))
+    losses = []
+    for _ in range(200):
+        w1, b1, w2, b2, loss = learn_once_mse(w1, b1, w2, b2, data, targets, 0.5)
+        losses.append(loss)
+    assert losses[-1] < losses[0]
+
+
+# ---- numerics and dtypes ---------------------------------------------------------------
+
+def test_sigmoid_and_softmax_never_overflow_or_warn():
+    z = np.array([[-1e4, -50.0, 0.0, 50.0, 1e4]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = sigmoid(z)
+        p = softmax(z)
+        logp = log_softmax(z)
+    np.testing.assert_allclose(s, [[0, 1.9287499e-22, 0.5, 1, 1]], rtol=1e-6)
+    assert s.dtype == np.float32
+    assert np.isfinite(logp).all() and p.sum() == pytest.approx(1)
+    np.testing.assert_allclose(sigmoid(np.float64(-30)), 1 / (1 + np.exp(30)), rtol=1e-12)
+
+
+def test_softmax_matches_its_definition():
+    z = np.random.default_rng(4).normal(size=(5, 7))
+    np.testing.assert_allclose(softmax(z), np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+
+
+def test_cross_entropy_loss_stays_finite_with_huge_logits():
+    rng = np.random.default_rng(5)
+    w1, b1, w2, b2 = network(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        *_, loss = learn_once_cross_entropy(w1, b1, 1e6 * w2, b2, rng.normal(size=(6, 4)),
+                                            np.array([0, 1, 0, 1, 0, 1]), 0.1)
+    assert np.isfinite(loss) and loss > 1000
+
+
+def test_float32_data_trains_in_float32():
+    rng = np.random.default_rng(6)
+    data = rng.normal(size=(20, 4)).astype(np.float32)
+    weights = network(rng)                                  # float64, as in the lab's snippet
+    labels = rng.integers(0, 2, size=20)
+    *updated, loss = learn_once_cross_entropy(*weights, data, labels, 0.1)
+    assert all(w.dtype == np.float32 for w in updated) and isinstance(loss, float)
+    *trained, accuracies = train_mlp(*weights, data, labels, 0.1, 3)
+    assert all(w.dtype == np.float32 for w in trained)
+    *updated, loss = learn_once_mse(*weights, data, rng.random((20, 2)), 0.1)
+    assert all(w.dtype == np.float32 for w in updated)
+
+
+# ---- one_hot ---------------------------------------------------------------------------
+
+def test_one_hot_the_labs_example():
+    np.testing.assert_array_equal(one_hot(np.array([1, 2, 0])),
+                                  [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+
+
+def test_one_hot_0d_1d_2d():
+    np.testing.assert_array_equal(one_hot(2, num_classes=4), [0, 0, 1, 0])
+    labels = np.array([[0, 3], [1, 1], [2, 0]])
+    encoded = one_hot(labels)
+    assert encoded.shape == (3, 2, 4) and encoded.dtype == np.int64
+    np.testing.assert_array_equal(encoded.argmax(axis=-1), labels)
+    np.testing.assert_array_equal(encoded.sum(axis=-1), 1)
+    assert one_hot([0, 0], num_classes=10).shape == (2, 10)
+
+
+@pytest.mark.parametrize("labels, num_classes, message", [
+    ([0, 3], 3, "0..2"), ([-1, 0], None, "0.."), ([0.5, 1.0], None, "integers")])
+def test_one_hot_rejects_bad_labels(labels, num_classes, message):
+    with pytest.raises(ValueError, match=message):
+        one_hot(np.array(labels), num_classes=num_classes)
+
+
+# ---- training and testing --------------------------------------------------------------
+
+def separable(rng, n=300, d_in=5, n_classes=3):
+    """Well separated Gaussian clusters: a working network classifies them almost perfectly."""
+    labels = rng.integers(0, n_classes, size=n)
+    centres = 4 * rng.normal(size=(n_classes, d_in))
+    return (centres[labels] + rng.normal(size=(n, d_in))).astype(np.float32), labels
+
+
+def test_train_mlp_learns_a_separable_problem_and_reports_each_epoch():
+    rng = np.random.default_rng(7)
+    data, labels = separable(rng)
+    weights = init_weights(5, 16, 3, seed=0)
+    w1, b1, w2, b2, accuracies = train_mlp(*weights, data, labels, 1.0, 60)
+    assert len(accuracies) == 60 and all(isinstance(a, float) for a in accuracies)
+    assert accuracies[-1] > 0.95 and accuracies[-1] > accuracies[0]
+    # Each value is the accuracy after that epoch's step: the last is the returned network's.
+    assert accuracies[-1] == test_mlp(w1, b1, w2, b2, data, labels)
+    *_, after_one = train_mlp(*weights, data, labels, 1.0, 1)
+    w1, b1, w2, b2, _ = learn_once_cross_entropy(*weights, data, labels, 1.0)
+    assert after_one == [test_mlp(w1, b1, w2, b2, data, labels)]
+
+
+def test_test_mlp_is_the_fraction_of_argmax_hits():
+    rng = np.random.default_rng(8)
+    w1, b1, w2, b2 = network(rng, d_out=3)
+    data = rng.normal(size=(50, 4))
+    labels = rng.integers(0, 3, size=50)
+    a1 = 1 / (1 + np.exp(-(data @ w1 + b1)))
+    expected = np.mean(np.argmax(a1 @ w2 + b2, axis=1) == labels)
+    assert test_mlp(w1, b1, w2, b2, data, labels) == expected
+
+
+def test_run_mlp_training_returns_the_labs_values():
+    rng = np.random.default_rng(9)
+    data, labels = separable(rng, n=400)
+    train_accuracies, test_accuracy = run_mlp_training(
+        data[:300], labels[:300], data[300:], labels[300:], d_h=16, learning_rate=1.0,
+        num_epoch=50, seed=0)
+    assert len(train_accuracies) == 50 and isinstance(test_accuracy, float)
+    assert test_accuracy > 0.95
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w: (w[0][:-1], *w[1:]), "w1 has shape"),
+    (lambda w: (w[0], w[1], w[2], np.zeros((2, 2))), "b2 has shape"),
+])
+def test_wrong_weight_shapes_are_named(change, message):
+    rng = np.random.default_rng(10)
+    weights = change(network(rng))
+    with pytest.raises(ValueError, match=message):
+        test_mlp(*weights, rng.normal(size=(5, 4)), np.zeros(5, dtype=int))
+
+
+def test_labels_beyond_the_output_layer_are_rejected():
+    rng = np.random.default_rng(11)
+    with pytest.raises(ValueError, match="2 outputs"):
+        train_mlp(*network(rng), rng.normal(size=(5, 4)), np.array([0, 1, 2, 0, 1]), 0.1, 1)
+
+
+def test_standardize_uses_training_statistics_only():
+    rng = np.random.default_rng(12)
+    train = rng.normal(5, 3, size=(100, 4)).astype(np.float32)
+    train[:, 3] = 7                                          # a constant feature
+    test = rng.normal(size=(10, 4)).astype(np.float32)
+    train_scaled, test_scaled = standardize(train, test)
+    assert train_scaled.dtype == test_scaled.dtype == np.float32
+    np.testing.assert_allclose(train_scaled[:, :3].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(train_scaled[:, :3].std(axis=0), 1, rtol=1e-5)
+    np.testing.assert_array_equal(train_scaled[:, 3], 0)
+    expected = (test[:, :3] - train[:, :3].mean(axis=0)) / train[:, :3].std(axis=0)
+    np.testing.assert_allclose(test_scaled[:, :3], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_init_weights_glorot_shapes_dtype_and_range():
+    w1, b1, w2, b2 = init_weights(3072, 64, 10, seed=0)
+    assert (w1.shape, b1.shape, w2.shape, b2.shape) == ((3072, 64), (1, 64), (64, 10), (1, 10))
+    assert all(w.dtype == np.float32 for w in (w1, b1, w2, b2))
+    limit = np.sqrt(6 / (3072 + 64))
+    assert np.abs(w1).max() <= limit and np.abs(w1).max() > 0.99 * limit
+    assert not b1.any() and not b2.any()
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason="real CIFAR-10 not in data/")
+def test_mlp_on_real_cifar_learns():
+    from read_cifar import read_cifar_batch
+    data, labels = read_cifar_batch(os.path.join(DATA_DIR, "data_batch_1"))
+    train_accuracies, test_accuracy = run_mlp_training(
+        data[:8000], labels[:8000], data[8000:], labels[8000:], 64, 0.1, 20, seed=0)
+    assert train_accuracies[-1] > train_accuracies[0] and 0.2 < test_accuracy < 0.5
