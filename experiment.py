@@ -4,7 +4,7 @@ import json
 import os
 import tempfile
 
-from read_cifar import ensure_cifar, read_cifar, split_dataset
+from read_cifar import BATCH_FOLDER, ensure_cifar, read_cifar, split_dataset
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,6 +54,22 @@ def load_split(args):
     return split_dataset(data, labels, args.split, seed=args.seed)
 
 
+def data_note(data_dir):
+    """A footnote for figures made from batches that are not the official pixels.
+
+    The ``readme.html`` of a batch folder says where it comes from: the copy these
+    machines build (``../shared/cifar10``) says its images went through JPEG once,
+    which changes accuracies slightly. Returns "" for the official files.
+    """
+    try:
+        with open(os.path.join(data_dir, BATCH_FOLDER, "readme.html"), encoding="utf-8") as f:
+            jpeg = "JPEG" in f.read()
+    except OSError:
+        return ""
+    return ("Images rebuilt from a JPEG copy of CIFAR-10: accuracies differ slightly "
+            "from the official files." if jpeg else "")
+
+
 def _write_atomic(path, write):
     """Call ``write(file)`` on a temporary file, then rename it to ``path``.
 
@@ -71,11 +87,16 @@ def _write_atomic(path, write):
         raise
 
 
-def save_results(results_dir, name, figure, record):
+def save_results(results_dir, name, figure, record, note=""):
     """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
 
-    Each file is written whole or not at all (see ``_write_atomic``).
+    Each file is written whole or not at all (see ``_write_atomic``). A ``note``
+    (e.g. ``data_note(data_dir)``) is printed under the figure and kept in the record.
     """
+    if note:
+        figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
+        figure.tight_layout(rect=(0, 0.03, 1, 1))
+        record = {**record, "note": note}
     os.makedirs(results_dir, exist_ok=True)
     png, js = (os.path.join(results_dir, name + ext) for ext in (".png", ".json"))
     _write_atomic(png, lambda f: figure.savefig(f, format="png", dpi=120))
