@@ -10,7 +10,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import add_common_arguments, load_split, positive_int, save_results
+from experiment import add_common_arguments, data_note, load_split, positive_int, save_results
 from read_cifar import check_dataset
 
 # Working memory for one chunk of test points (distances and neighbour indices):
@@ -278,7 +278,8 @@ def main(argv=None):
     record = {"k": k_values, "accuracy": accuracies, "split": args.split, "seed": args.seed,
               "n_train": len(data_train), "n_test": len(data_test),
               "seconds": round(elapsed, 1)}
-    save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record)
+    save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record,
+                 note=data_note(args.data_dir))
     print(f"done in {elapsed:.1f} s")
 
 

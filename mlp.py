@@ -18,7 +18,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import add_common_arguments, load_split, positive_int, save_results
+from experiment import add_common_arguments, data_note, load_split, positive_int, save_results
 from read_cifar import check_dataset
 
 
@@ -406,7 +406,7 @@ def main(argv=None):
               "n_train": len(data_train), "n_test": len(data_test),
               "seconds": round(elapsed, 1)}
     figure = plot_training(train_accuracies, test_accuracy, title)
-    save_results(args.results_dir, "mlp", figure, record)
+    save_results(args.results_dir, "mlp", figure, record, note=data_note(args.data_dir))
     print(f"done in {elapsed:.1f} s")
 
 
