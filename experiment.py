@@ -48,9 +48,17 @@ def load_split(args):
     -------
     data_train, labels_train, data_test, labels_test
         As ``read_cifar.split_dataset`` returns them.
+
+    Raises
+    ------
+    SystemExit
+        With the error's message (no traceback) if the data is missing, corrupt or
+        cannot be downloaded.
     """
-    directory = ensure_cifar(args.data_dir, download=not args.no_download)
-    data, labels = read_cifar(directory)
+    try:
+        data, labels = read_cifar(ensure_cifar(args.data_dir, download=not args.no_download))
+    except (OSError, ValueError) as error:   # data missing, corrupt or not downloadable
+        raise SystemExit(f"error: {error}") from error   # a message, not a traceback
     return split_dataset(data, labels, args.split, seed=args.seed)
 
 
