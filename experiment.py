@@ -2,7 +2,6 @@
 import argparse
 import json
 import os
-import tempfile
 
 from read_cifar import BATCH_FOLDER, ensure_cifar, read_cifar, split_dataset
 
@@ -25,6 +24,29 @@ def positive_int(text):
     return value
 
 
+def feature_spec(text):
+    """argparse type: "raw" (the pixels) or a descriptor spec such as "hog+color"."""
+    if text == "raw":
+        return text
+    from descriptors import parse_spec     # here: descriptors imports this module
+    try:
+        parse_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
+
+
+def result_name(prefix, features):
+    """File name (no extension) of a result: ``prefix`` then the representation.
+
+    None or "raw" add nothing; a spec adds "_<spec>" with characters other than
+    letters, digits, "+", "-", "." and "_" replaced by "_".
+    """
+    if features in (None, "raw"):
+        return prefix
+    return prefix + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)
+
+
 def add_common_arguments(parser):
     """Add the flags that knn.py and mlp.py share, with the lab's values as defaults."""
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"),
@@ -41,8 +63,18 @@ def add_common_arguments(parser):
                         help="fail instead of downloading CIFAR-10 when it is missing")
 
 
-def load_split(args):
+def load_split(args, features=None):
     """Read CIFAR-10 (downloading it unless --no-download) and split it as the flags say.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With the flags of ``add_common_arguments``.
+    features : str, optional
+        A descriptor spec (``descriptors.parse_spec``), e.g. "hog+color"; None or
+        "raw" keeps the pixels. All 60,000 images are described before the split
+        (cached under ``<data-dir>/features``), so a seed gives the same rows in
+        each set whatever the representation.
 
     Returns
     -------
@@ -59,6 +91,13 @@ def load_split(args):
         data, labels = read_cifar(ensure_cifar(args.data_dir, download=not args.no_download))
     except (OSError, ValueError) as error:   # data missing, corrupt or not downloadable
         raise SystemExit(f"error: {error}") from error   # a message, not a traceback
+    if features not in (None, "raw"):
+        from descriptors import describe   # here: descriptors imports this module
+        try:
+            data = describe(data, features, progress=True,
+                            cache_dir=os.path.join(args.data_dir, "features"))
+        except ImportError as error:       # scikit-image missing: say how to install it
+            raise SystemExit(f"error: {error}") from error
     return split_dataset(data, labels, args.split, seed=args.seed)
 
 
@@ -85,13 +124,16 @@ def _write_atomic(path, write):
     one, never a half-written file.
     """
     folder, name = os.path.split(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    # A name of our own in the same folder (so the rename stays atomic); plain open()
+    # gives the file the user's usual permissions, where mkstemp would make it private.
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(temporary, "wb") as f:
             write(f)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         raise
 
 

@@ -227,6 +227,9 @@ def _download(url, path, md5):
 
 def _extract(archive, target):
     """Extract ``archive`` into the empty folder ``target``, refusing unsafe members."""
+    if not hasattr(tarfile, "data_filter"):
+        raise DownloadError("safe extraction needs Python 3.9.17, 3.10.12, 3.11.4, 3.12 "
+                            "or newer (tarfile's extraction filters)")
     try:
         with tarfile.open(archive, "r:gz") as tar:
             # The "data" filter refuses members that would land outside ``target``
