@@ -1,0 +1,382 @@
+"""Image descriptors of CIFAR-10 rows: HOG, LBP histograms, colour histograms.
+
+A CIFAR-10 row (3072 values) holds the 1024 red pixels, then the 1024 green, then the
+1024 blue, each plane row by row; ``rows_to_images`` turns rows into (32, 32, 3) images.
+A descriptor turns n images into an (n, d) float32 feature matrix:
+
+- ``hog``: histograms of oriented gradients (scikit-image), on the grey image or on the
+  colour image (at each pixel, the gradient of the channel where it is strongest);
+- ``lbp``: histograms of uniform local binary patterns over a grid of cells;
+- ``color``: a joint histogram of the R, G, B values.
+
+A *spec* names one descriptor or joins several with ``+``, each with optional
+parameters after a colon: ``"hog"``, ``"hog+color"``, ``"hog:channels=rgb+lbp:grid=2"``.
+``describe`` computes a spec in parallel with a progress line; ``cached_describe``
+also keeps each descriptor's features on disk, keyed by its name, its parameters
+and a fingerprint of the input rows.
+
+scikit-image is needed for ``hog`` and ``lbp`` only, and imported only when they run;
+install it with ``pip install -r requirements-extra.txt``.
+"""
+import concurrent.futures
+import hashlib
+import inspect
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from experiment import _write_atomic
+
+IMAGE_SHAPE = (32, 32, 3)
+# Rec. 709 luma weights, the ones skimage.color.rgb2gray uses.
+GREY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+# Bump when a descriptor's output changes for the same parameters: old caches then miss.
+CACHE_VERSION = 1
+
+
+def rows_to_images(data):
+    """Turn CIFAR-10 rows into channel-last images.
+
+    Parameters
+    ----------
+    data : np.ndarray, shape (n, 3072)
+        One image a row: the red plane, then the green, then the blue (1024 values
+        each, row by row), as ``read_cifar`` returns them.
+
+    Returns
+    -------
+    np.ndarray, shape (n, 32, 32, 3), same dtype as ``data``
+        ``images[i, y, x, c]`` is channel c (0 red, 1 green, 2 blue) of pixel (y, x)
+        of image i. A view of ``data`` when it is C-contiguous (no copy).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not 2-D with 3072 columns.
+    """
+    data = np.asarray(data)
+    size = int(np.prod(IMAGE_SHAPE))
+    if data.ndim != 2 or data.shape[1] != size:
+        raise ValueError(f"data must have shape (n, {size}), one CIFAR-10 image a row, "
+                         f"got {data.shape}")
+    # A row is 3 planes of 32 x 32: (n, c, y, x); move the channel axis last.
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def to_grey(images):
+    """Grey levels 0.2125 R + 0.7154 G + 0.0721 B of (n, 32, 32, 3) images: float32 (n, 32, 32)."""
+    return np.asarray(images, dtype=np.float32) @ GREY_WEIGHTS
+
+
+def _skimage_feature():
+    """Import skimage.feature, or fail with a message saying how to install it."""
+    try:
+        import skimage.feature
+    except ImportError as error:
+        raise ImportError("the hog and lbp descriptors need scikit-image, which is not "
+                          "installed: run `pip install -r requirements-extra.txt` (or "
+                          "`pip install scikit-image`)") from error
+    return skimage.feature
+
+
+def _check_images(images):
+    """The images as an array of shape (n, 32, 32, 3), or a ValueError."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"images must have shape (n, 32, 32, 3), got {images.shape}; "
+                         "use rows_to_images to convert CIFAR-10 rows")
+    return images
+
+
+def _check_divides(name, value, size=32):
+    """Raise ValueError unless ``value`` is an integer in 1..size dividing ``size``."""
+    if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
+        raise ValueError(f"{name} must be a positive integer dividing {size}, got {value!r}")
+
+
+def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
+                 channels="grey"):
+    """Histograms of oriented gradients (Dalal & Triggs), with scikit-image.
+
+    Each cell of ``pixels_per_cell`` x ``pixels_per_cell`` pixels gets a histogram of
+    its gradient orientations (``orientations`` bins over 0..180 degrees) weighted by
+    the gradient magnitude; each block of ``cells_per_block`` x ``cells_per_block``
+    cells is normalised (L2-Hys), and the blocks, which overlap, are concatenated.
+
+    Parameters
+    ----------
+    images : np.ndarray, shape (n, 32, 32, 3)
+        Pixel values 0..255 (any real dtype).
+    orientations, pixels_per_cell, cells_per_block : int
+    channels : {"grey", "rgb"}
+        "grey": gradients of the grey image. "rgb": at each pixel, the gradient of the
+        colour channel where its magnitude is largest.
+
+    Returns
+    -------
+    np.ndarray of np.float32, shape (n, orientations * c**2 * b**2)
+        With c = 32 // pixels_per_cell cells a side and b = c - cells_per_block + 1
+        blocks a side: 324 values with the defaults.
+    """
+    images = _check_images(images)
+    _check_divides("pixels_per_cell", pixels_per_cell)
+    cells = 32 // pixels_per_cell
+    if not isinstance(cells_per_block, (int, np.integer)) or not 1 <= cells_per_block <= cells:
+        raise ValueError(f"cells_per_block must be an integer in 1..{cells} (the cells "
+                         f"a side), got {cells_per_block!r}")
+    if channels not in ("grey", "rgb"):
+        raise ValueError(f"channels must be 'grey' or 'rgb', got {channels!r}")
+    feature = _skimage_feature()
+    pixels = to_grey(images) if channels == "grey" else images.astype(np.float32)
+    pixels = pixels / 255
+    options = dict(orientations=orientations, pixels_per_cell=(pixels_per_cell,) * 2,
+                   cells_per_block=(cells_per_block,) * 2, block_norm="L2-Hys",
+                   channel_axis=None if channels == "grey" else -1)
+    return np.array([feature.hog(image, **options) for image in pixels], dtype=np.float32)
+
+
+def _cell_histograms(codes, n_codes, grid):
+    """Histograms of integer codes over a grid of cells, each summing to 1.
+
+    ``codes`` is (n, 32, 32) with values in 0..n_codes-1; returns float32
+    (n, grid * grid * n_codes), cell by cell (row-major), code by code.
+    """
+    n, size = len(codes), 32 // grid
+    # (n, gy, y, gx, x) -> (n, gy, gx, y, x): the pixels of each cell together.
+    cells = codes.reshape(n, grid, size, grid, size).transpose(0, 1, 3, 2, 4)
+    cell_index = np.arange(n * grid * grid).reshape(n, grid, grid, 1, 1)
+    counts = np.bincount((cell_index * n_codes + cells).ravel(),
+                         minlength=n * grid * grid * n_codes)
+    return (counts.reshape(n, -1) / size**2).astype(np.float32)
+
+
+def lbp_features(images, points=8, radius=1, grid=4):
+    """Histograms of uniform local binary patterns (LBP) over a grid of cells.
+
+    Each pixel of the grey image gets a code from the signs of the differences with
+    ``points`` neighbours on a circle of ``radius`` pixels; the "uniform" patterns
+    (at most two 0/1 transitions around the circle) get one code per number of ones
+    (0..points), rotation-invariant, and all other patterns share one code, so there
+    are points + 2 codes. The image is cut into grid x grid cells and each cell's
+    code histogram, divided by its pixel count, is kept: the layout of textures
+    counts, not only their amounts.
+
+    Parameters
+    ----------
+    images : np.ndarray, shape (n, 32, 32, 3)
+        Pixel values 0..255.
+    points, radius : int
+    grid : int
+        Cells a side; must divide 32.
+
+    Returns
+    -------
+    np.ndarray of np.float32, shape (n, grid * grid * (points + 2))
+        160 values with the defaults; each cell's ``points + 2`` values sum to 1.
+    """
+    images = _check_images(images)
+    _check_divides("grid", grid)
+    if not isinstance(points, (int, np.integer)) or points < 1:
+        raise ValueError(f"points must be a positive integer, got {points!r}")
+    if not radius > 0:
+        raise ValueError(f"radius must be positive, got {radius!r}")
+    feature = _skimage_feature()
+    # LBP compares neighbours: on uint8 grey levels, tiny float differences (noise)
+    # do not flip codes, as scikit-image recommends.
+    grey = np.clip(np.rint(to_grey(images)), 0, 255).astype(np.uint8)
+    codes = np.array([feature.local_binary_pattern(image, points, radius, method="uniform")
+                      for image in grey]).astype(np.int64).reshape(len(grey), 32, 32)
+    return _cell_histograms(codes, points + 2, grid)
+
+
+def color_histogram(images, bins=4):
+    """Joint histogram of the R, G, B values, divided by the pixel count.
+
+    Each channel's 0..255 range is cut into ``bins`` equal intervals, so a pixel
+    falls in one of bins**3 colour boxes.
+
+    Parameters
+    ----------
+    images : np.ndarray, shape (n, 32, 32, 3)
+        Pixel values 0..255.
+    bins : int
+        Intervals per channel, 1..256.
+
+    Returns
+    -------
+    np.ndarray of np.float32, shape (n, bins**3)
+        Value ``(r * bins + g) * bins + b`` is the fraction of pixels whose red,
+        green and blue fall in intervals r, g, b; each row sums to 1.
+    """
+    images = _check_images(images)
+    if not isinstance(bins, (int, np.integer)) or not 1 <= bins <= 256:
+        raise ValueError(f"bins must be an integer in 1..256, got {bins!r}")
+    box = np.clip(np.floor(np.asarray(images, dtype=np.float64) * bins / 256), 0, bins - 1)
+    box = box.astype(np.int64)
+    codes = (box[..., 0] * bins + box[..., 1]) * bins + box[..., 2]       # (n, 32, 32)
+    return _cell_histograms(codes, bins**3, grid=1)
+
+
+DESCRIPTORS = {"hog": hog_features, "lbp": lbp_features, "color": color_histogram}
+
+
+def _parse_value(text):
+    """A parameter value of a spec: an int, a float, or else the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_spec(spec):
+    """Split a descriptor spec into (name, parameters) pairs.
+
+    Parameters
+    ----------
+    spec : str
+        Descriptors joined by ``+``, each ``name`` or ``name:key=value,key=value``;
+        e.g. ``"hog:pixels_per_cell=4,channels=rgb+color"``.
+
+    Returns
+    -------
+    list of (str, dict)
+        Each descriptor's name and its full parameters (defaults filled in), in the
+        order of the spec.
+
+    Raises
+    ------
+    ValueError
+        On an unknown descriptor or parameter, or a malformed spec.
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"a descriptor spec must be a non-empty string, got {spec!r}")
+    parts = []
+    for part in spec.split("+"):
+        name, _, options = part.partition(":")
+        if name not in DESCRIPTORS:
+            raise ValueError(f"unknown descriptor {name!r} in {spec!r}; choose among "
+                             f"{', '.join(DESCRIPTORS)}")
+        signature = inspect.signature(DESCRIPTORS[name])
+        params = {key: p.default for key, p in signature.parameters.items() if key != "images"}
+        for option in filter(None, options.split(",")):
+            key, equal, value = option.partition("=")
+            if not equal or key not in params:
+                raise ValueError(f"bad parameter {option!r} for {name} in {spec!r}; "
+                                 f"write key=value with key among {', '.join(params)}")
+            params[key] = _parse_value(value)
+        parts.append((name, params))
+    return parts
+
+
+def _describe_chunk(name, params, rows):
+    """One descriptor of a chunk of rows (run in a worker process)."""
+    return DESCRIPTORS[name](rows_to_images(rows), **params)
+
+
+def _describe_one(data, name, params, n_jobs, chunk_size, progress):
+    """One descriptor of every row, in chunks over ``n_jobs`` processes."""
+    starts = range(0, len(data), chunk_size)
+    chunks = (data[start:start + chunk_size] for start in starts)
+    began = time.perf_counter()
+
+    def report(done):
+        if progress:
+            print(f"\r  {name}: {done}/{len(data)} images, {time.perf_counter() - began:.0f} s",
+                  end="", file=sys.stderr, flush=True)
+
+    results = []
+    if n_jobs == 1 or len(starts) == 1:
+        for chunk in chunks:
+            results.append(_describe_chunk(name, params, chunk))
+            report(sum(map(len, results)))
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            # Results are taken in submission order, so rows keep their order.
+            futures = [pool.submit(_describe_chunk, name, params, chunk) for chunk in chunks]
+            for future in futures:
+                results.append(future.result())
+                report(sum(map(len, results)))
+    if progress:
+        print(file=sys.stderr)
+    return np.concatenate(results)
+
+
+def describe(data, spec, n_jobs=None, chunk_size=2000, progress=False, cache_dir=None):
+    """Describe CIFAR-10 rows by the descriptors of ``spec``, concatenated.
+
+    Parameters
+    ----------
+    data : np.ndarray, shape (n, 3072)
+        CIFAR-10 rows (R, G, B planes), values 0..255.
+    spec : str
+        See ``parse_spec``: e.g. ``"hog"``, ``"lbp:grid=2"``, ``"hog+color"``.
+    n_jobs : int, optional
+        Worker processes (default: the number of CPUs); 1 computes in this process.
+    chunk_size : int
+        Rows per task sent to a worker.
+    progress : bool
+        Print a progress line on stderr.
+    cache_dir : str, optional
+        If given, each descriptor's features are read from, or else saved to,
+        ``<cache_dir>/<name>-<key>.npy``, where the key hashes the name, the
+        parameters, ``CACHE_VERSION``, the scikit-image version and the data (its
+        shape, dtype and bytes): any change of these computes anew.
+
+    Returns
+    -------
+    np.ndarray of np.float32, shape (n, d)
+        Each descriptor's features side by side, in the order of the spec, as the
+        descriptor functions return them (not scaled: knn.py and mlp.py standardise
+        each feature with training statistics).
+    """
+    parts = parse_spec(spec)
+    data = np.ascontiguousarray(data)
+    if len(rows_to_images(data)) == 0:         # also checks the shape before any work
+        raise ValueError("data has no rows to describe")
+    n_jobs = (os.cpu_count() or 1) if n_jobs is None else n_jobs
+    if n_jobs < 1 or chunk_size < 1:
+        raise ValueError(f"n_jobs and chunk_size must be >= 1, got {n_jobs} and {chunk_size}")
+    fingerprint = _fingerprint(data) if cache_dir is not None else None
+    blocks = []
+    for name, params in parts:
+        path = None if cache_dir is None else cache_path(cache_dir, name, params, fingerprint)
+        if path is not None and os.path.isfile(path):
+            features = np.load(path)
+            if progress:
+                print(f"  {name}: read from {path}", file=sys.stderr)
+        else:
+            features = _describe_one(data, name, params, n_jobs, chunk_size, progress)
+            if path is not None:
+                os.makedirs(cache_dir, exist_ok=True)
+                _write_atomic(path, lambda f: np.save(f, features))
+        blocks.append(features)
+    return np.concatenate(blocks, axis=1)
+
+
+def _fingerprint(data):
+    """A hex digest of an array's shape, dtype and bytes (SHA-1: fast, not for security)."""
+    digest = hashlib.sha1(f"{data.shape} {data.dtype.str}".encode())
+    digest.update(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return digest.hexdigest()
+
+
+def _skimage_version():
+    """The installed scikit-image version, or "none"."""
+    try:
+        import skimage
+    except ImportError:
+        return "none"
+    return skimage.__version__
+
+
+def cache_path(cache_dir, name, params, fingerprint):
+    """Path of the cached features of one descriptor with ``params`` on data ``fingerprint``."""
+    key = json.dumps({"name": name, "params": params, "version": CACHE_VERSION,
+                      "skimage": _skimage_version(), "data": fingerprint}, sort_keys=True)
+    return os.path.join(cache_dir, f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy")
+
