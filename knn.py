@@ -10,8 +10,9 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import add_common_arguments, data_note, load_split, positive_int, save_results
-from read_cifar import check_dataset
+from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
+                        save_results)
+from read_cifar import LABEL_NAMES, check_dataset
 
 # Working memory for one chunk of test points (distances and neighbour indices):
 # the test set is processed in chunks so that memory stays bounded for any size.
@@ -262,7 +263,22 @@ def main(argv=None):
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")
+    parser.add_argument("--features", nargs="+", type=feature_spec, metavar="SPEC",
+                        help="representations to compare on one figure: raw (the pixels) "
+                             "or descriptor specs such as hog, lbp, color, hog+color "
+                             "(see descriptors.py; needs scikit-image)")
+    parser.add_argument("--cv", type=positive_int, metavar="N",
+                        help="choose k by stratified N-fold cross-validation on the "
+                             "training split (N >= 2), then test that k on the test split")
+    parser.add_argument("--figures", action="store_true",
+                        help="for the best k of the sweep, also draw the confusion matrix, a "
+                             "grid of test predictions and one of mistakes (raw pixels)")
     args = parser.parse_args(argv)
+    if args.figures and (args.features is not None or args.cv is not None):
+        parser.error("--figures draws the raw-pixel sweep: use it without --features and --cv")
+    if args.features is not None or args.cv is not None:
+        import cross_validation   # here: it imports this module
+        return cross_validation.knn_main(parser, args)
 
     start = time.perf_counter()
     data_train, labels_train, data_test, labels_test = load_split(args)
@@ -280,6 +296,12 @@ def main(argv=None):
               "seconds": round(elapsed, 1)}
     save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record,
                  note=data_note(args.data_dir))
+    if args.figures:
+        import figures   # here: figures imports this module
+        best_k = k_values[int(np.argmax(accuracies))]
+        predicted = figures.knn_predictions(data_train, labels_train, data_test, best_k)
+        figures.save_classification_figures(args.results_dir, "knn", data_test, labels_test,
+                                            predicted, LABEL_NAMES, f"kNN, k = {best_k}")
     print(f"done in {elapsed:.1f} s")
 
 

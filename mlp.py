@@ -18,7 +18,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import add_common_arguments, data_note, load_split, positive_int, save_results
+from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
+                        result_name, save_results)
 from read_cifar import check_dataset
 
 
@@ -388,25 +389,37 @@ def main(argv=None):
                         help="gradient descent step size (default: 0.1)")
     parser.add_argument("--num-epoch", type=positive_int, default=100,
                         help="number of full-batch training steps (default: 100)")
+    parser.add_argument("--features", type=feature_spec, metavar="SPEC",
+                        help="describe the images first: a descriptor spec such as hog, "
+                             "lbp, color or hog+color (see descriptors.py; needs "
+                             "scikit-image); default: the raw pixels")
+    import network   # opt-in mini-batch trainer; imported here as it imports this module
+    network.add_arguments(parser)
     args = parser.parse_args(argv)
+    network.check_arguments(parser, args)
 
     start = time.perf_counter()
-    data_train, labels_train, data_test, labels_test = load_split(args)
+    data_train, labels_train, data_test, labels_test = load_split(args, args.features)
+    if args.optimizer is not None:
+        return network.run(args, data_train, labels_train, data_test, labels_test,
+                           argv=argv, note=data_note(args.data_dir))
     train_accuracies, test_accuracy = run_mlp_training(
         data_train, labels_train, data_test, labels_test, args.d_h, args.learning_rate,
         args.num_epoch, seed=args.seed, verbose=True)
     elapsed = time.perf_counter() - start
 
     print(f"test accuracy {test_accuracy:.4f}")
-    title = (f"MLP on CIFAR-10 (d_h={args.d_h}, learning rate {args.learning_rate}, "
+    described = f"{args.features} features of " if args.features else ""
+    title = (f"MLP on {described}CIFAR-10 (d_h={args.d_h}, learning rate {args.learning_rate}, "
              f"seed {args.seed})")
     record = {"train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
               "split": args.split, "seed": args.seed, "d_h": args.d_h,
               "learning_rate": args.learning_rate, "num_epoch": args.num_epoch,
               "n_train": len(data_train), "n_test": len(data_test),
-              "seconds": round(elapsed, 1)}
+              "features": args.features or "raw", "seconds": round(elapsed, 1)}
     figure = plot_training(train_accuracies, test_accuracy, title)
-    save_results(args.results_dir, "mlp", figure, record, note=data_note(args.data_dir))
+    save_results(args.results_dir, result_name("mlp", args.features), figure, record,
+                 note=data_note(args.data_dir))
     print(f"done in {elapsed:.1f} s")
 
 

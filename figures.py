@@ -1,0 +1,240 @@
+"""Figures that explain a classifier's results: learning curves, confusion matrix, image grids.
+
+Each ``plot_*`` function returns a ``matplotlib.figure.Figure`` (no pyplot state);
+``save_figure`` writes it atomically, and ``save_classification_figures`` writes the
+three figures of a set of test predictions at once (``knn.py --figures`` and
+``mlp.py --optimizer ... --figures`` call it).
+"""
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from descriptors import rows_to_images
+from experiment import _write_atomic
+from knn import distance_matrix, knn_predict
+
+
+def save_figure(results_dir, name, figure):
+    """Write ``figure`` to ``<results_dir>/<name>.png`` atomically; return the path."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, name + ".png")
+    _write_atomic(path, lambda f: figure.savefig(f, format="png", dpi=120))
+    print(f"saved {path}")
+    return path
+
+
+def plot_learning_curves(history, title):
+    """Training and validation accuracy (left) and loss (right) against the epoch.
+
+    Parameters
+    ----------
+    history : dict
+        As ``network.train`` returns it: lists "train_accuracy", "val_accuracy",
+        "train_loss", "val_loss" (one value per epoch) and "best_epoch" (1-based),
+        which is marked.
+    title : str
+    """
+    figure = Figure(figsize=(11, 4.5))
+    axes = figure.subplots(1, 2)
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    for ax, quantity in zip(axes, ("accuracy", "loss")):
+        ax.plot(epochs, history[f"train_{quantity}"], marker=".", label="training")
+        ax.plot(epochs, history[f"val_{quantity}"], marker=".", label="validation")
+        ax.axvline(history["best_epoch"], color="grey", linestyle="--",
+                   label=f"kept: epoch {history['best_epoch']}")
+        ax.set(xlabel="epoch", ylabel=quantity)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix(labels_true, labels_pred, num_classes):
+    """Count each (true class, predicted class) pair.
+
+    Parameters
+    ----------
+    labels_true, labels_pred : array_like of int, shape (N,)
+        Class codes in 0..num_classes-1.
+    num_classes : int
+
+    Returns
+    -------
+    np.ndarray of np.int64, shape (num_classes, num_classes)
+        ``matrix[i, j]``: number of points of true class i predicted as j. It sums to
+        N; its diagonal holds the right predictions.
+    """
+    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
+    if labels_true.shape != labels_pred.shape or labels_true.ndim != 1:
+        raise ValueError(f"labels_true {labels_true.shape} and labels_pred "
+                         f"{labels_pred.shape} must be 1-D of the same length")
+    for name, labels in (("labels_true", labels_true), ("labels_pred", labels_pred)):
+        if labels.size and not (labels.min() >= 0 and labels.max() < num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got values "
+                             f"from {labels.min()} to {labels.max()}")
+    # The pair (i, j) has the single code i * num_classes + j: one bincount counts all.
+    counts = np.bincount(labels_true * num_classes + labels_pred,
+                         minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def plot_confusion_matrix(matrix, class_names, title):
+    """The confusion matrix as a heat map, its counts written in, per-class accuracy on the right.
+
+    Colours show each row's fraction (the share of a true class given to each
+    prediction), so that classes of different sizes compare.
+    """
+    matrix = np.asarray(matrix)
+    totals = matrix.sum(axis=1)
+    fractions = matrix / np.maximum(totals, 1)[:, None]
+    recall = np.diag(matrix) / np.maximum(totals, 1)
+    n = len(matrix)
+    figure = Figure(figsize=(9, 7.5))
+    ax = figure.subplots()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"{title}\n{matrix.sum()} test images, accuracy {accuracy:.1%}")
+    right = ax.secondary_yaxis("right")   # per-class accuracy beside each row
+    right.set_yticks(range(n), [f"{r:.0%}" for r in recall])
+    right.set_ylabel("accuracy of the class (recall)")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.12, label="fraction of the true class")
+    figure.tight_layout()
+    return figure
+
+
+def worst_mistakes(probabilities, labels, count):
+    """Indices of the most confident wrong predictions, most confident first.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (N, C)
+        Predicted probability (or any score) of each class.
+    labels : np.ndarray of int, shape (N,)
+    count : int
+
+    Returns
+    -------
+    np.ndarray of int, shape (min(count, number of mistakes),)
+        Rows whose predicted class (the largest score) is wrong, sorted by decreasing
+        score of that predicted class.
+    """
+    predicted = np.argmax(probabilities, axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:count]]
+
+
+def plot_image_grid(rows, labels_true, labels_pred, class_names, title, scores=None,
+                    columns=8):
+    """Images with their true and predicted class, right in green and wrong in red.
+
+    Parameters
+    ----------
+    rows : np.ndarray, shape (n, 3072)
+        CIFAR-10 rows (R, G, B planes), values in 0..255.
+    labels_true, labels_pred : np.ndarray of int, shape (n,)
+    class_names : sequence of str
+    title : str
+    scores : np.ndarray, shape (n,), optional
+        Confidence of each prediction, shown beside it.
+    columns : int
+    """
+    images = np.clip(rows_to_images(np.asarray(rows)), 0, 255).astype(np.uint8)
+    grid_rows = max(1, -(-len(images) // columns))
+    figure = Figure(figsize=(1.6 * columns, 1.9 * grid_rows + 0.6))
+    axes = np.atleast_1d(figure.subplots(grid_rows, columns, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        ax.imshow(images[i], interpolation="nearest")
+        right = labels_true[i] == labels_pred[i]
+        caption = f"true: {class_names[labels_true[i]]}\npred: {class_names[labels_pred[i]]}"
+        if scores is not None:
+            caption += f" {scores[i]:.0%}"
+        ax.set_title(caption, fontsize=8, color="tab:green" if right else "tab:red")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def knn_predictions(data_train, labels_train, data_test, k, chunk_size=1000):
+    """kNN predictions for the test rows, ``knn.knn_predict`` applied to chunks of them.
+
+    Parameters
+    ----------
+    data_train : np.ndarray, shape (n_train, d), labels_train : np.ndarray of int
+    data_test : np.ndarray, shape (n_test, d)
+    k : int
+    chunk_size : int
+        Test rows per chunk: the distances of a chunk take n_train * chunk_size floats.
+
+    Returns
+    -------
+    np.ndarray of int, shape (n_test,)
+    """
+    return np.concatenate([
+        knn_predict(distance_matrix(data_train, data_test[i:i + chunk_size]), labels_train, k)
+        for i in range(0, len(data_test), chunk_size)])
+
+
+def save_classification_figures(results_dir, name, rows, labels, scores, class_names,
+                                title, count=32, seed=0):
+    """Write ``<name>_confusion.png``, ``<name>_predictions.png`` and ``<name>_mistakes.png``.
+
+    Parameters
+    ----------
+    rows : np.ndarray, shape (N, 3072)
+        The test images (raw CIFAR-10 rows).
+    labels : np.ndarray of int, shape (N,)
+    scores : np.ndarray, shape (N, C)
+        Class scores (logits or probabilities) of each test image, or an (N,) array of
+        predicted classes when the classifier gives no score (kNN): the mistakes
+        grid then shows the first mistakes instead of the most confident ones.
+    class_names : sequence of str, C names
+    title : str
+        Method name, for the figure titles.
+    count : int
+        Images per grid.
+    seed : int
+        Seed of the random choice of the images of the predictions grid.
+
+    Returns
+    -------
+    list of str : the paths written.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim == 2:
+        # Softmax of the scores, so that the confidence of a prediction reads in [0, 1].
+        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        predicted = np.argmax(probabilities, axis=1)
+        mistakes = worst_mistakes(probabilities, labels, count)
+        confidence = probabilities[np.arange(len(labels)), predicted]
+    else:
+        predicted, confidence = scores, None
+        mistakes = np.flatnonzero(predicted != labels)[:count]
+    matrix = confusion_matrix(labels, predicted, len(class_names))
+    shown = np.sort(np.random.default_rng(seed).choice(len(labels), min(count, len(labels)),
+                                                       replace=False))
+
+    paths = [save_figure(results_dir, f"{name}_confusion",
+                         plot_confusion_matrix(matrix, class_names, title))]
+    for suffix, index, caption in (
+            ("predictions", shown, "random test images"),
+            ("mistakes", mistakes, "most confident mistakes" if confidence is not None
+             else "first mistakes")):
+        figure = plot_image_grid(rows[index], labels[index], predicted[index], class_names,
+                                 f"{title}: {caption}",
+                                 None if confidence is None else confidence[index])
+        paths.append(save_figure(results_dir, f"{name}_{suffix}", figure))
+    return paths
