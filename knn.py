@@ -14,33 +14,70 @@ from experiment import (add_common_arguments, data_note, feature_spec, load_spli
                         save_results)
 from read_cifar import LABEL_NAMES, check_dataset
 
-# Size of one chunk of test-point distances: the test set is processed in chunks so
-# that memory stays bounded for any size (a chunk and the next one briefly coexist).
+# Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
+# half for a shifted block of training rows, half for its scores against a chunk of
+# test rows (see _nearest_neighbours).
 CHUNK_BYTES = 128 * 2**20
 # Working memory for selecting the neighbours of a block of rows (see _nearest).
 BLOCK_BYTES = 16 * 2**20
+# Most entries per group in the threshold selection of _smallest.
+GROUP = 16
+# Training rows averaged for the centre of the shift (see _centre).
+CENTRE_ROWS = 1024
 
 
-def _as_float(a, b):
-    """Both arrays in one floating dtype: float32 stays float32 (BLAS-fast)."""
-    dtype = np.result_type(a.dtype, b.dtype, np.float32)
-    return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+def _float_dtype(a, b):
+    """The floating dtype both arrays are computed in: float32 stays float32 (BLAS-fast)."""
+    return np.result_type(a.dtype, b.dtype, np.float32)
+
+
+def _centre(data, dtype):
+    """Mean of up to CENTRE_ROWS evenly spaced rows of ``data`` (n, d): (d,) of ``dtype``.
+
+    Distances do not change when both sides are shifted by the same vector. A centre
+    near the data's mean makes the norms small, and with them the rounding error of
+    ||a||^2 + ||b||^2 - 2 a.b; a sample of rows finds it as well as all of them.
+    """
+    step = max(1, len(data) // CENTRE_ROWS)
+    return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
 
 
 def _squared_norms(x):
     """Row-wise squared L2 norms: (n, d) -> (n,), in x's dtype.
 
-    Summed in float64: a float32 sum of 3,072 squared pixels loses up to 1e-5 of its
-    value, more than the matrix product itself (about 2e-6).
+    Summed in float64, so that only the final rounding (u ||x||^2, u the unit
+    roundoff) adds to the error of the matrix product (up to d u ||a|| ||b||).
     """
     return np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(x.dtype)
+
+
+def _overflows(*squared_norms):
+    """True if rows with these squared norms may overflow their dtype in a distance.
+
+    With every squared norm at most max / 8, ||a||^2 + ||b||^2 + 2 |a.b| and every
+    partial sum of it stay below the largest finite value.
+    """
+    limit = np.finfo(squared_norms[0].dtype).max / 8
+    return any(norms.max() > limit for norms in squared_norms)
+
+
+def _scale(a, b):
+    """A power of two s such that s |x| < 1 for every entry x of ``a`` and ``b``.
+
+    Multiplying by a power of two is exact, so scaled rows have exactly s times the
+    distances, while their squares can no longer overflow.
+    """
+    largest = max(max(float(x.max()), -float(x.min())) for x in (a, b))
+    return 2.0 ** -int(np.frexp(largest)[1])     # largest = m 2**e with m < 1
 
 
 def distance_matrix(a, b):
     """L2 (Euclidean) distances between the rows of ``a`` and the rows of ``b``.
 
     Uses ``||a_i - b_j||^2 = ||a_i||^2 + ||b_j||^2 - 2 a_i.b_j``: one matrix product,
-    no Python loop.
+    no Python loop. Both sides are first shifted by the mean row of ``a`` (the
+    training set in the lab; see ``_centre``), which leaves the distances unchanged
+    but shrinks the norms whose cancellation makes the rounding error.
 
     Parameters
     ----------
@@ -52,12 +89,14 @@ def distance_matrix(a, b):
     dists : np.ndarray, shape (n_a, n_b)
         ``dists[i, j]`` is the distance between ``a[i]`` and ``b[j]``; never NaN or
         negative. Integer inputs are cast to floats; float32 inputs give float32 and
-        are computed in float32 (the product stays BLAS-fast). Its rounding error on a
-        squared distance is then up to about 1e-6 * (||a_i||^2 + ||b_j||^2): on
-        CIFAR-10 pixels (norms near 7,400) distances between different images (1,000
-        to 15,000) move by less than 0.1, while two identical images come out up to
-        about 20 apart instead of 0. Pass float64 arrays for distances exact to about
-        1e-12 relative.
+        are computed in float32 (the product stays BLAS-fast). With ``a_i``, ``b_j``
+        the shifted rows and u the unit roundoff of the dtype (2**-24 for float32),
+        the squared distance is off by at most (d + 5) u (||a_i||^2 + ||b_j||^2),
+        whatever order the BLAS kernel sums in (see tests/test_knn.py for the
+        derivation): an image's distance to its own copy is at most
+        sqrt(2 (d + 5) u) ||a_i||, that is 0.019 ||a_i|| for 3,072 pixels, against
+        1,000 to 15,000 between different CIFAR-10 images. Float64 arrays bring that
+        bound down by a factor of 1e4.
 
     Raises
     ------
@@ -68,11 +107,20 @@ def distance_matrix(a, b):
     b, _ = check_dataset(b, name="b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a has {a.shape[1]} features per row but b has {b.shape[1]}")
-    a, b = _as_float(a, b)
-    dists = a @ b.T                          # (n_a, n_b)
+    dtype = _float_dtype(a, b)
+    centre = _centre(a, dtype)
+    shifted_a, shifted_b = np.subtract(a, centre, dtype=dtype), np.subtract(b, centre, dtype=dtype)
+    norms_a, norms_b = _squared_norms(shifted_a), _squared_norms(shifted_b)
+    if _overflows(norms_a, norms_b):
+        # Entries so large that their squares overflow: work on copies scaled by a
+        # power of two (exact), then scale the distances back (inf beyond the range).
+        scale = _scale(a, b)
+        with np.errstate(over="ignore"):
+            return distance_matrix(a * scale, b * scale) / dtype.type(scale)
+    dists = shifted_a @ shifted_b.T          # (n_a, n_b)
     dists *= -2
-    dists += _squared_norms(a)[:, None]
-    dists += _squared_norms(b)[None, :]
+    dists += norms_a[:, None]
+    dists += norms_b[None, :]
     np.maximum(dists, 0, out=dists)          # rounding can leave tiny negative values
     return np.sqrt(dists, out=dists)
 
@@ -84,25 +132,124 @@ def _check_k(k, n_train):
                          f"points ({n_train}), got {k!r}")
 
 
+def _smallest(scores, k):
+    """The ``k`` smallest entries of each row of ``scores``, in increasing order.
+
+    Parameters
+    ----------
+    scores : np.ndarray of float, shape (n, m), C-contiguous rows, no NaN
+    k : int, 1 <= k <= m
+
+    Returns
+    -------
+    values : np.ndarray, shape (n, k), dtype of ``scores``
+    columns : np.ndarray of np.intp, shape (n, k)
+        Sorted by value; equal values by column, so a tie goes to the lower index.
+    """
+    n, m = scores.shape
+    # Threshold selection. The minima of k different groups of columns are k different
+    # entries, so the k-th smallest group minimum bounds the k-th smallest entry from
+    # above: the k smallest entries all lie, at or below it, in the groups whose
+    # minimum is at or below it - usually about k groups. Only their entries are
+    # looked at again, instead of partitioning the whole row (np.argpartition), which
+    # costs as much as the matrix product on some CPUs.
+    size = min(GROUP, m // k)                # entries per group, so that there are >= k groups
+    width = m // size                        # number of groups
+    # Group j holds the columns j, j + width, j + 2 width, ...: a minimum across `size`
+    # contiguous slabs of a row runs on whole vectors, unlike one within each slab.
+    minima = scores[:, :size * width].reshape(n, size, width).min(axis=1)   # (n, width)
+    threshold = np.partition(minima, k - 1, axis=1)[:, k - 1]               # (n,)
+    rows, groups = np.nonzero(minima <= threshold[:, None])
+    columns = groups[:, None] + width * np.arange(size)                     # (n_groups, size)
+    rows = np.broadcast_to(rows[:, None], columns.shape)
+    # The last m - size * width columns belong to no group: always candidates.
+    rest = np.arange(size * width, m)
+    rows = np.concatenate([rows.ravel(), np.repeat(np.arange(n), len(rest))])
+    columns = np.concatenate([columns.ravel(), np.tile(rest, n)])
+    values = scores[rows, columns]
+    keep = values <= threshold[rows]                   # at least k in each row
+    rows, columns, values = rows[keep], columns[keep], values[keep]
+    order = np.lexsort((columns, values, rows))        # by row, then value, then column
+    first = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n))[:-1]))
+    take = order[first[:, None] + np.arange(k)]        # (n, k)
+    return values[take], columns[take]
+
+
 def _nearest(dists, k):
     """Indices of the ``k`` nearest training points of each test point, nearest first.
 
     ``dists`` is (n_test, n_train), one test point a row; returns (n_test, k).
     """
     nearest = np.empty((len(dists), k), dtype=np.intp)
-    # argpartition returns an int64 array as large as its input. Taking the rows in
-    # blocks of about BLOCK_BYTES keeps that array small enough for the memory
-    # allocator to reuse, instead of page-faulting fresh memory for every chunk
-    # (measured: up to +40% on the whole k sweep; see benchmarks/bench_knn.py).
-    step = max(1, BLOCK_BYTES // (8 * dists.shape[1]))
+    # Rows in blocks of about BLOCK_BYTES of candidate mask, copied to be contiguous.
+    step = max(1, BLOCK_BYTES // dists.shape[1])
     for start in range(0, len(dists), step):
-        block = dists[start:start + step]
-        # argpartition moves the k smallest of each row to its front in linear time
-        # (no full sort of n_train values); only these k are then sorted.
-        candidates = np.argpartition(block, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(block, candidates, axis=1), axis=1, kind="stable")
-        nearest[start:start + step] = np.take_along_axis(candidates, order, axis=1)
+        block = np.ascontiguousarray(dists[start:start + step])
+        nearest[start:start + step] = _smallest(block, k)[1]
     return nearest
+
+
+def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
+    """Indices of the ``k`` nearest training rows of each test row, nearest first.
+
+    Both sets are shifted by the centre of the training set, as in ``distance_matrix``.
+    The training rows are taken in blocks: each block is shifted once (into a buffer
+    the size of a block, not a copy of the whole set), scored against the test rows
+    chunk by chunk, and its best rows are merged with the best found so far.
+
+    Parameters
+    ----------
+    data_train : np.ndarray, shape (n_train, d)
+    data_test : np.ndarray, shape (n_test, d)
+    k : int, 1 <= k <= n_train
+    chunk_bytes : int
+        Working memory beyond a shifted copy of ``data_test``: half for the block of
+        training rows, half for its scores against a chunk of test rows.
+
+    Returns
+    -------
+    np.ndarray of np.intp, shape (n_test, k)
+        Equal distances are ordered by training index, lowest first.
+    """
+    (n_train, d), n_test = data_train.shape, len(data_test)
+    dtype = _float_dtype(data_train, data_test)
+    centre = _centre(data_train, dtype)
+    # ||x - t||^2 - ||x||^2 = ||t||^2 - 2 x.t ranks the training points t of a test
+    # point x as the distance does: neither ||x||^2 nor a root is needed.
+    test = np.subtract(data_test, centre, dtype=dtype)
+    test_norms = _squared_norms(test)
+    test *= -2                                                     # (n_test, d)
+    block = min(n_train, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
+    chunk = min(n_test, max(1, chunk_bytes // 2 // (block * dtype.itemsize)))
+    # Buffers reused by every block: fresh arrays would fault in new pages each time.
+    train_buffer = np.empty((block, d), dtype)
+    scores_buffer = np.empty(chunk * block, dtype)
+    best_values, best_indices = np.empty((n_test, 0), dtype), np.empty((n_test, 0), np.intp)
+    for start in range(0, n_train, block):
+        train = np.subtract(data_train[start:start + block], centre,
+                            out=train_buffer[:min(block, n_train - start)])
+        train_norms = _squared_norms(train)                        # (n_block,)
+        if _overflows(train_norms, test_norms):
+            # Entries so large that their squares overflow: start again on copies
+            # scaled by a power of two, which ranks the neighbours exactly the same.
+            scale = _scale(data_train, data_test)
+            return _nearest_neighbours(data_train * scale, data_test * scale, k, chunk_bytes)
+        values, indices = [], []
+        for rows in range(0, n_test, chunk):
+            x = test[rows:rows + chunk]
+            scores = scores_buffer[:len(x) * len(train)].reshape(len(x), len(train))
+            np.matmul(x, train.T, out=scores)                      # (n_chunk, n_block)
+            scores += train_norms
+            chunk_values, columns = _smallest(scores, min(k, len(train)))
+            values.append(chunk_values)
+            indices.append(columns + start)
+        # Merge: the best so far come first, so a stable sort keeps lower indices first.
+        values = np.concatenate([best_values, np.concatenate(values)], axis=1)
+        indices = np.concatenate([best_indices, np.concatenate(indices)], axis=1)
+        order = np.argsort(values, axis=1, kind="stable")[:, :k]
+        best_values = np.take_along_axis(values, order, axis=1)
+        best_indices = np.take_along_axis(indices, order, axis=1)
+    return best_indices
 
 
 def _vote(neighbours, n_classes, k_values):
@@ -178,9 +325,9 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
                        chunk_bytes=CHUNK_BYTES):
     """Accuracy of kNN on the test set for several k, from one pass over the distances.
 
-    The test set is processed in chunks of about ``chunk_bytes`` of working memory.
-    For each chunk the ``max(k_values)`` nearest neighbours are found once, and every
-    k is voted from them.
+    The ``max(k_values)`` nearest neighbours of each test point are found once
+    (``_nearest_neighbours``, in about ``chunk_bytes`` of working memory beyond a
+    shifted copy of the test set), and every k is voted from them.
 
     Parameters
     ----------
@@ -213,22 +360,11 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
         raise ValueError("k_values is empty")
     for k in k_values:
         _check_k(k, len(data_train))
-    data_train, data_test = _as_float(data_train, data_test)
     classes, codes = np.unique(labels_train, return_inverse=True)
-    train_norms = _squared_norms(data_train)                   # (n_train,)
-    # A chunk holds n_train distances per test point.
-    size = max(1, chunk_bytes // (len(data_train) * data_train.itemsize))
-    correct = np.zeros(len(k_values), dtype=np.int64)
-    for start in range(0, len(data_test), size):
-        chunk = slice(start, start + size)
-        # ||x - t||^2 - ||x||^2 = ||t||^2 - 2 x.t ranks the training points t of a test
-        # point x as the distance does, so neither ||x||^2 nor the square root is needed.
-        scores = (-2 * data_test[chunk]) @ data_train.T        # (n_chunk, n_train)
-        scores += train_norms
-        neighbours = codes[_nearest(scores, max(k_values))]    # (n_chunk, k_max)
-        for i, predicted in enumerate(_vote(neighbours, len(classes), k_values)):
-            correct[i] += np.count_nonzero(classes[predicted] == labels_test[chunk])
-    return (correct / len(data_test)).tolist()
+    nearest = _nearest_neighbours(data_train, data_test, max(k_values), chunk_bytes)
+    predictions = _vote(codes[nearest], len(classes), k_values)          # (n_test,) each
+    correct = [np.count_nonzero(classes[predicted] == labels_test) for predicted in predictions]
+    return [count / len(data_test) for count in correct]
 
 
 def evaluate_knn(data_train, labels_train, data_test, labels_test, k):

@@ -52,19 +52,67 @@ def test_distance_matrix_float32_pixels_stay_float32_and_close():
     np.testing.assert_allclose(dists, distances_loop(a, b), rtol=1e-5)
 
 
-def test_distance_matrix_identical_rows_are_nearly_zero_never_nan_or_negative():
+def float32_error_bound(a, b, centre):
+    """Largest error distance_matrix may make on float32 rows, whatever the BLAS kernel.
+
+    Parameters
+    ----------
+    a : (n_a, d), b : (n_b, d) float32 rows; centre : (d,) the shift distance_matrix uses.
+
+    Returns
+    -------
+    np.ndarray of float64, shape (n_a, n_b)
+
+    Derivation, with a_i, b_j the shifted rows, A = ||a_i||^2 + ||b_j||^2 and
+    u = 2**-24 float32's unit roundoff:
+    - the squared norms are summed in float64 and rounded once to float32: u A;
+    - in whatever order a kernel adds the d products, a float32 dot product is off by
+      at most g ||a_i|| ||b_j|| <= g A / 2 with g = d u / (1 - d u) (Higham, Accuracy
+      and Stability of Numerical Algorithms, 3.1); doubled (exactly): g A;
+    - the two additions round values at most 2 A: 4 u A.
+    So the squared distance s is off by e <= (g + 5 u) A, and sqrt(s + e) is within
+    sqrt(e) of sqrt(s). The shift rounds each entry by a relative u, moving a distance
+    by at most u (||a_i|| + ||b_j||); the root rounds by a relative u.
+    """
+    u = float(np.finfo(np.float32).eps) / 2
+    g = a.shape[1] * u / (1 - a.shape[1] * u)
+    norms_a = np.linalg.norm(a.astype(np.float64) - centre, axis=1)[:, None]
+    norms_b = np.linalg.norm(b.astype(np.float64) - centre, axis=1)[None, :]
+    exact = distances_loop(a, b)
+    return (np.sqrt((g + 5 * u) * (norms_a ** 2 + norms_b ** 2))
+            + u * (norms_a + norms_b) + u * exact)
+
+
+def test_distance_matrix_float32_error_within_the_derived_bound():
     rng = np.random.default_rng(2)
-    # Large pixel values make ||a||^2 + ||b||^2 - 2ab cancel badly in float32.
+    # Large pixel values: ||a||^2 + ||b||^2 - 2ab cancels badly unless a and b are shifted.
     a = rng.integers(200, 256, size=(50, 3072)).astype(np.float32)
-    dists = distance_matrix(a, a)
-    assert np.all(np.isfinite(dists)) and np.all(dists >= 0)
-    norms = np.linalg.norm(a.astype(np.float64), axis=1)
-    # The documented float32 precision: a few units for norms near 13,000.
-    assert np.all(np.diag(dists) <= 1e-3 * norms)
-    off_diagonal = dists[~np.eye(len(a), dtype=bool)]
-    assert off_diagonal.min() > 100 * np.diag(dists).max()
+    b = np.concatenate([a[:10], rng.integers(0, 256, size=(20, 3072)).astype(np.float32)])
+    dists = distance_matrix(a, b)
+    assert dists.dtype == np.float32 and np.all(np.isfinite(dists)) and np.all(dists >= 0)
+    # With fewer than 1,024 rows, distance_matrix's centre is the mean row of a.
+    bound = float32_error_bound(a, b, a.mean(axis=0, dtype=np.float64))
+    assert np.all(np.abs(dists - distances_loop(a, b)) <= bound)
+    # So a copy of an image is always nearer than any other image.
+    copies = np.diag(dists[:10, :10])
+    others = distances_loop(a, a)[~np.eye(len(a), dtype=bool)]
+    assert copies.max() <= bound[:10, :10].max() < others.min() - bound.max()
     # float64 in: exact to rounding.
     np.testing.assert_allclose(np.diag(distance_matrix(a.astype(np.float64), a)), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, magnitude", [(np.float32, 1e20), (np.float32, 1e38),
+                                              (np.float64, 1e300)])
+def test_distance_matrix_huge_entries_give_no_nan(dtype, magnitude):
+    rng = np.random.default_rng(8)
+    a, b = rng.uniform(-1, 1, size=(6, 5)), rng.uniform(-1, 1, size=(4, 5))
+    with np.errstate(over="ignore"):          # some distances exceed the largest float
+        dists = distance_matrix((a * magnitude).astype(dtype), (b * magnitude).astype(dtype))
+    assert dists.dtype == dtype and not np.isnan(dists).any()
+    expected = distances_loop(a, b) * magnitude        # inf where beyond the dtype's range
+    finite = expected < np.finfo(dtype).max
+    np.testing.assert_allclose(dists[finite], expected[finite], rtol=1e-5)
+    assert np.all(np.isinf(dists[~finite]))
 
 
 def test_distance_matrix_casts_integer_pixels_without_overflow():
