@@ -25,6 +25,8 @@ import urllib.request
 
 import numpy as np
 
+from imagelab.progress import Progress
+
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
 BATCH_FOLDER = "cifar-10-batches-py"
@@ -208,14 +210,15 @@ def _download(url, path, md5):
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:
             total = int(response.headers.get("Content-Length") or 0)
+            size = f" of {total / 1e6:.1f}" if total else ""
+            line = Progress(total)
             done = 0
             while chunk := response.read(1 << 20):
                 f.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                size = f" of {total / 1e6:.1f}" if total else ""
-                print(f"\r  {done / 1e6:.1f}{size} MB", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
+                line.update(done, f"  {done / 1e6:.1f}{size} MB")
+        line.close()
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
         raise DownloadError(f"could not download {url}: {error}") from error
     if total and done != total:
