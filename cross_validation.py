@@ -14,7 +14,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import data_note, load_split, result_name, save_results
+from experiment import data_note, load_split, refuse_above, result_name, save_results
 from knn import CHUNK_BYTES, evaluate_knn, evaluate_knn_sweep
 from mlp import run_mlp_training, standardize
 from read_cifar import check_dataset
@@ -250,8 +250,9 @@ def knn_main(parser, args):
     tested once on the test split (``knn_cv.png``, ``knn_cv_<spec>.png``).
     """
     features = args.features or ["raw"]
-    if args.cv is not None and (args.cv < 2 or len(features) > 1):
-        parser.error("--cv needs N >= 2 folds and at most one representation in --features")
+    if args.cv is not None and len(features) > 1:
+        parser.error("argument --cv: takes at most one representation in --features, "
+                     f"got {len(features)}")
     k_values = list(range(1, args.k_max + 1))
     if args.cv is None:
         _compare_representations(args, features, k_values)
@@ -265,6 +266,7 @@ def _compare_representations(args, features, k_values):
     curves = {}
     for spec in features:
         data_train, labels_train, data_test, labels_test = _load(args, spec)
+        refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
         curves[spec] = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
                                           k_values)
         print(f"{spec}: best k = {k_values[int(np.argmax(curves[spec]))]}, "
@@ -281,10 +283,20 @@ def _compare_representations(args, features, k_values):
                  note=data_note(args.data_dir))
 
 
+def _check_folds(args, labels_train):
+    """Refuse (``FlagError``) a --cv or --k-max that the training split cannot serve."""
+    rarest = np.unique(labels_train, return_counts=True)[1].min()
+    refuse_above("--cv", args.cv, rarest, "the number of training images of the rarest class")
+    # Fold sizes differ by at most one: the largest holds ceil(n / N) rows.
+    outside = len(labels_train) - -(-len(labels_train) // args.cv)
+    refuse_above("--k-max", args.k_max, outside, "the number of training images outside a fold")
+
+
 def _choose_k(args, spec, k_values):
     """Choose k by cross-validation on the training split, then test it once."""
     start = time.perf_counter()
     data_train, labels_train, data_test, labels_test = load_split(args, spec)
+    _check_folds(args, labels_train)
     mean, std, folds = cross_validate_knn(data_train, labels_train, k_values, n_folds=args.cv,
                                           seed=args.seed, standardize_features=spec != "raw",
                                           verbose=True)

@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from experiment import _write_atomic
+from imagelab.progress import Progress
 
 IMAGE_SHAPE = (32, 32, 3)
 # Rec. 709 luma weights, the ones skimage.color.rgb2gray uses.
@@ -283,11 +284,12 @@ def _describe_one(data, name, params, n_jobs, chunk_size, progress):
     starts = range(0, len(data), chunk_size)
     chunks = (data[start:start + chunk_size] for start in starts)
     began = time.perf_counter()
+    line = Progress(len(data)) if progress else None
 
     def report(done):
-        if progress:
-            print(f"\r  {name}: {done}/{len(data)} images, {time.perf_counter() - began:.0f} s",
-                  end="", file=sys.stderr, flush=True)
+        if line is not None:
+            line.update(done, f"  {name}: {done}/{len(data)} images, "
+                              f"{time.perf_counter() - began:.0f} s")
 
     results = []
     if n_jobs == 1 or len(starts) == 1:
@@ -301,8 +303,8 @@ def _describe_one(data, name, params, n_jobs, chunk_size, progress):
             for future in futures:
                 results.append(future.result())
                 report(sum(map(len, results)))
-    if progress:
-        print(file=sys.stderr)
+    if line is not None:
+        line.close()
     return np.concatenate(results)
 
 

@@ -4,14 +4,13 @@ A test image gets the class most common among the k training images closest to i
 in Euclidean (L2) distance. Run ``python knn.py`` to plot the accuracy for
 k = 1..20 on a 90% / 10% split of the data (``results/knn.png``).
 """
-import argparse
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
-                        save_results)
+from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
+                        fold_count, load_split, positive_int, refuse_above, save_results)
 from read_cifar import LABEL_NAMES, check_dataset
 
 # Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
@@ -406,7 +405,7 @@ def plot_accuracy(k_values, accuracies, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="kNN on CIFAR-10: test accuracy for k = 1..k_max.")
+    parser = ArgumentParser(description="kNN on CIFAR-10: test accuracy for k = 1..k_max.")
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")
@@ -414,7 +413,7 @@ def main(argv=None):
                         help="representations to compare on one figure: raw (the pixels) "
                              "or descriptor specs such as hog, lbp, color, hog+color "
                              "(see descriptors.py; needs scikit-image)")
-    parser.add_argument("--cv", type=positive_int, metavar="N",
+    parser.add_argument("--cv", type=fold_count, metavar="N",
                         help="choose k by stratified N-fold cross-validation on the "
                              "training split (N >= 2), then test that k on the test split")
     parser.add_argument("--figures", action="store_true",
@@ -423,12 +422,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.figures and (args.features is not None or args.cv is not None):
         parser.error("--figures draws the raw-pixel sweep: use it without --features and --cv")
-    if args.features is not None or args.cv is not None:
-        import cross_validation   # here: it imports this module
-        return cross_validation.knn_main(parser, args)
+    with parser.flag_errors():
+        if args.features is not None or args.cv is not None:
+            import cross_validation   # here: it imports this module
+            return cross_validation.knn_main(parser, args)
+        _sweep(args)
 
+
+def _sweep(args):
+    """``python knn.py``: the accuracy for k = 1..k_max on the raw pixels, plotted."""
     start = time.perf_counter()
     data_train, labels_train, data_test, labels_test = load_split(args)
+    refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
     k_values = list(range(1, args.k_max + 1))
     accuracies = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_values)
     elapsed = time.perf_counter() - start

@@ -12,14 +12,14 @@ Gradients are written by hand (see the README's derivations). Run ``python mlp.p
 to train on CIFAR-10 with the lab's settings and plot the training accuracy
 (``results/mlp.png``).
 """
-import argparse
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
-                        result_name, save_results)
+from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
+                        load_split, positive_float, positive_int, result_name,
+                        save_results, stop_if_diverging)
 from read_cifar import check_dataset
 
 
@@ -380,12 +380,12 @@ def plot_training(train_accuracies, test_accuracy, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Train the lab's one-hidden-layer MLP on CIFAR-10 and plot its accuracy.")
     add_common_arguments(parser)
     parser.add_argument("--d-h", type=positive_int, default=64,
                         help="number of neurons in the hidden layer (default: 64)")
-    parser.add_argument("--learning-rate", type=float, default=0.1,
+    parser.add_argument("--learning-rate", type=positive_float, default=0.1,
                         help="gradient descent step size (default: 0.1)")
     parser.add_argument("--num-epoch", type=positive_int, default=100,
                         help="number of full-batch training steps (default: 100)")
@@ -397,15 +397,22 @@ def main(argv=None):
     network.add_arguments(parser)
     args = parser.parse_args(argv)
     network.check_arguments(parser, args)
+    with parser.flag_errors():
+        _train(args, argv)
 
+
+def _train(args, argv):
+    """``python mlp.py``: train as the flags say, then plot and save the results."""
+    import network
     start = time.perf_counter()
     data_train, labels_train, data_test, labels_test = load_split(args, args.features)
     if args.optimizer is not None:
         return network.run(args, data_train, labels_train, data_test, labels_test,
                            argv=argv, note=data_note(args.data_dir))
-    train_accuracies, test_accuracy = run_mlp_training(
-        data_train, labels_train, data_test, labels_test, args.d_h, args.learning_rate,
-        args.num_epoch, seed=args.seed, verbose=True)
+    with stop_if_diverging(args.learning_rate):
+        train_accuracies, test_accuracy = run_mlp_training(
+            data_train, labels_train, data_test, labels_test, args.d_h, args.learning_rate,
+            args.num_epoch, seed=args.seed, verbose=True)
     elapsed = time.perf_counter() - start
 
     print(f"test accuracy {test_accuracy:.4f}")

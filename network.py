@@ -25,7 +25,9 @@ import time
 import numpy as np
 
 import figures
-from experiment import fraction, load_split, positive_int, result_name, save_results
+from experiment import (FlagError, file_stem, fraction, load_split, non_negative_float,
+                        positive_int, rate, refuse_above, result_name, save_results,
+                        stop_if_diverging)
 from mlp import log_softmax, one_hot, sigmoid, standardize
 from read_cifar import LABEL_NAMES, check_dataset
 
@@ -554,13 +556,13 @@ def add_arguments(parser):
                        help="hidden units (default: sigmoid, the lab's)")
     group.add_argument("--batch-size", type=positive_int, default=128,
                        help="rows per mini-batch (default: 128)")
-    group.add_argument("--dropout", type=float, default=0.0,
+    group.add_argument("--dropout", type=rate, default=0.0,
                        help="dropout rate after each hidden layer (default: 0)")
-    group.add_argument("--momentum", type=float, default=0.9,
+    group.add_argument("--momentum", type=rate, default=0.9,
                        help="momentum of --optimizer sgd (default: 0.9)")
     group.add_argument("--schedule", choices=["constant", "cosine"], default="cosine",
                        help="learning-rate schedule over the epochs (default: cosine)")
-    group.add_argument("--weight-decay", type=float, default=0.0,
+    group.add_argument("--weight-decay", type=non_negative_float, default=0.0,
                        help="L2 penalty factor on the weights (default: 0)")
     group.add_argument("--patience", type=positive_int, default=None,
                        help="early stopping: stop after this many epochs without a "
@@ -577,7 +579,7 @@ def add_arguments(parser):
     group.add_argument("--figures", action="store_true",
                        help="also draw the confusion matrix, a grid of test predictions "
                             "and a grid of the worst mistakes")
-    group.add_argument("--name", default="mlp_network",
+    group.add_argument("--name", type=file_stem, default="mlp_network",
                        help="stem of the result files (default: mlp_network)")
 
 
@@ -611,9 +613,21 @@ def prepare_inputs(args, data_train, labels_train, data_test, images_train=None)
     x_train, y_train, x_val, y_val, x_test : np.ndarray
         float32 inputs; all statistics come from the ``x_train`` rows alone.
     x_flip : np.ndarray like ``x_train``, or None without ``args.flip``
+
+    Raises
+    ------
+    FlagError
+        If ``args.validation`` leaves no row on one side, or ``args.pca`` is wider
+        than the inputs.
     """
-    train_index, val_index = split_validation(data_train, labels_train, args.validation,
-                                              seed=args.seed)
+    try:
+        train_index, val_index = split_validation(data_train, labels_train, args.validation,
+                                                  seed=args.seed)
+    except ValueError as error:
+        raise FlagError("--validation", f"must leave rows on both sides of the "
+                        f"{len(data_train)} training rows, got {args.validation}") from error
+    if args.pca:
+        refuse_above("--pca", args.pca, data_train.shape[1], "the width of the inputs")
     x_train, x_val = data_train[train_index], data_train[val_index]
     y_train, y_val = labels_train[train_index], labels_train[val_index]
     x_flip = None
@@ -671,11 +685,12 @@ def run(args, data_train, labels_train, data_test, labels_test, argv=None, note=
     sizes = [x_train.shape[1], *(args.hidden or [args.d_h]), num_classes]
     network = Network(sizes, args.activation, dropout=args.dropout, seed=args.seed)
     optimizer = SGD(args.momentum) if args.optimizer == "sgd" else Adam()
-    history = train(network, x_train, y_train, x_val, y_val, num_epochs=args.num_epoch,
-                    batch_size=args.batch_size, optimizer=optimizer,
-                    learning_rate=args.learning_rate, schedule=args.schedule,
-                    weight_decay=args.weight_decay, patience=args.patience,
-                    data_flipped=x_flip, seed=args.seed, verbose=True)
+    with stop_if_diverging(args.learning_rate):
+        history = train(network, x_train, y_train, x_val, y_val, num_epochs=args.num_epoch,
+                        batch_size=args.batch_size, optimizer=optimizer,
+                        learning_rate=args.learning_rate, schedule=args.schedule,
+                        weight_decay=args.weight_decay, patience=args.patience,
+                        data_flipped=x_flip, seed=args.seed, verbose=True)
     logits = network.predict_logits(x_test)          # the test split's only use
     test_accuracy = float(np.mean(np.argmax(logits, axis=1) == labels_test))
     elapsed = time.perf_counter() - start

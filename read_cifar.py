@@ -18,12 +18,16 @@ import http.client
 import os
 import pickle
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.request
 
 import numpy as np
+
+from imagelab.progress import Progress
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
@@ -32,6 +36,10 @@ BATCH_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 DATA_SIZE = 32 * 32 * 3
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
+# A download works in "<data_dir>/.cifar-download-<host>-<pid>-<random>" until it is done.
+DOWNLOAD_PREFIX = ".cifar-download-"
+# A download folder older than this is stale even if its process id is in use again.
+STALE_SECONDS = 24 * 3600
 
 
 class DownloadError(OSError):
@@ -208,14 +216,15 @@ def _download(url, path, md5):
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:
             total = int(response.headers.get("Content-Length") or 0)
+            size = f" of {total / 1e6:.1f}" if total else ""
+            line = Progress(total)
             done = 0
             while chunk := response.read(1 << 20):
                 f.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                size = f" of {total / 1e6:.1f}" if total else ""
-                print(f"\r  {done / 1e6:.1f}{size} MB", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
+                line.update(done, f"  {done / 1e6:.1f}{size} MB")
+        line.close()
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
         raise DownloadError(f"could not download {url}: {error}") from error
     if total and done != total:
@@ -239,6 +248,58 @@ def _extract(archive, target):
         raise DownloadError(f"could not extract {archive}: {error}") from error
 
 
+def data_root(data_dir):
+    """The folder that holds ``cifar-10-batches-py``, given it or ``cifar-10-batches-py`` itself."""
+    path = os.path.normpath(data_dir)
+    if os.path.basename(path) == BATCH_FOLDER:
+        return os.path.dirname(path) or os.curdir
+    return data_dir
+
+
+def _is_stale(folder, name):
+    """Whether the download folder ``name`` in ``folder`` was left by a process now gone.
+
+    Its name records the host and the process id of the download; on this host the
+    folder is stale when that process no longer runs. Any download folder untouched
+    for ``STALE_SECONDS`` is stale too (a process id may be reused, and another host's
+    processes cannot be seen).
+    """
+    try:
+        age = time.time() - os.path.getmtime(os.path.join(folder, name))
+    except OSError:                         # removed meanwhile
+        return False
+    host, _, pid = name[len(DOWNLOAD_PREFIX):].rpartition("-")[0].rpartition("-")
+    if age > STALE_SECONDS:
+        return True
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)                # signal 0: only asks whether it exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:                 # it runs, as another user
+        pass
+    return False
+
+
+def remove_stale_downloads(data_dir):
+    """Remove the partial downloads in ``data_dir`` whose process is gone (see ``_is_stale``).
+
+    A download killed by SIGKILL or SIGTERM cannot clean up after itself; the next
+    run does it here and says so on stderr.
+    """
+    try:
+        names = os.listdir(data_dir)
+    except OSError:                         # no folder yet: nothing to clean
+        return
+    for name in sorted(names):
+        if name.startswith(DOWNLOAD_PREFIX) and _is_stale(data_dir, name):
+            path = os.path.join(data_dir, name)
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"removed {path}, the partial download of an interrupted run",
+                  file=sys.stderr)
+
+
 def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     """Return the path of ``cifar-10-batches-py`` in ``data_dir``, downloading it if missing.
 
@@ -247,10 +308,13 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     is there, so an interrupted or failed download never leaves a folder that a
     later run would trust.
 
+    Partial downloads left in ``data_dir`` by an interrupted run are removed first
+    (``remove_stale_downloads``).
+
     Parameters
     ----------
     data_dir : str
-        Folder that holds (or will hold) ``cifar-10-batches-py``.
+        Folder that holds (or will hold) ``cifar-10-batches-py``, or that folder itself.
     download : bool
         If False, never download: raise instead when the batches are missing.
     url, md5 : str
@@ -259,7 +323,7 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     Returns
     -------
     str
-        ``os.path.join(data_dir, "cifar-10-batches-py")``.
+        ``os.path.join(data_root(data_dir), "cifar-10-batches-py")``.
 
     Raises
     ------
@@ -270,6 +334,8 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
         If the download, checksum or extraction fails; the message names the URL and
         where to put the files by hand.
     """
+    data_dir = data_root(data_dir)
+    remove_stale_downloads(data_dir)
     target = os.path.join(data_dir, BATCH_FOLDER)
     missing = [name for name in BATCH_FILES if not os.path.isfile(os.path.join(target, name))]
     if not missing:
@@ -282,7 +348,8 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     if not download:
         raise FileNotFoundError(f"CIFAR-10 not found in {target} (downloads are off). {by_hand}")
     os.makedirs(data_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".cifar-download-", dir=data_dir)
+    work = tempfile.mkdtemp(prefix=f"{DOWNLOAD_PREFIX}{socket.gethostname()}-{os.getpid()}-",
+                            dir=data_dir)
     try:
         archive = os.path.join(work, "cifar-10-python.tar.gz")
         print(f"Downloading CIFAR-10 from {url}", file=sys.stderr)

@@ -3,15 +3,20 @@ import hashlib
 import http.server
 import io
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from conftest import make_cifar_folder
-from read_cifar import BATCH_FILES, BATCH_FOLDER, DownloadError, ensure_cifar, read_cifar
+from conftest import ROOT, make_cifar_folder
+from read_cifar import (BATCH_FILES, BATCH_FOLDER, DOWNLOAD_PREFIX, STALE_SECONDS, DownloadError,
+                        ensure_cifar, read_cifar)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -258,3 +263,97 @@ def test_incomplete_folder_is_left_untouched(tmp_path, server, download):
     assert {name: (target / name).read_bytes() for name in os.listdir(target)} == before
     assert os.listdir(tmp_path) == [BATCH_FOLDER]
     assert server.requests == []
+
+
+# ---------------------------------------------------------------- either folder; stale downloads
+
+def test_data_dir_may_be_the_batch_folder_itself(tmp_path, server):
+    make_cifar_folder(tmp_path / BATCH_FOLDER)
+    url = server.serve("/cifar-10-python.tar.gz", b"never sent")
+    for given in (tmp_path / BATCH_FOLDER, f"{tmp_path / BATCH_FOLDER}/"):
+        assert ensure_cifar(str(given), url=url, md5="0" * 32) == str(tmp_path / BATCH_FOLDER)
+    assert server.requests == []
+    assert os.listdir(tmp_path) == [BATCH_FOLDER]
+    assert sorted(os.listdir(tmp_path / BATCH_FOLDER)) == sorted(BATCH_FILES)   # none nested
+
+
+def test_a_missing_batch_folder_named_itself_is_downloaded_in_place(tmp_path, server):
+    body, md5, _, _ = make_archive(tmp_path)
+    url = server.serve("/cifar-10-python.tar.gz", body)
+    target = tmp_path / "data" / BATCH_FOLDER
+    assert ensure_cifar(str(target), url=url, md5=md5) == str(target)
+    assert os.listdir(tmp_path / "data") == [BATCH_FOLDER]
+    assert sorted(os.listdir(target)) == sorted(BATCH_FILES)
+
+
+def download_folder(data_dir, pid, host=None, age=0):
+    """A partial download folder as ensure_cifar names it, ``age`` seconds old."""
+    host = socket.gethostname() if host is None else host
+    folder = data_dir / f"{DOWNLOAD_PREFIX}{host}-{pid}-ab_12cd"
+    folder.mkdir(parents=True)
+    (folder / "cifar-10-python.tar.gz").write_bytes(b"half an archive")
+    when = time.time() - age
+    os.utime(folder, (when, when))
+    return folder
+
+
+def gone_pid():
+    """The process id of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_partial_downloads_are_removed_and_reported(tmp_path, capsys):
+    make_cifar_folder(tmp_path / BATCH_FOLDER)
+    dead = download_folder(tmp_path, gone_pid())
+    old = download_folder(tmp_path, os.getpid(), host="elsewhere", age=STALE_SECONDS + 60)
+    old_style = download_folder(tmp_path, "x", host="", age=STALE_SECONDS + 60)
+    running = download_folder(tmp_path, os.getpid())                  # this very process
+    other_host = download_folder(tmp_path, gone_pid(), host="elsewhere")
+
+    ensure_cifar(str(tmp_path), download=False)
+
+    assert sorted(os.listdir(tmp_path)) == sorted([BATCH_FOLDER, running.name, other_host.name])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"removed {tmp_path / name}, the partial download of an interrupted run"
+                     for name in sorted([dead.name, old.name, old_style.name])]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_download_is_cleaned_by_the_next_run(tmp_path, capsys, signal_number):
+    data_dir = tmp_path / "data"
+    with socket.socket() as silent:              # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/cifar-10-python.tar.gz"
+        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from read_cifar import ensure_cifar; "
+                f"ensure_cifar({str(data_dir)!r}, url={url!r})")
+        child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not (data_dir.is_dir() and os.listdir(data_dir)):
+                assert time.monotonic() < deadline and child.poll() is None
+                time.sleep(0.02)
+        finally:
+            child.send_signal(signal_number)
+            child.wait()
+    [partial] = os.listdir(data_dir)
+    assert partial.startswith(DOWNLOAD_PREFIX)
+
+    with pytest.raises(FileNotFoundError, match="downloads are off"):
+        ensure_cifar(str(data_dir), download=False)
+
+    assert os.listdir(data_dir) == []
+    assert capsys.readouterr().err == (f"removed {data_dir / partial}, the partial download of "
+                                       "an interrupted run\n")
+
+
+def test_download_progress_is_plain_lines_in_a_log(tmp_path, server, capsys):
+    body, md5, _, _ = make_archive(tmp_path)
+    url = server.serve("/cifar-10-python.tar.gz", body)
+    ensure_cifar(str(tmp_path / "data"), url=url, md5=md5)
+    err = capsys.readouterr().err              # not a terminal
+    assert "\r" not in err
+    assert err.splitlines() == [f"Downloading CIFAR-10 from {url}",
+                                f"  {len(body) / 1e6:.1f} of {len(body) / 1e6:.1f} MB"]

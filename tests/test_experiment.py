@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def test_write_atomic_writes_the_whole_content(tmp_path):
 # ---------------------------------------------------------------- argument types
 
 def common_parser():
-    parser = argparse.ArgumentParser(prog="knn.py")
+    parser = experiment.ArgumentParser(prog="knn.py")
     experiment.add_common_arguments(parser)
     parser.add_argument("--k-max", type=experiment.positive_int, default=20)
     return parser
@@ -126,7 +127,8 @@ def test_split_out_of_range_is_refused(capsys, value):
         common_parser().parse_args(["--split", value])
     assert info.value.code == 2
     error = capsys.readouterr().err
-    assert "--split" in error and f"must be strictly between 0 and 1, got {value}" in error
+    assert error == (f"knn.py: error: argument --split: must be a finite number in (0, 1), "
+                     f"got {value} (run with --help for usage)\n")
 
 
 @pytest.mark.parametrize("value", ["abc", "", "0,5"])
@@ -236,3 +238,104 @@ def test_result_files_get_the_users_usual_permissions(tmp_path):
     path = tmp_path / "out.json"
     experiment._write_atomic(str(path), lambda f: f.write(b"{}"))
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ---------------------------------------------------------------- checks of every flag
+
+@pytest.mark.parametrize("type_, good, bad, expected", [
+    (experiment.positive_float, {"0.1": 0.1, "1e-3": 0.001}, ["0", "-1", "nan", "inf", "1e400"],
+     "a finite number > 0"),
+    (experiment.non_negative_float, {"0": 0.0, "1e-4": 1e-4}, ["-0.5", "nan", "-inf"],
+     "a finite number >= 0"),
+    (experiment.rate, {"0": 0.0, "0.99": 0.99}, ["1", "-0.1", "nan"], "a finite number in [0, 1)"),
+    (experiment.fold_count, {"2": 2, "10": 10}, ["1", "0", "-2"], "an integer >= 2"),
+    (experiment.seed, {"0": 0, "123456789012345678901234567890": 123456789012345678901234567890},
+     ["-1"], "an integer >= 0"),
+])
+def test_flag_types_accept_and_refuse(type_, good, bad, expected):
+    assert {text: type_(text) for text in good} == good
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            type_(text)
+        assert str(info.value) == f"must be {expected}, got {text}"   # the text as typed
+
+
+def test_a_seed_must_be_a_whole_number():
+    with pytest.raises(ValueError):             # argparse: "invalid seed value: '2.5'"
+        experiment.seed("2.5")
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../mlp"])
+def test_a_result_name_stays_in_the_results_folder(name):
+    with pytest.raises(argparse.ArgumentTypeError, match="file name without a folder"):
+        experiment.file_stem(name)
+    assert experiment.file_stem("mlp_best") == "mlp_best"
+
+
+def test_data_dir_may_be_the_batch_folder_itself(tmp_path):
+    assert experiment.data_folder(str(tmp_path)) == str(tmp_path)
+    for given in (tmp_path / BATCH_FOLDER, f"{tmp_path / BATCH_FOLDER}/"):
+        assert experiment.data_folder(str(given)) == str(tmp_path)
+    assert experiment.data_folder(BATCH_FOLDER) == os.curdir
+    assert os.listdir(tmp_path) == []          # nothing created
+
+
+def test_results_dir_that_does_not_exist_yet_is_accepted_not_created(tmp_path):
+    path = str(tmp_path / "a" / "b")
+    assert experiment.results_folder(path) == path
+    assert os.listdir(tmp_path) == []
+
+
+def test_results_dir_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    # os.access as root says yes to everything: ask it about this folder in the test.
+    monkeypatch.setattr(os, "access", lambda path, mode: path != str(tmp_path))
+    for given in (tmp_path, tmp_path / "new"):
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            experiment.results_folder(str(given))
+        assert str(info.value) == (f"must be a folder you can write to, got {given} "
+                                   f"({tmp_path} is not writable)")
+    assert experiment.data_folder(str(tmp_path)) == str(tmp_path)   # read only: fine
+
+
+def test_parser_errors_and_flag_errors_are_one_line(capsys):
+    parser = experiment.ArgumentParser(prog="knn.py")
+    with pytest.raises(SystemExit) as info:
+        with parser.flag_errors():
+            experiment.refuse_above("--k-max", 100, 54, "the number of training images")
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("knn.py: error: argument --k-max: must be at most 54, "
+                                       "the number of training images, got 100\n")
+    with parser.flag_errors():
+        experiment.refuse_above("--k-max", 54, 54, "the number of training images")
+
+
+def test_a_diverging_computation_is_a_flag_error():
+    with pytest.raises(experiment.FlagError) as info:
+        with experiment.stop_if_diverging(1e30):
+            np.float32(3e38) * np.float32(10)
+    assert re.fullmatch(r"argument --learning-rate: the training diverged \(overflow "
+                        r"encountered in [\w ]+; the loss is no longer finite\): "
+                        r"try a smaller learning rate than 1e\+30", str(info.value))
+    with pytest.raises(experiment.FlagError, match="diverged"):
+        with experiment.stop_if_diverging(0.1):
+            np.zeros(2, np.float32) / np.zeros(2, np.float32)      # NaN
+
+
+def test_load_split_refuses_a_split_that_leaves_a_side_empty(tmp_path):
+    make_cifar_folder(tmp_path / BATCH_FOLDER)     # 15 images
+    args = common_parser().parse_args(["--data-dir", str(tmp_path), "--no-download",
+                                       "--split", "0.01"])
+    with pytest.raises(experiment.FlagError) as info:
+        experiment.load_split(args)
+    assert str(info.value) == ("argument --split: must leave images on both sides of the 15 "
+                               "images, got 0.01")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_save_results_writes_no_nan_or_infinity(tmp_path, value):
+    experiment.save_results(str(tmp_path), "knn", small_figure(), {"run": 1})
+    old = {name: (tmp_path / name).read_bytes() for name in ("knn.png", "knn.json")}
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        experiment.save_results(str(tmp_path), "knn", small_figure(), {"accuracy": [0.5, value]})
+    assert {name: (tmp_path / name).read_bytes() for name in old} == old   # png too
+    assert sorted(os.listdir(tmp_path)) == ["knn.json", "knn.png"]
