@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from experiment import data_note, load_split, result_name, save_results
 from knn import CHUNK_BYTES, evaluate_knn, evaluate_knn_sweep
+from imagelab.checks import check_dataset
 from mlp import run_mlp_training, standardize
-from read_cifar import check_dataset
 
 
 def _check_n_folds(n_folds, n_rows):

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
                         save_results)
-from read_cifar import LABEL_NAMES, check_dataset
+from imagelab.checks import check_dataset
+from read_cifar import LABEL_NAMES
 
 # Size of one chunk of test-point distances: the test set is processed in chunks so
 # that memory stays bounded for any size (a chunk and the next one briefly coexist).

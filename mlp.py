@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from experiment import (add_common_arguments, data_note, feature_spec, load_split, positive_int,
                         result_name, save_results)
-from read_cifar import check_dataset
+from imagelab.checks import check_dataset
 
 
 def sigmoid(z):

@@ -26,8 +26,9 @@ import numpy as np
 
 import figures
 from experiment import fraction, load_split, positive_int, result_name, save_results
+from imagelab.checks import check_dataset
 from mlp import log_softmax, one_hot, sigmoid, standardize
-from read_cifar import LABEL_NAMES, check_dataset
+from read_cifar import LABEL_NAMES
 
 IMAGE_SHAPE = (3, 32, 32)   # a CIFAR-10 row holds the R, G and B planes, 32 x 32 each
 

@@ -121,45 +121,6 @@ def read_cifar(directory):
     return data, labels
 
 
-def check_dataset(data, labels=None, name="data"):
-    """Check that ``data`` is a finite 2-D array and ``labels`` matches it.
-
-    Parameters
-    ----------
-    data : array_like, shape (n, d)
-    labels : array_like of int, shape (n,), optional
-    name : str
-        How the error messages call ``data``.
-
-    Returns
-    -------
-    data : np.ndarray, shape (n, d)
-        ``data`` as an array (no copy when it already is one).
-    labels : np.ndarray of np.int64, shape (n,), or None
-
-    Raises
-    ------
-    ValueError
-        If ``data`` is not 2-D or empty, holds NaN or inf, or if ``labels`` is not
-        1-D integers with one label per row of ``data``.
-    """
-    data = np.asarray(data)
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features), "
-                         f"got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if labels is None:
-        return data, None
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(data):
-        raise ValueError(f"{name} has {len(data)} rows but its labels have shape "
-                         f"{labels.shape}: expected one label per row")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    return data, labels.astype(np.int64, copy=False)
-
-
 def split_dataset(data, labels, split, seed=None):
     """Shuffle the rows and split them into a training set and a test set.
 

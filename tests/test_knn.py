@@ -76,8 +76,8 @@ def test_distance_matrix_casts_integer_pixels_without_overflow():
 @pytest.mark.parametrize("a, b, message", [
     (np.zeros((2, 3)), np.zeros((2, 4)), "features"),
     (np.zeros(3), np.zeros((2, 3)), "2-D"),
-    (np.array([[np.nan, 0.0]]), np.zeros((1, 2)), "NaN"),
-    (np.zeros((1, 2)), np.array([[np.inf, 0.0]]), "infinite"),
+    (np.array([[np.nan, 0.0]]), np.zeros((1, 2)), "a must hold finite values, got nan"),
+    (np.zeros((1, 2)), np.array([[np.inf, 0.0]]), "b must hold finite values, got inf"),
 ])
 def test_distance_matrix_rejects_bad_input(a, b, message):
     with pytest.raises(ValueError, match=message):
@@ -180,7 +180,7 @@ def test_evaluate_knn_accuracy_is_a_float_in_0_1():
     (lambda a: {**a, "data_test": np.zeros((3, 4))}, "features"),
     (lambda a: {**a, "labels_train": np.zeros(4, dtype=int)}, "labels"),
     (lambda a: {**a, "k": 11}, "k must be"),
-    (lambda a: {**a, "data_train": np.full((10, 3), np.nan)}, "NaN"),
+    (lambda a: {**a, "data_train": np.full((10, 3), np.nan)}, "data_train must hold finite"),
 ])
 def test_evaluate_knn_rejects_bad_input(change, message):
     arguments = {"data_train": np.zeros((10, 3)), "labels_train": np.zeros(10, dtype=int),

@@ -1,4 +1,4 @@
-"""Tests of read_cifar.py: reading the batches, checking and splitting a dataset."""
+"""Tests of read_cifar.py: reading and checking the batches, splitting a dataset."""
 import os
 import pickle
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar_folder, write_batch
-from read_cifar import (BATCH_FILES, DATA_SIZE, check_dataset, read_cifar, read_cifar_batch,
-                        split_dataset)
+from read_cifar import BATCH_FILES, DATA_SIZE, read_cifar, read_cifar_batch, split_dataset
 
 
 # ---------------------------------------------------------------- the tiny test files
@@ -240,42 +239,6 @@ def test_split_refuses_an_empty_set(n, split):
     data, labels = ids_dataset(n)
     with pytest.raises(ValueError, match="empty training or test set"):
         split_dataset(data, labels, split)
-
-
-# ---------------------------------------------------------------- check_dataset
-
-def test_check_dataset_returns_arrays():
-    data, labels = check_dataset([[1.0, 2.0], [3.0, 4.0]], np.array([1, 0], np.int32))
-    assert isinstance(data, np.ndarray) and data.shape == (2, 2)
-    assert labels.dtype == np.int64 and labels.tolist() == [1, 0]
-    array = np.zeros((3, 2), np.float32)
-    assert check_dataset(array)[0] is array  # no copy
-    assert check_dataset(array)[1] is None
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_check_dataset_refuses_nan_and_inf(bad):
-    data = np.zeros((3, 4), np.float32)
-    data[1, 2] = bad
-    with pytest.raises(ValueError, match="data_test contains NaN or infinite values"):
-        check_dataset(data, name="data_test")
-
-
-@pytest.mark.parametrize("shape", [(5,), (2, 3, 4), (0, 3), ()])
-def test_check_dataset_refuses_wrong_ndim_or_empty(shape):
-    with pytest.raises(ValueError, match=r"data_train must be a non-empty 2-D array.*got shape"):
-        check_dataset(np.zeros(shape), name="data_train")
-
-
-@pytest.mark.parametrize("labels", [[0, 1], [0, 1, 2, 3], [[0], [1], [2]]])
-def test_check_dataset_refuses_labels_that_do_not_match(labels):
-    with pytest.raises(ValueError, match="has 3 rows but its labels have shape.*one label per row"):
-        check_dataset(np.zeros((3, 2)), labels)
-
-
-def test_check_dataset_refuses_float_labels():
-    with pytest.raises(ValueError, match="labels must be integers, got dtype float64"):
-        check_dataset(np.zeros((2, 2)), [0.0, 1.0])
 
 
 # ---------------------------------------------------------------- the real CIFAR-10
