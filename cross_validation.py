@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiment import data_note, load_split, result_name, save_results
-from knn import CHUNK_BYTES, evaluate_knn, evaluate_knn_sweep
 from imagelab.checks import check_dataset, check_int, check_seed
+from knn import CHUNK_BYTES, evaluate_knn, evaluate_knn_sweep
 from mlp import run_mlp_training, standardize
 
 

@@ -78,11 +78,6 @@ def distance_matrix(a, b):
     return np.sqrt(dists, out=dists)
 
 
-def _check_k(k, n_train):
-    """k as an int, or a ValueError unless it is in 1..n_train (the training points)."""
-    return check_int(k, "k", 1, n_train)
-
-
 def _nearest(dists, k):
     """Indices of the ``k`` nearest training points of each test point, nearest first.
 
@@ -170,7 +165,7 @@ def knn_predict(dists, labels_train, k):
                          "dists must be (n_train, n_test), one row per training label, as "
                          "distance_matrix(data_train, data_test) returns it")
     check_nonnegative(dists, "dists")
-    k = _check_k(k, len(labels_train))
+    k = check_int(k, "k", 1, len(labels_train))
     classes, codes = np.unique(labels_train, return_inverse=True)
     nearest = _nearest(dists.T, k)            # (n_test, k)
     return classes[_vote(codes[nearest], len(classes), [k])[0]]
@@ -214,7 +209,7 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     k_values = list(k_values)
     if not k_values:
         raise ValueError("k_values is empty")
-    k_values = [_check_k(k, len(data_train)) for k in k_values]
+    k_values = [check_int(k, "k", 1, len(data_train)) for k in k_values]
     chunk_bytes = check_int(chunk_bytes, "chunk_bytes", 1)
     data_train, data_test = _as_float(data_train, data_test)
     classes, codes = np.unique(labels_train, return_inverse=True)

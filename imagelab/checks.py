@@ -88,7 +88,7 @@ def check_seed(seed, name="seed", allow_generator=True):
 
 
 def check_finite(array, name):
-    """Raise ValueError if ``array`` (numeric) holds NaN or an infinity.
+    """Raise ValueError if ``array`` (array_like of numbers) holds NaN or an infinity.
 
     A float sum is finite exactly when every entry is finite, unless it overflows, so
     the sum is checked first and the entries (a full-size boolean mask) only when the
