@@ -15,17 +15,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiment import data_note, load_split, refuse_above, result_name, save_results
+from imagelab.checks import check_dataset, check_int, check_seed
 from knn import CHUNK_BYTES, evaluate_knn, evaluate_knn_sweep
 from mlp import run_mlp_training, standardize
-from read_cifar import check_dataset
-
-
-def _check_n_folds(n_folds, n_rows):
-    """Raise ValueError unless n_folds is an integer in 2..n_rows."""
-    if (not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool)
-            or not 2 <= n_folds <= n_rows):
-        raise ValueError(f"n_folds must be an integer between 2 and the number of rows "
-                         f"({n_rows}), got {n_folds!r}")
 
 
 def stratified_folds(labels, n_folds, seed=None):
@@ -41,7 +33,7 @@ def stratified_folds(labels, n_folds, seed=None):
     labels : array_like of int, shape (n,)
     n_folds : int
         Number of folds, 2..n.
-    seed : None, int or np.random.Generator, optional
+    seed : None, int >= 0 or np.random.Generator, optional
         Seed of the shuffle; an int makes the folds reproducible.
 
     Returns
@@ -52,13 +44,14 @@ def stratified_folds(labels, n_folds, seed=None):
     Raises
     ------
     ValueError
-        If ``labels`` is not 1-D or ``n_folds`` is not an integer in 2..n.
+        If ``labels`` is not 1-D, ``n_folds`` is not an integer in 2..n or ``seed``
+        not a valid seed.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    _check_n_folds(n_folds, len(labels))
-    rng = np.random.default_rng(seed)
+    n_folds = check_int(n_folds, "n_folds", 2, len(labels))
+    rng = np.random.default_rng(check_seed(seed))
     fold_of = np.empty(len(labels), dtype=np.int64)
     dealt = 0
     for label in np.unique(labels):
@@ -146,7 +139,7 @@ def cross_validate_mlp(data, labels, d_h, learning_rate, num_epoch, n_folds=5, s
     d_h, learning_rate, num_epoch
         As for ``mlp.run_mlp_training``.
     n_folds : int
-    seed : None or int, optional
+    seed : None or int >= 0, optional
         Seed of the folds (the same folds as ``cross_validate_knn`` with this seed)
         and, through it, of each fold's weight initialisation.
     verbose : bool
@@ -163,9 +156,8 @@ def cross_validate_mlp(data, labels, d_h, learning_rate, num_epoch, n_folds=5, s
     fold_accuracies : np.ndarray of np.float64, shape (n_folds,)
     """
     data, labels = check_dataset(data, labels)
-    _check_n_folds(n_folds, len(labels))
-    if seed is not None and not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be None or an integer, got {seed!r}")
+    n_folds = check_int(n_folds, "n_folds", 2, len(labels))
+    seed = check_seed(seed, allow_generator=False)   # SeedSequence takes no Generator
     num_classes = int(labels.max()) + 1
     # One independent weight seed per fold, all derived from ``seed``.
     weight_seeds = np.random.SeedSequence(seed).spawn(n_folds)

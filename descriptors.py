@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from experiment import _write_atomic
+from imagelab.checks import check_float, check_int
 from imagelab.progress import Progress
 
 IMAGE_SHAPE = (32, 32, 3)
@@ -93,9 +94,11 @@ def _check_images(images):
 
 
 def _check_divides(name, value, size=32):
-    """Raise ValueError unless ``value`` is an integer in 1..size dividing ``size``."""
-    if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
-        raise ValueError(f"{name} must be a positive integer dividing {size}, got {value!r}")
+    """``value`` as an int, or a ValueError unless it is an integer in 1..size dividing ``size``."""
+    value = check_int(value, name, 1, size)
+    if size % value:
+        raise ValueError(f"{name} must be a positive integer dividing {size}, got {value}")
+    return value
 
 
 def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
@@ -123,11 +126,9 @@ def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
         blocks a side: 324 values with the defaults.
     """
     images = _check_images(images)
-    _check_divides("pixels_per_cell", pixels_per_cell)
-    cells = 32 // pixels_per_cell
-    if not isinstance(cells_per_block, (int, np.integer)) or not 1 <= cells_per_block <= cells:
-        raise ValueError(f"cells_per_block must be an integer in 1..{cells} (the cells "
-                         f"a side), got {cells_per_block!r}")
+    orientations = check_int(orientations, "orientations", 1)
+    cells = 32 // _check_divides("pixels_per_cell", pixels_per_cell)
+    cells_per_block = check_int(cells_per_block, "cells_per_block", 1, cells)   # cells a side
     if channels not in ("grey", "rgb"):
         raise ValueError(f"channels must be 'grey' or 'rgb', got {channels!r}")
     feature = _skimage_feature()
@@ -180,10 +181,8 @@ def lbp_features(images, points=8, radius=1, grid=4):
     """
     images = _check_images(images)
     _check_divides("grid", grid)
-    if not isinstance(points, (int, np.integer)) or points < 1:
-        raise ValueError(f"points must be a positive integer, got {points!r}")
-    if not radius > 0:
-        raise ValueError(f"radius must be positive, got {radius!r}")
+    points = check_int(points, "points", 1)
+    radius = check_float(radius, "radius", 0, include_min=False)
     feature = _skimage_feature()
     # LBP compares neighbours: on uint8 grey levels, tiny float differences (noise)
     # do not flip codes, as scikit-image recommends.
@@ -213,8 +212,7 @@ def color_histogram(images, bins=4):
         green and blue fall in intervals r, g, b; each row sums to 1.
     """
     images = _check_images(images)
-    if not isinstance(bins, (int, np.integer)) or not 1 <= bins <= 256:
-        raise ValueError(f"bins must be an integer in 1..256, got {bins!r}")
+    bins = check_int(bins, "bins", 1, 256)
     box = np.clip(np.floor(np.asarray(images, dtype=np.float64) * bins / 256), 0, bins - 1)
     box = box.astype(np.int64)
     codes = (box[..., 0] * bins + box[..., 1]) * bins + box[..., 2]       # (n, 32, 32)

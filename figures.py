@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from descriptors import rows_to_images
 from experiment import _write_atomic
+from imagelab.checks import check_int, check_seed
 from knn import distance_matrix, knn_predict
 
 
@@ -175,13 +176,14 @@ def knn_predictions(data_train, labels_train, data_test, k, chunk_size=1000):
     data_train : np.ndarray, shape (n_train, d), labels_train : np.ndarray of int
     data_test : np.ndarray, shape (n_test, d)
     k : int
-    chunk_size : int
+    chunk_size : int >= 1
         Test rows per chunk: the distances of a chunk take n_train * chunk_size floats.
 
     Returns
     -------
     np.ndarray of int, shape (n_test,)
     """
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
     return np.concatenate([
         knn_predict(distance_matrix(data_train, data_test[i:i + chunk_size]), labels_train, k)
         for i in range(0, len(data_test), chunk_size)])
@@ -203,15 +205,16 @@ def save_classification_figures(results_dir, name, rows, labels, scores, class_n
     class_names : sequence of str, C names
     title : str
         Method name, for the figure titles.
-    count : int
+    count : int >= 1
         Images per grid.
-    seed : int
+    seed : int >= 0
         Seed of the random choice of the images of the predictions grid.
 
     Returns
     -------
     list of str : the paths written.
     """
+    count, seed = check_int(count, "count", 1), check_seed(seed)
     scores = np.asarray(scores)
     if scores.ndim == 2:
         # Softmax of the scores, so that the confidence of a prediction reads in [0, 1].

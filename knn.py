@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
                         fold_count, load_split, positive_int, refuse_above, save_results)
-from read_cifar import LABEL_NAMES, check_dataset
+from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
+from read_cifar import LABEL_NAMES
 
 # Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
 # half for a shifted block of training rows, half for its scores against a chunk of
@@ -122,13 +123,6 @@ def distance_matrix(a, b):
     dists += norms_b[None, :]
     np.maximum(dists, 0, out=dists)          # rounding can leave tiny negative values
     return np.sqrt(dists, out=dists)
-
-
-def _check_k(k, n_train):
-    """Raise ValueError unless k is an integer in 1..n_train."""
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_train:
-        raise ValueError(f"k must be an integer between 1 and the number of training "
-                         f"points ({n_train}), got {k!r}")
 
 
 def _smallest(scores, k):
@@ -289,8 +283,9 @@ def knn_predict(dists, labels_train, k):
     Parameters
     ----------
     dists : np.ndarray, shape (n_train, n_test)
-        Distances between the training set and the test set, one row per training
-        point, as ``distance_matrix(data_train, data_test)`` returns them.
+        Distances (>= 0, +inf allowed) between the training set and the test set, one
+        row per training point, as ``distance_matrix(data_train, data_test)`` returns
+        them.
     labels_train : np.ndarray of int, shape (n_train,)
     k : int
         Number of neighbours, 1 <= k <= n_train.
@@ -306,15 +301,17 @@ def knn_predict(dists, labels_train, k):
     Raises
     ------
     ValueError
-        If ``dists`` does not have one row per training label, or k is out of range.
+        If ``dists`` does not have one row per training label or holds NaN or a
+        negative value, if the labels are not integers, or k is out of range.
     """
     dists = np.asarray(dists)
-    labels_train = np.asarray(labels_train)
+    labels_train = check_labels(labels_train, "labels_train")
     if dists.ndim != 2 or labels_train.shape != (dists.shape[0],):
         raise ValueError(f"dists has shape {dists.shape} and labels_train {labels_train.shape}: "
                          "dists must be (n_train, n_test), one row per training label, as "
                          "distance_matrix(data_train, data_test) returns it")
-    _check_k(k, len(labels_train))
+    check_nonnegative(dists, "dists")
+    k = check_int(k, "k", 1, len(labels_train))
     classes, codes = np.unique(labels_train, return_inverse=True)
     nearest = _nearest(dists.T, k)            # (n_test, k)
     return classes[_vote(codes[nearest], len(classes), [k])[0]]
@@ -336,7 +333,7 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     labels_test : np.ndarray of int, shape (n_test,)
     k_values : iterable of int
         Each in 1..n_train.
-    chunk_bytes : int, optional
+    chunk_bytes : int >= 1, optional
 
     Returns
     -------
@@ -347,7 +344,8 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     Raises
     ------
     ValueError
-        On wrong shapes, NaN or inf in the data, or a k out of range.
+        On wrong shapes, NaN or inf in the data, a k out of range or a ``chunk_bytes``
+        that is not a positive integer.
     """
     data_train, labels_train = check_dataset(data_train, labels_train, name="data_train")
     data_test, labels_test = check_dataset(data_test, labels_test, name="data_test")
@@ -357,8 +355,8 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     k_values = list(k_values)
     if not k_values:
         raise ValueError("k_values is empty")
-    for k in k_values:
-        _check_k(k, len(data_train))
+    k_values = [check_int(k, "k", 1, len(data_train)) for k in k_values]
+    chunk_bytes = check_int(chunk_bytes, "chunk_bytes", 1)
     classes, codes = np.unique(labels_train, return_inverse=True)
     nearest = _nearest_neighbours(data_train, data_test, max(k_values), chunk_bytes)
     predictions = _vote(codes[nearest], len(classes), k_values)          # (n_test,) each

@@ -20,26 +20,29 @@ from matplotlib.figure import Figure
 from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
                         load_split, positive_float, positive_int, result_name,
                         save_results, stop_if_diverging)
-from read_cifar import check_dataset
+from imagelab.checks import check_dataset, check_finite, check_float, check_int, check_seed
 
 
 def sigmoid(z):
     """Logistic function 1 / (1 + exp(-z)), elementwise, without overflow.
 
-    exp is only taken of -|z| <= 0, so it never overflows, whatever ``z`` holds.
+    ``z`` is an array or anything ``np.asarray`` takes (a list, a number). exp is only
+    taken of -|z| <= 0, so it never overflows, whatever ``z`` holds.
     """
+    z = np.asarray(z)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def log_softmax(z):
-    """Logarithm of the softmax of each row of ``z`` (N, d_out), without overflow."""
+    """Logarithm of the softmax of each row of ``z`` (N, d_out, array_like), without overflow."""
+    z = np.asarray(z)
     shifted = z - z.max(axis=1, keepdims=True)        # softmax(z) = softmax(z - c)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def softmax(z):
-    """Softmax of each row of ``z`` (N, d_out): positive, each row sums to 1."""
+    """Softmax of each row of ``z`` (N, d_out, array_like): positive, each row sums to 1."""
     return np.exp(log_softmax(z))
 
 
@@ -50,7 +53,7 @@ def one_hot(labels, num_classes=None):
     ----------
     labels : array_like of int, any shape S (a scalar too)
         Class codes in 0..num_classes-1.
-    num_classes : int, optional
+    num_classes : int >= 1, optional
         Width of the encoding. Defaults to ``max(labels) + 1``; pass it whenever the
         labels may not show every class (a batch, a small test set).
 
@@ -63,13 +66,16 @@ def one_hot(labels, num_classes=None):
     Raises
     ------
     ValueError
-        If a label is not an integer in 0..num_classes-1.
+        If a label is not an integer in 0..num_classes-1, or ``num_classes`` not an
+        integer >= 1.
     """
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.size else 0
+    else:
+        num_classes = check_int(num_classes, "num_classes", 1)
     if labels.size and not (0 <= labels.min() and labels.max() < num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}, got values "
                          f"from {labels.min()} to {labels.max()}")
@@ -123,6 +129,11 @@ def backward(data, a1, w2, dz2):
     return dw1, db1, dw2, db2
 
 
+def _check_learning_rate(learning_rate):
+    """The learning rate as a float, or a ValueError unless it is finite and > 0."""
+    return check_float(learning_rate, "learning_rate", 0, include_min=False)
+
+
 def _descend(weights, gradients, learning_rate):
     """One gradient descent step: w - learning_rate * dC/dw for each weight array."""
     return [w - learning_rate * g for w, g in zip(weights, gradients)]
@@ -137,7 +148,7 @@ def learn_once_mse(w1, b1, w2, b2, data, targets, learning_rate):
         Weights and biases of the network.
     data : np.ndarray, shape (N, d_in)
     targets : np.ndarray, shape (N, d_out)
-    learning_rate : float
+    learning_rate : float > 0
 
     Returns
     -------
@@ -146,9 +157,17 @@ def learn_once_mse(w1, b1, w2, b2, data, targets, learning_rate):
         the data's floating dtype.
     loss : float
         The loss before the step: the mean of (A2 - targets)^2 over all N * d_out entries.
+
+    Raises
+    ------
+    ValueError
+        If the data is not a finite 2-D array, the weights or ``targets`` do not have
+        the shapes above, ``targets`` holds NaN or inf, or ``learning_rate`` is not a
+        finite number > 0.
     """
-    data = _as_float(data)
-    w1, b1, w2, b2 = _same_dtype(data.dtype, w1, b1, w2, b2)
+    w1, b1, w2, b2, data, _ = _check_network(w1, b1, w2, b2, data)
+    targets = _check_targets(targets, data.shape[0], w2.shape[1])
+    learning_rate = _check_learning_rate(learning_rate)
     a1, z2 = forward(w1, b1, w2, b2, data)
     a2 = sigmoid(z2)
     loss = np.mean(np.square(a2 - targets))
@@ -168,20 +187,38 @@ def _cross_entropy_step(w1, b1, w2, b2, data, labels, learning_rate, a1, z2):
     return (*_descend((w1, b1, w2, b2), gradients, learning_rate), float(loss))
 
 
-def _check_network(w1, b1, w2, b2, data, labels):
-    """Validate shapes for a network applied to labelled data; return the cleaned arrays."""
-    data, labels = check_dataset(_as_float(data), labels)
-    w1, b1, w2, b2 = _same_dtype(data.dtype, w1, b1, w2, b2)
-    d_in, d_h, d_out = data.shape[1], w1.shape[-1], w2.shape[-1]
+def _check_network(w1, b1, w2, b2, data, labels=None):
+    """Validate a network applied to data (labelled or not); return the cleaned arrays.
+
+    The data must be a finite 2-D array, the weights finite and of matching shapes,
+    and the labels (if given) one integer in 0..d_out-1 per row.
+    """
+    data, labels = check_dataset(data, labels)
+    data = _as_float(data)
+    weights = dict(zip(("w1", "b1", "w2", "b2"), _same_dtype(data.dtype, w1, b1, w2, b2)))
+    for name, w in weights.items():
+        if w.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D array, got shape {w.shape}")
+        check_finite(w, name)
+    d_in, d_h, d_out = data.shape[1], weights["w1"].shape[1], weights["w2"].shape[1]
     expected = {"w1": (d_in, d_h), "b1": (1, d_h), "w2": (d_h, d_out), "b2": (1, d_out)}
-    for name, w in zip(expected, (w1, b1, w2, b2)):
+    for name, w in weights.items():
         if w.shape != expected[name]:
             raise ValueError(f"{name} has shape {w.shape}, expected {expected[name]} for "
                              f"data with {d_in} features, {d_h} hidden and {d_out} output units")
-    if labels.min() < 0 or labels.max() >= d_out:
+    if labels is not None and (labels.min() < 0 or labels.max() >= d_out):
         raise ValueError(f"labels must lie in 0..{d_out - 1} (the network has {d_out} "
                          f"outputs), got values from {labels.min()} to {labels.max()}")
-    return w1, b1, w2, b2, data, labels
+    return (*weights.values(), data, labels)
+
+
+def _check_targets(targets, n, d_out):
+    """The targets as a finite array of shape (n, d_out), one row of outputs per row of data."""
+    targets, _ = check_dataset(targets, name="targets")
+    if targets.shape != (n, d_out):
+        raise ValueError(f"targets must have shape {(n, d_out)} (one row of {d_out} outputs "
+                         f"per row of data), got shape {targets.shape}")
+    return targets
 
 
 def learn_once_cross_entropy(w1, b1, w2, b2, data, labels_train, learning_rate):
@@ -198,7 +235,7 @@ def learn_once_cross_entropy(w1, b1, w2, b2, data, labels_train, learning_rate):
     data : np.ndarray, shape (N, d_in)
     labels_train : np.ndarray of int, shape (N,)
         Class codes in 0..d_out-1.
-    learning_rate : float
+    learning_rate : float > 0
 
     Returns
     -------
@@ -206,8 +243,16 @@ def learn_once_cross_entropy(w1, b1, w2, b2, data, labels_train, learning_rate):
         The updated weights and biases (new arrays), in the data's floating dtype.
     loss : float
         The cross-entropy before the step.
+
+    Raises
+    ------
+    ValueError
+        If the data is not a finite 2-D array, the weights do not have the shapes
+        above, a label is not an integer in 0..d_out-1 or ``learning_rate`` is not a
+        finite number > 0.
     """
     w1, b1, w2, b2, data, labels = _check_network(w1, b1, w2, b2, data, labels_train)
+    learning_rate = _check_learning_rate(learning_rate)
     a1, z2 = forward(w1, b1, w2, b2, data)
     return _cross_entropy_step(w1, b1, w2, b2, data, labels, learning_rate, a1, z2)
 
@@ -227,8 +272,8 @@ def train_mlp(w1, b1, w2, b2, data_train, labels_train, learning_rate, num_epoch
         Initial weights and biases.
     data_train : np.ndarray, shape (N, d_in)
     labels_train : np.ndarray of int, shape (N,)
-    learning_rate : float
-    num_epoch : int
+    learning_rate : float > 0
+    num_epoch : int >= 1
     verbose : bool, optional
         Print the loss and the accuracy after every epoch.
 
@@ -238,8 +283,15 @@ def train_mlp(w1, b1, w2, b2, data_train, labels_train, learning_rate, num_epoch
         The trained weights and biases, in the data's floating dtype.
     train_accuracies : list of float
         ``num_epoch`` values: the accuracy on ``data_train`` after each epoch's step.
+
+    Raises
+    ------
+    ValueError
+        As ``learn_once_cross_entropy``, or if ``num_epoch`` is not an integer >= 1.
     """
     w1, b1, w2, b2, data, labels = _check_network(w1, b1, w2, b2, data_train, labels_train)
+    learning_rate = _check_learning_rate(learning_rate)
+    num_epoch = check_int(num_epoch, "num_epoch", 1)
     train_accuracies = []
     # The forward pass that measures the accuracy after a step is also the one the
     # next step starts from, so an epoch costs one forward and one backward pass.
@@ -283,11 +335,20 @@ def init_weights(d_in, d_h, d_out, seed=None, dtype=np.float32):
     which keeps the variance of the signal about the same from layer to layer; the
     lab's U(-1, 1) saturates the sigmoids of the hidden layer on 3,072 inputs.
 
+    Parameters
+    ----------
+    d_in, d_h, d_out : int >= 1
+        Sizes of the input, hidden and output layers.
+    seed : None, int >= 0 or np.random.Generator, optional
+    dtype : floating dtype, optional
+
     Returns
     -------
     w1 (d_in, d_h), b1 (1, d_h), w2 (d_h, d_out), b2 (1, d_out), all of ``dtype``.
     """
-    rng = np.random.default_rng(seed)
+    d_in, d_h, d_out = (check_int(size, name, 1) for size, name in
+                        [(d_in, "d_in"), (d_h, "d_h"), (d_out, "d_out")])
+    rng = np.random.default_rng(check_seed(seed))
 
     def glorot(fan_in, fan_out):
         r = np.sqrt(6 / (fan_in + fan_out))
@@ -332,13 +393,13 @@ def run_mlp_training(data_train, labels_train, data_test, labels_test, d_h,
     labels_train : np.ndarray of int, shape (N_train,)
     data_test : np.ndarray, shape (N_test, d_in)
     labels_test : np.ndarray of int, shape (N_test,)
-    d_h : int
+    d_h : int >= 1
         Number of neurons of the hidden layer.
-    learning_rate : float
-    num_epoch : int
-    seed : None, int or np.random.Generator, optional
+    learning_rate : float > 0
+    num_epoch : int >= 1
+    seed : None, int >= 0 or np.random.Generator, optional
         Seed of the weight initialisation.
-    num_classes : int, optional
+    num_classes : int >= 1, optional
         Number of outputs; by default 1 + the largest label of either set.
     verbose : bool, optional
         Print the progress of every epoch.
@@ -349,16 +410,28 @@ def run_mlp_training(data_train, labels_train, data_test, labels_test, d_h,
         The training accuracy after each epoch.
     test_accuracy : float
         The accuracy of the trained network on the test set.
+
+    Raises
+    ------
+    ValueError
+        On a bad dataset (see ``imagelab.checks.check_dataset``), feature sizes that
+        differ, or a bad ``d_h``, ``learning_rate``, ``num_epoch``, ``seed`` or
+        ``num_classes``: all checked before any work is done.
     """
     data_train, labels_train = check_dataset(data_train, labels_train, name="data_train")
     data_test, labels_test = check_dataset(data_test, labels_test, name="data_test")
     if data_train.shape[1] != data_test.shape[1]:
         raise ValueError(f"data_train has {data_train.shape[1]} features per row "
                          f"but data_test has {data_test.shape[1]}")
+    _check_learning_rate(learning_rate)
+    check_int(num_epoch, "num_epoch", 1)
     if num_classes is None:
         num_classes = int(max(labels_train.max(), labels_test.max())) + 1
-    data_train, data_test = standardize(data_train, data_test)
+    else:
+        num_classes = check_int(num_classes, "num_classes", 1)
+    # init_weights checks d_h and seed: before the standardisation, a pass over the data.
     w1, b1, w2, b2 = init_weights(data_train.shape[1], d_h, num_classes, seed=seed)
+    data_train, data_test = standardize(data_train, data_test)
     w1, b1, w2, b2, train_accuracies = train_mlp(w1, b1, w2, b2, data_train, labels_train,
                                                  learning_rate, num_epoch, verbose=verbose)
     return train_accuracies, test_mlp(w1, b1, w2, b2, data_test, labels_test)

@@ -28,8 +28,9 @@ import figures
 from experiment import (FlagError, file_stem, fraction, load_split, non_negative_float,
                         positive_int, rate, refuse_above, result_name, save_results,
                         stop_if_diverging)
+from imagelab.checks import check_dataset, check_float, check_int, check_seed
 from mlp import log_softmax, one_hot, sigmoid, standardize
-from read_cifar import LABEL_NAMES, check_dataset
+from read_cifar import LABEL_NAMES
 
 IMAGE_SHAPE = (3, 32, 32)   # a CIFAR-10 row holds the R, G and B planes, 32 x 32 each
 
@@ -41,17 +42,18 @@ class Dense:
 
     Parameters
     ----------
-    d_in, d_out : int
+    d_in, d_out : int >= 1
     init : {"glorot", "he"}
         Glorot/Xavier uniform, U(-r, r) with r = sqrt(6 / (d_in + d_out)), suits
         sigmoid units (it is ``mlp.init_weights``'s); He normal, N(0, 2 / d_in), keeps
         the variance of the signal through ReLU units, which zero half of it.
-    rng : np.random.Generator
+    rng : None, int >= 0 or np.random.Generator
     dtype : floating dtype of the weights
     """
 
     def __init__(self, d_in, d_out, init="glorot", rng=None, dtype=np.float32):
-        rng = np.random.default_rng(rng)
+        d_in, d_out = check_int(d_in, "d_in", 1), check_int(d_out, "d_out", 1)
+        rng = np.random.default_rng(check_seed(rng, "rng"))
         if init == "glorot":
             r = math.sqrt(6 / (d_in + d_out))
             w = rng.uniform(-r, r, size=(d_in, d_out))
@@ -111,9 +113,8 @@ class Dropout:
     params = grads = {}
 
     def __init__(self, rate, rng=None):
-        if not 0 <= rate < 1:
-            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-        self.rate, self.rng = rate, np.random.default_rng(rng)
+        self.rate = check_float(rate, "dropout rate", 0, 1, include_max=False)
+        self.rng = np.random.default_rng(check_seed(rng, "rng"))
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:
@@ -184,7 +185,7 @@ class Network:
 
     Parameters
     ----------
-    sizes : sequence of int
+    sizes : sequence of int >= 1
         ``[d_in, d_h1, ..., d_out]``: ``len(sizes) - 2`` hidden layers. The lab's
         network is ``Network([d_in, d_h, d_out], "sigmoid")``.
     activation : {"sigmoid", "relu"}
@@ -192,23 +193,23 @@ class Network:
         Default: Glorot for sigmoid units, He for ReLU units.
     dropout : float in [0, 1)
         Dropout rate after each hidden layer (0: no Dropout layer).
-    seed : None, int or np.random.Generator
+    seed : None, int >= 0 or np.random.Generator
         Seed of the initial weights and of the dropout masks.
     dtype : floating dtype of the weights (float32 by default)
     """
 
     def __init__(self, sizes, activation="sigmoid", init=None, dropout=0.0, seed=None,
                  dtype=np.float32):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        sizes = [check_int(size, f"sizes[{i}]", 1) for i, size in enumerate(sizes)]
+        if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, "
-                             f"all >= 1, got {sizes}")
+                             f"got {sizes}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
         if init is None:
             init = "he" if activation == "relu" else "glorot"
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         self.layers = []
         for d_in, d_out in zip(sizes[:-1], sizes[1:]):
             self.layers += [Dense(d_in, d_out, init, rng, dtype), ACTIVATIONS[activation]()]
@@ -234,13 +235,16 @@ class Network:
 
         Dropout is on. The loss is ``LOSSES[loss]`` plus the L2 penalty
         (weight_decay / 2) sum ||W||^2 over the weight matrices (not the biases), whose
-        gradient is weight_decay * W.
+        gradient is weight_decay * W; ``weight_decay`` is a finite number >= 0.
 
         Returns
         -------
         loss : float
         logits : np.ndarray, shape (N, d_out)
         """
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        weight_decay = check_float(weight_decay, "weight_decay", 0)
         z = self.forward(x, training=True)
         value, grad = LOSSES[loss](z, labels)
         for i in range(len(self.layers) - 1, -1, -1):
@@ -286,9 +290,8 @@ class SGD:
     """
 
     def __init__(self, momentum=0.9):
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum, self.state = momentum, {}
+        self.momentum = check_float(momentum, "momentum", 0, 1, include_max=False)
+        self.state = {}
 
     def step(self, network, learning_rate):
         """Update every parameter of ``network`` in place from its stored gradients."""
@@ -308,9 +311,9 @@ class Adam:
     """
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1 = check_float(beta1, "beta1", 0, 1, include_max=False)
+        self.beta2 = check_float(beta2, "beta2", 0, 1, include_max=False)
+        self.eps = check_float(eps, "eps", 0, include_min=False)
         self.t, self.state = 0, {}
 
     def step(self, network, learning_rate):
@@ -379,11 +382,21 @@ def hflip_rows(data, image_shape=IMAGE_SHAPE):
 def split_validation(data, labels, fraction_val, seed=None):
     """Carve a random validation split out of the training data.
 
+    Parameters
+    ----------
+    data : np.ndarray, shape (N, d)
+    labels : np.ndarray, shape (N,)
+    fraction_val : float in (0, 1)
+    seed : None, int >= 0 or np.random.Generator
+
     Returns
     -------
     train_index, val_index : np.ndarray of int
         Disjoint row indices covering 0..N-1, ``round(fraction_val * N)`` in the second.
     """
+    fraction_val = check_float(fraction_val, "fraction_val", 0, 1, include_min=False,
+                               include_max=False)
+    seed = check_seed(seed)
     n = len(data)
     n_val = int(round(fraction_val * n))
     if not 0 < n_val < n:
@@ -413,21 +426,21 @@ def train(network, data, labels, data_val, labels_val, *, num_epochs, batch_size
         The training rows (in the network's dtype, to stay fast).
     data_val : np.ndarray, shape (N_val, d_in), labels_val : np.ndarray of int
         The validation split: it chooses the epoch whose weights are kept.
-    num_epochs : int
-    batch_size : int
+    num_epochs : int >= 1
+    batch_size : int >= 1
     optimizer : SGD or Adam, optional (default: Adam())
-    learning_rate : float
+    learning_rate : float > 0
         Base rate, scaled by ``schedule`` ("cosine" or "constant") each epoch.
-    weight_decay : float
+    weight_decay : float >= 0
         L2 penalty factor (see ``Network.loss_and_gradients``).
     loss : {"cross_entropy", "mse"}
-    patience : int, optional
+    patience : int >= 1, optional
         Stop after this many epochs without a better validation accuracy.
     data_flipped : np.ndarray, shape (N, d_in), optional
         Another view of each training row (its mirror image, transformed like
         ``data``): each epoch, each row is taken from ``data`` or ``data_flipped`` at
         random (data augmentation; a precomputed view costs nothing per epoch).
-    seed : None, int or np.random.Generator
+    seed : None, int >= 0 or np.random.Generator
         Seed of the batch order and of the augmentation.
     verbose : bool
 
@@ -439,16 +452,25 @@ def train(network, data, labels, data_val, labels_val, *, num_epochs, batch_size
         decay penalty, like "val_loss"), "val_loss", "val_accuracy" (after the epoch),
         "learning_rate", "seconds"; and "best_epoch" (1-based), the epoch whose
         weights the network holds on return.
+
+    Raises
+    ------
+    ValueError
+        On a bad dataset, or an argument outside the ranges above (checked before
+        the first epoch).
     """
     data, labels = check_dataset(data, labels, name="data")
     data_val, labels_val = check_dataset(data_val, labels_val, name="data_val")
     if data_flipped is not None and np.shape(data_flipped) != data.shape:
         raise ValueError(f"data_flipped has shape {np.shape(data_flipped)}, "
                          f"expected {data.shape} like data")
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    num_epochs = check_int(num_epochs, "num_epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    learning_rate = check_float(learning_rate, "learning_rate", 0, include_min=False)
+    if patience is not None:
+        patience = check_int(patience, "patience", 1)
     optimizer = Adam() if optimizer is None else optimizer
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate",
             "seconds")
     history = {key: [] for key in keys}
@@ -513,8 +535,8 @@ def fit_pca_whitening(data, num_components, eps=1e-2):
     """
     data = np.asarray(data)
     d = data.shape[1]
-    if not 1 <= num_components <= d:
-        raise ValueError(f"num_components must be in 1..{d}, got {num_components}")
+    num_components = check_int(num_components, "num_components", 1, d)
+    eps = check_float(eps, "eps", 0)
     mean = data.mean(axis=0, keepdims=True, dtype=np.float64)
     centred = (data - mean.astype(np.float32)).astype(np.float32)
     scale = float(np.mean(np.square(centred, dtype=np.float64)))   # mean feature variance

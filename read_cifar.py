@@ -27,6 +27,7 @@ import urllib.request
 
 import numpy as np
 
+from imagelab.checks import check_float, check_seed
 from imagelab.progress import Progress
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -46,8 +47,29 @@ class DownloadError(OSError):
     """The CIFAR-10 archive could not be downloaded, verified or extracted."""
 
 
+def _check_stored(path, key, values, max_value):
+    """Raise ValueError unless the array stored under ``key`` holds integers in 0..max_value.
+
+    Run on the values as stored, before any cast: uint8 would wrap 1000 to 232 and
+    turn NaN into 0. uint8 pixels are in range by their type and cost nothing.
+    """
+    if values.dtype == np.uint8 and max_value >= 255:
+        return
+    expected = f"{path} is not a CIFAR-10 batch: {key!r} must hold integers in 0..{max_value}"
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"{expected}, got dtype {values.dtype}")
+    if values.dtype.kind in "iu" and values.min() >= 0 and values.max() <= max_value:
+        return
+    good = (values >= 0) & (values <= max_value) & (values == np.round(values))   # NaN: False
+    bad = np.flatnonzero(~good.ravel())
+    if len(bad):
+        where = np.unravel_index(bad[0], values.shape)
+        raise ValueError(f"{expected}, got {values[where].item()!r} at index "
+                         f"{tuple(int(i) for i in where)}")
+
+
 def _load_batch(path):
-    """Load one batch file as stored: uint8 pixels (n, 3072) and int64 labels (n,)."""
+    """Load one batch file as stored: uint8 pixels (n, 3072) and int64 labels (n,), n >= 1."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"CIFAR-10 batch file not found: {path}")
     try:
@@ -55,15 +77,19 @@ def _load_batch(path):
             # The batches are Python 2 pickles: "bytes" keeps their keys as b"data", ...
             # Like any pickle, only load files from a source you trust (see ensure_cifar).
             batch = pickle.load(f, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
     except Exception as error:  # truncated file, not a pickle, wrong keys, ...
         raise ValueError(f"{path} is not a readable CIFAR-10 batch "
                          f"(truncated or corrupt?): {error!r}") from error
     if data.ndim != 2 or data.shape[1] != DATA_SIZE or labels.shape != (len(data),):
         raise ValueError(f"{path} is not a CIFAR-10 batch: data has shape {data.shape} "
                          f"and labels {labels.shape}, expected (n, {DATA_SIZE}) and (n,)")
-    return data, labels
+    if len(data) == 0:
+        raise ValueError(f"{path} is not a CIFAR-10 batch: b'data' has shape {data.shape}, "
+                         f"expected at least one row of {DATA_SIZE}")
+    _check_stored(path, b"data", data, 255)
+    _check_stored(path, b"labels", labels, len(LABEL_NAMES) - 1)
+    return data.astype(np.uint8, copy=False), labels.astype(np.int64, copy=False)
 
 
 def read_cifar_batch(path):
@@ -86,7 +112,9 @@ def read_cifar_batch(path):
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is truncated, corrupt or not a CIFAR-10 batch.
+        If the file is truncated, corrupt or not a CIFAR-10 batch: no row, rows not of
+        3072 values, pixels not integers in 0..255 or labels not integers in 0..9
+        (the message names the file, the key and the first bad value).
     """
     data, labels = _load_batch(path)
     return data.astype(np.float32), labels
@@ -112,7 +140,8 @@ def read_cifar(directory):
     FileNotFoundError
         If the folder or one of the six batch files is missing.
     ValueError
-        If a batch file is truncated or corrupt.
+        If a batch file is truncated, corrupt or not a CIFAR-10 batch (see
+        ``read_cifar_batch``).
     """
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"CIFAR-10 folder not found: {directory}")
@@ -127,45 +156,6 @@ def read_cifar(directory):
         start += len(labels)
     labels = np.concatenate([labels for _, labels in batches])
     return data, labels
-
-
-def check_dataset(data, labels=None, name="data"):
-    """Check that ``data`` is a finite 2-D array and ``labels`` matches it.
-
-    Parameters
-    ----------
-    data : array_like, shape (n, d)
-    labels : array_like of int, shape (n,), optional
-    name : str
-        How the error messages call ``data``.
-
-    Returns
-    -------
-    data : np.ndarray, shape (n, d)
-        ``data`` as an array (no copy when it already is one).
-    labels : np.ndarray of np.int64, shape (n,), or None
-
-    Raises
-    ------
-    ValueError
-        If ``data`` is not 2-D or empty, holds NaN or inf, or if ``labels`` is not
-        1-D integers with one label per row of ``data``.
-    """
-    data = np.asarray(data)
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features), "
-                         f"got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if labels is None:
-        return data, None
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(data):
-        raise ValueError(f"{name} has {len(data)} rows but its labels have shape "
-                         f"{labels.shape}: expected one label per row")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    return data, labels.astype(np.int64, copy=False)
 
 
 def split_dataset(data, labels, split, seed=None):
@@ -192,11 +182,12 @@ def split_dataset(data, labels, split, seed=None):
     Raises
     ------
     ValueError
-        If ``split`` is not strictly between 0 and 1, if ``data`` and ``labels``
-        differ in length, or if one of the two sets would be empty.
+        If ``split`` is not a number strictly between 0 and 1, ``seed`` not a valid
+        seed, if ``data`` and ``labels`` differ in length, or if one of the two sets
+        would be empty.
     """
-    if not 0 < split < 1:
-        raise ValueError(f"split must be strictly between 0 and 1, got {split}")
+    split = check_float(split, "split", 0, 1, include_min=False, include_max=False)
+    seed = check_seed(seed)
     data, labels = np.asarray(data), np.asarray(labels)
     if len(data) != len(labels):
         raise ValueError(f"data has {len(data)} rows but labels has {len(labels)}: "

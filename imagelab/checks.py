@@ -1,8 +1,8 @@
 """Argument checks shared by every module, with scikit-learn-style messages.
 
-Each check returns the cleaned value, or raises ``ValueError`` (``TypeError`` where
-the type itself is wrong) in one line that names the argument, says what was
-expected and shows the value received::
+Each check returns the cleaned value, or raises ``ValueError`` (for a wrong type
+too, so that a caller catches one exception) in one line that names the argument,
+says what was expected and shows the value received::
 
     learning_rate must be a finite number > 0, got nan
 """
@@ -24,6 +24,11 @@ def _bounds(min_value, max_value, include_min, include_max):
     return ""
 
 
+def _shown(value):
+    """``repr`` of a value, NumPy scalars as their Python value: 0.5, not np.float64(0.5)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _in_bounds(value, min_value, max_value, include_min, include_max):
     if min_value is not None and (value < min_value or (value == min_value and not include_min)):
         return False
@@ -40,12 +45,10 @@ def check_int(value, name, min_value=None, max_value=None):
     int
     """
     expected = " ".join(filter(None, ["an integer", _bounds(min_value, max_value, True, True)]))
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    value = int(value)
-    if not _in_bounds(value, min_value, max_value, True, True):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return value
+    if (not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_))
+            or not _in_bounds(int(value), min_value, max_value, True, True)):
+        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
+    return int(value)
 
 
 def check_float(value, name, min_value=None, max_value=None, include_min=True,
@@ -64,40 +67,59 @@ def check_float(value, name, min_value=None, max_value=None, include_min=True,
     if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
             or not math.isfinite(value)
             or not _in_bounds(value, min_value, max_value, include_min, include_max)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
     return float(value)
 
 
-def check_seed(seed, name="seed"):
-    """None, an integer >= 0 (not a bool) or a ``np.random.Generator``.
+def check_seed(seed, name="seed", allow_generator=True):
+    """None, an integer >= 0 (not a bool) or, if allowed, a ``np.random.Generator``.
 
-    Returns the seed unchanged, ready for ``np.random.default_rng``.
+    Returns the seed (an int, None or the Generator itself), ready for
+    ``np.random.default_rng``; ``allow_generator=False`` for a seed that must also
+    feed ``np.random.SeedSequence``.
     """
-    if seed is None or isinstance(seed, np.random.Generator):
+    if seed is None or (allow_generator and isinstance(seed, np.random.Generator)):
         return seed
     if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or seed < 0:
-        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, "
-                         f"got {seed!r}")
+        expected = ("None, an integer >= 0 or a numpy.random.Generator" if allow_generator
+                    else "None or an integer >= 0")
+        raise ValueError(f"{name} must be {expected}, got {_shown(seed)}")
     return int(seed)
 
 
 def check_finite(array, name):
-    """Raise ValueError if ``array`` (numeric) holds NaN or an infinity.
+    """Raise ValueError if ``array`` (array_like of numbers) holds NaN or an infinity.
 
     A float sum is finite exactly when every entry is finite, unless it overflows, so
     the sum is checked first and the entries (a full-size boolean mask) only when the
     sum is not finite; the message then says which entry is bad.
     """
+    array = np.asarray(array)
     if array.dtype.kind not in "fc":
         return
     with np.errstate(over="ignore", invalid="ignore"):   # inf - inf is NaN: still caught
-        if math.isfinite(array.sum(dtype=np.float64)):
+        if np.isfinite(array.sum(dtype=np.result_type(array.dtype, np.float64))):
             return
     bad = np.flatnonzero(~np.isfinite(array.ravel()))
     if len(bad):
         where = np.unravel_index(bad[0], array.shape)
         raise ValueError(f"{name} must hold finite values, got {array[where].item()!r} at index "
                          f"{tuple(int(i) for i in where)}")
+
+
+def check_nonnegative(array, name):
+    """Raise ValueError unless ``array`` holds real numbers >= 0 (+inf allowed, NaN not).
+
+    Like ``check_finite``: the minimum first, the entries only when it is not >= 0.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.size == 0 or array.min() >= 0:        # min is NaN when an entry is NaN
+        return
+    where = np.unravel_index(np.flatnonzero(~(array.ravel() >= 0))[0], array.shape)
+    raise ValueError(f"{name} must hold values >= 0, got {array[where].item()!r} at index "
+                     f"{tuple(int(i) for i in where)}")
 
 
 def check_labels(labels, name="labels", num_classes=None):

@@ -60,6 +60,13 @@ def test_folds_reject_a_bad_number_of_folds(n_folds):
         stratified_folds(np.arange(10) % 2, n_folds)
 
 
+@pytest.mark.parametrize("seed", [-1, 2.5, True, "0"])
+def test_folds_reject_a_bad_seed_by_name(seed):
+    with pytest.raises(ValueError, match=r"^seed must be None, an integer >= 0 or a "
+                                         r"numpy.random.Generator, got "):
+        stratified_folds(np.arange(10) % 2, 2, seed=seed)
+
+
 def test_folds_reject_labels_that_are_not_1d():
     with pytest.raises(ValueError, match="1-D"):
         stratified_folds(np.zeros((4, 2), int), 2)
@@ -179,8 +186,17 @@ def test_mlp_cross_validation_checks_its_arguments():
     data, labels = blobs(np.random.default_rng(10), 12)
     with pytest.raises(ValueError, match="n_folds"):
         cross_validate_mlp(data, labels, 4, 0.1, 1, n_folds=13)
+    with pytest.raises(ValueError, match=r"^n_folds must be an integer in \[2, 12\], got 2.5$"):
+        cross_validate_mlp(data, labels, 4, 0.1, 1, n_folds=2.5)   # before SeedSequence.spawn
     with pytest.raises(ValueError, match="seed"):
         cross_validate_mlp(data, labels, 4, 0.1, 1, seed=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("seed", [-1, 2.5, True, np.random.default_rng(0)])
+def test_mlp_cross_validation_refuses_a_seed_that_is_not_none_or_an_integer(seed):
+    data, labels = blobs(np.random.default_rng(10), 12)
+    with pytest.raises(ValueError, match=r"^seed must be None or an integer >= 0, got "):
+        cross_validate_mlp(data, labels, 4, 0.1, 1, seed=seed)
 
 
 # ---- knn.py --features and --cv, on a tiny CIFAR-10 ---------------------------------------

@@ -195,6 +195,27 @@ def test_lbp_rejects_a_grid_that_does_not_divide_32():
         lbp_features(random_images(1), grid=3)
 
 
+@pytest.mark.parametrize("describe_images, params, message", [
+    (color_histogram, {"bins": True}, r"bins must be an integer in \[1, 256\], got True"),
+    (hog_features, {"orientations": 0}, r"orientations must be an integer >= 1, got 0"),
+    (hog_features, {"orientations": 4.5}, r"orientations must be an integer >= 1, got 4.5"),
+    (hog_features, {"pixels_per_cell": True}, r"pixels_per_cell must be an integer in "
+                                              r"\[1, 32\], got True"),
+    (hog_features, {"pixels_per_cell": 8.0}, r"pixels_per_cell must be an integer in "
+                                             r"\[1, 32\], got 8.0"),
+    (hog_features, {"cells_per_block": True}, r"cells_per_block must be an integer in "
+                                              r"\[1, 4\], got True"),
+    (lbp_features, {"grid": 64}, r"grid must be an integer in \[1, 32\], got 64"),
+    (lbp_features, {"points": True}, r"points must be an integer >= 1, got True"),
+    (lbp_features, {"radius": float("nan")}, r"radius must be a finite number > 0, got nan"),
+    (lbp_features, {"radius": 0}, r"radius must be a finite number > 0, got 0"),
+])
+def test_descriptor_parameters_are_checked_by_name_bools_and_floats_refused(
+        describe_images, params, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        describe_images(random_images(1), **params)
+
+
 # ---- specs and describe ----------------------------------------------------------------
 
 def test_parse_spec_fills_defaults_and_reads_values():

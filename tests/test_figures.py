@@ -84,6 +84,26 @@ def test_classification_figures_are_written(tmp_path, with_scores):
     assert all(is_png(p) for p in paths)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"count": 0}, "count must be an integer >= 1, got 0"),
+    ({"count": 2.5}, "count must be an integer >= 1, got 2.5"),
+    ({"seed": -1}, "seed must be None, an integer >= 0 or a numpy.random.Generator, got -1"),
+])
+def test_classification_figures_refuse_bad_settings_before_writing(tmp_path, change, message):
+    labels = np.arange(10)
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        save_classification_figures(str(tmp_path), "m", np.zeros((10, 3072)), labels, labels,
+                                    LABEL_NAMES, "method", **change)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("chunk_size", [0, 2.5, True])
+def test_knn_predictions_refuse_a_chunk_size_that_is_not_a_positive_integer(chunk_size):
+    data, labels = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"^chunk_size must be an integer >= 1, got "):
+        knn_predictions(data, labels, data, 1, chunk_size=chunk_size)
+
+
 def test_knn_predictions_by_chunks_match_the_whole_matrix():
     rng = np.random.default_rng(4)
     train, test = rng.normal(size=(60, 5)), rng.normal(size=(23, 5))

@@ -124,8 +124,8 @@ def test_distance_matrix_casts_integer_pixels_without_overflow():
 @pytest.mark.parametrize("a, b, message", [
     (np.zeros((2, 3)), np.zeros((2, 4)), "features"),
     (np.zeros(3), np.zeros((2, 3)), "2-D"),
-    (np.array([[np.nan, 0.0]]), np.zeros((1, 2)), "NaN"),
-    (np.zeros((1, 2)), np.array([[np.inf, 0.0]]), "infinite"),
+    (np.array([[np.nan, 0.0]]), np.zeros((1, 2)), "a must hold finite values, got nan"),
+    (np.zeros((1, 2)), np.array([[np.inf, 0.0]]), "b must hold finite values, got inf"),
 ])
 def test_distance_matrix_rejects_bad_input(a, b, message):
     with pytest.raises(ValueError, match=message):
@@ -176,11 +176,42 @@ def test_knn_predict_rejects_a_transposed_distance_matrix():
 
 @pytest.mark.parametrize("k", [0, -1, 6, 2.0, True, None])
 def test_knn_predict_rejects_k_out_of_range(k):
-    with pytest.raises(ValueError, match="k must be an integer between 1 and"):
+    with pytest.raises(ValueError, match=r"^k must be an integer in \[1, 5\], got "):
         knn_predict(np.zeros((5, 2)), np.zeros(5, dtype=int), k)
 
 
+@pytest.mark.parametrize("bad, shown", [(np.nan, "nan"), (-1.0, "-1.0"), (-np.inf, "-inf")])
+def test_knn_predict_rejects_nan_or_negative_distances(bad, shown):
+    dists = np.ones((5, 2))
+    dists[3, 1] = bad
+    with pytest.raises(ValueError, match=rf"^dists must hold values >= 0, got {shown} at "
+                                         r"index \(3, 1\)$"):
+        knn_predict(dists, np.arange(5), 1)
+
+
+def test_knn_predict_accepts_infinite_distances():
+    dists = np.array([[np.inf, 1.0], [2.0, np.inf], [3.0, 4.0]])
+    np.testing.assert_array_equal(knn_predict(dists, np.array([0, 1, 2]), 1), [1, 0])
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0.0, 1.0, 1.0]), "labels_train must hold integers, got dtype float64"),
+    (np.array(["a", "b", "b"]), "labels_train must hold integers, got dtype <U1"),
+    (np.zeros((3, 1), int), r"labels_train must be a 1-D array of class codes, got shape \(3, 1\)"),
+])
+def test_knn_predict_rejects_labels_that_are_not_integer_codes(labels, message):
+    with pytest.raises(ValueError, match=message):
+        knn_predict(np.ones((3, 2)), labels, 1)
+
+
 # ---- evaluate_knn and evaluate_knn_sweep ----------------------------------------------
+
+@pytest.mark.parametrize("chunk_bytes", [0, -1, 2.5, True, None])
+def test_sweep_rejects_a_chunk_size_that_is_not_a_positive_integer(chunk_bytes):
+    data, labels = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"^chunk_bytes must be an integer >= 1, got "):
+        evaluate_knn_sweep(data, labels, data, labels, [1], chunk_bytes=chunk_bytes)
+
 
 @pytest.mark.parametrize("chunk_bytes", [1, 10_000, 2**30])
 def test_sweep_agrees_with_the_labs_path_and_evaluate_knn_for_every_k(chunk_bytes):
@@ -228,7 +259,8 @@ def test_evaluate_knn_accuracy_is_a_float_in_0_1():
     (lambda a: {**a, "data_test": np.zeros((3, 4))}, "features"),
     (lambda a: {**a, "labels_train": np.zeros(4, dtype=int)}, "labels"),
     (lambda a: {**a, "k": 11}, "k must be"),
-    (lambda a: {**a, "data_train": np.full((10, 3), np.nan)}, "NaN"),
+    (lambda a: {**a, "data_train": np.full((10, 3), np.nan)}, "data_train must hold finite"),
+    (lambda a: {**a, "k": True}, r"k must be an integer in \[1, 10\], got True"),
 ])
 def test_evaluate_knn_rejects_bad_input(change, message):
     arguments = {"data_train": np.zeros((10, 3)), "labels_train": np.zeros(10, dtype=int),

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+import mlp
 from mlp import (init_weights, learn_once_cross_entropy, learn_once_mse, log_softmax, one_hot,
                  run_mlp_training, sigmoid, softmax, standardize, test_mlp, train_mlp)
 
@@ -112,6 +113,14 @@ def test_sigmoid_and_softmax_never_overflow_or_warn():
     np.testing.assert_allclose(sigmoid(np.float64(-30)), 1 / (1 + np.exp(30)), rtol=1e-12)
 
 
+def test_sigmoid_and_softmax_accept_plain_lists():
+    z = [[-1.0, 0.0, 2.0], [3.0, 3.0, 3.0]]
+    np.testing.assert_array_equal(sigmoid(z), sigmoid(np.array(z)))
+    np.testing.assert_array_equal(softmax(z), softmax(np.array(z)))
+    np.testing.assert_array_equal(log_softmax(z), log_softmax(np.array(z)))
+    assert sigmoid(0) == 0.5
+
+
 def test_softmax_matches_its_definition():
     z = np.random.default_rng(4).normal(size=(5, 7))
     np.testing.assert_allclose(softmax(z), np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
@@ -162,6 +171,12 @@ def test_one_hot_0d_1d_2d():
 def test_one_hot_rejects_bad_labels(labels, num_classes, message):
     with pytest.raises(ValueError, match=message):
         one_hot(np.array(labels), num_classes=num_classes)
+
+
+@pytest.mark.parametrize("num_classes", [2.5, 3.0, 0, -1, True, "3"])
+def test_one_hot_rejects_a_num_classes_that_is_not_a_positive_integer(num_classes):
+    with pytest.raises(ValueError, match=r"^num_classes must be an integer >= 1, got "):
+        one_hot([0, 1], num_classes=num_classes)
 
 
 # ---- training and testing --------------------------------------------------------------
@@ -222,6 +237,124 @@ def test_labels_beyond_the_output_layer_are_rejected():
     rng = np.random.default_rng(11)
     with pytest.raises(ValueError, match="2 outputs"):
         train_mlp(*network(rng), rng.normal(size=(5, 4)), np.array([0, 1, 2, 0, 1]), 0.1, 1)
+
+
+# ---- what the functions refuse ----------------------------------------------------------
+
+def learn_once_args(learn_once, rng, n=5):
+    """Valid arguments of ``learn_once``: a 4-3-2 network, data and targets or labels."""
+    labels = np.arange(n) % 2
+    second = one_hot(labels, 2) if learn_once is learn_once_mse else labels
+    return [*network(rng), rng.normal(size=(n, 4)), second, 0.1]
+
+
+def with_nan_data(args):
+    args[4] = args[4].copy()
+    args[4][2, 1] = np.nan
+    return args
+
+
+@pytest.mark.parametrize("learn_once", [learn_once_mse, learn_once_cross_entropy])
+@pytest.mark.parametrize("change, message", [
+    (with_nan_data, r"data must hold finite values, got nan at index \(2, 1\)"),
+    (lambda a: [*a[:4], a[4][:, :3], *a[5:]], r"w1 has shape \(4, 3\), expected \(3, 3\)"),
+    (lambda a: [a[0], a[1][0], *a[2:]], r"b1 must be a 2-D array, got shape \(3,\)"),
+    (lambda a: [a[0], a[1].T, *a[2:]], r"b1 has shape \(3, 1\), expected \(1, 3\)"),
+    (lambda a: [*a[:3], np.zeros((2, 2)), *a[4:]], r"b2 has shape \(2, 2\), expected \(1, 2\)"),
+    (lambda a: [*a[:2], np.zeros((3, 3)), *a[3:]], r"b2 has shape \(1, 2\), expected \(1, 3\)"),
+    (lambda a: [*a[:2], np.full((3, 2), np.nan), *a[3:]], "w2 must hold finite values"),
+    (lambda a: [np.float64(1.0), *a[1:]], r"w1 must be a 2-D array, got shape \(\)"),
+])
+def test_learn_once_mse_validates_like_learn_once_cross_entropy(learn_once, change, message):
+    args = change(learn_once_args(learn_once, np.random.default_rng(20)))
+    with pytest.raises(ValueError, match=message):
+        learn_once(*args)
+
+
+@pytest.mark.parametrize("targets, message", [
+    (np.zeros((1, 2)), r"targets must have shape \(5, 2\) .*got shape \(1, 2\)"),
+    (np.zeros((5, 3)), r"targets must have shape \(5, 2\) .*got shape \(5, 3\)"),
+    (np.zeros(5), r"targets must be a non-empty 2-D array"),
+    (np.full((5, 2), np.nan), "targets must hold finite values, got nan"),
+])
+def test_learn_once_mse_refuses_targets_of_the_wrong_shape_or_not_finite(targets, message):
+    args = learn_once_args(learn_once_mse, np.random.default_rng(21))
+    with pytest.raises(ValueError, match=message):
+        learn_once_mse(*args[:5], targets, 0.1)
+
+
+BAD_RATES = [float("nan"), float("inf"), 0, -1, True, "0.1", None]
+
+
+@pytest.mark.parametrize("learning_rate", BAD_RATES)
+@pytest.mark.parametrize("learn_once", [learn_once_mse, learn_once_cross_entropy])
+def test_learn_once_refuses_a_learning_rate_that_is_not_finite_and_positive(learn_once,
+                                                                             learning_rate):
+    args = learn_once_args(learn_once, np.random.default_rng(22))
+    with pytest.raises(ValueError, match=r"^learning_rate must be a finite number > 0, got "):
+        learn_once(*args[:6], learning_rate)
+
+
+def train_mlp_args(rng):
+    data, labels = separable(rng, n=20, d_in=4, n_classes=2)
+    return [*init_weights(4, 3, 2, seed=0), data, labels]
+
+
+@pytest.mark.parametrize("learning_rate", BAD_RATES)
+def test_train_mlp_refuses_a_bad_learning_rate(learning_rate):
+    with pytest.raises(ValueError, match=r"^learning_rate must be a finite number > 0, got "):
+        train_mlp(*train_mlp_args(np.random.default_rng(23)), learning_rate, 2)
+
+
+@pytest.mark.parametrize("num_epoch", [-5, 0, 2.5, 2.0, True, None, "3"])
+def test_train_mlp_refuses_a_num_epoch_that_is_not_a_positive_integer(num_epoch):
+    with pytest.raises(ValueError, match=r"^num_epoch must be an integer >= 1, got "):
+        train_mlp(*train_mlp_args(np.random.default_rng(24)), 0.1, num_epoch)
+
+
+@pytest.fixture
+def no_standardize(monkeypatch):
+    """Make run_mlp_training fail loudly if it gets as far as standardising the data."""
+    def standardize(*args):
+        raise AssertionError("the arguments should have been refused before any work")
+    monkeypatch.setattr(mlp, "standardize", standardize)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"learning_rate": float("nan")}, r"^learning_rate must be a finite number > 0, got nan$"),
+    ({"learning_rate": -1}, r"^learning_rate must be a finite number > 0, got -1$"),
+    ({"num_epoch": -5}, r"^num_epoch must be an integer >= 1, got -5$"),
+    ({"num_epoch": True}, r"^num_epoch must be an integer >= 1, got True$"),
+    ({"d_h": 0}, r"^d_h must be an integer >= 1, got 0$"),
+    ({"d_h": 2.5}, r"^d_h must be an integer >= 1, got 2.5$"),
+    ({"seed": -1}, r"^seed must be None, an integer >= 0 or a numpy.random.Generator, got -1$"),
+    ({"seed": 0.5}, r"^seed must be None, an integer >= 0 or a numpy.random.Generator, got 0.5$"),
+    ({"num_classes": 2.5}, r"^num_classes must be an integer >= 1, got 2.5$"),
+    ({"num_classes": 0}, r"^num_classes must be an integer >= 1, got 0$"),
+])
+def test_run_mlp_training_refuses_bad_arguments_before_any_work(no_standardize, change, message):
+    data, labels = separable(np.random.default_rng(25), n=30, n_classes=2)
+    arguments = {"data_train": data[:20], "labels_train": labels[:20], "data_test": data[20:],
+                 "labels_test": labels[20:], "d_h": 4, "learning_rate": 0.1, "num_epoch": 2,
+                 "seed": 0, **change}
+    with pytest.raises(ValueError, match=message):
+        run_mlp_training(**arguments)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((4, 0, 2), "d_h must be an integer >= 1, got 0"),
+    ((4, 3, 2.5), "d_out must be an integer >= 1, got 2.5"),
+    ((True, 3, 2), "d_in must be an integer >= 1, got True"),
+])
+def test_init_weights_refuses_sizes_that_are_not_positive_integers(sizes, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        init_weights(*sizes)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_init_weights_refuses_a_bad_seed_by_name(seed):
+    with pytest.raises(ValueError, match=r"^seed must be None, an integer >= 0"):
+        init_weights(4, 3, 2, seed=seed)
 
 
 def test_standardize_uses_training_statistics_only():

@@ -340,13 +340,20 @@ def test_train_learns_an_easy_problem_in_float32():
     assert all(len(history[k]) == 15 for k in ("train_loss", "val_accuracy", "seconds"))
 
 
+class Frozen(SGD):
+    """An optimizer that leaves the weights as they are (a learning rate must be > 0)."""
+
+    def step(self, network, learning_rate):
+        pass
+
+
 def test_training_loss_and_accuracy_are_the_epoch_means_without_the_penalty():
     rng = np.random.default_rng(18)
     x, y = blobs(rng, 100)
     net = Network([6, 5, 3], "relu", seed=0, dtype=np.float64)
-    # A learning rate of 0: the weights never move, so the running means over the
-    # batches must equal the loss and accuracy of the whole training set.
-    history = train(net, x, y, x, y, num_epochs=1, batch_size=7, learning_rate=0.0,
+    # An optimizer that never steps: the weights never move, so the running means over
+    # the batches must equal the loss and accuracy of the whole training set.
+    history = train(net, x, y, x, y, num_epochs=1, batch_size=7, optimizer=Frozen(),
                     schedule="constant", weight_decay=10.0, seed=0)
     loss, accuracy = evaluate(net, x, y)
     assert history["train_loss"][0] == pytest.approx(loss)
@@ -413,6 +420,79 @@ def test_train_rejects_bad_batch_size():
         train(Network([2, 2]), x, y, x, y, num_epochs=1, batch_size=0)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0, got nan"),
+    ({"learning_rate": 0}, "learning_rate must be a finite number > 0, got 0"),
+    ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0, got -0.001"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number > 0, got inf"),
+    ({"num_epochs": -5}, "num_epochs must be an integer >= 1, got -5"),
+    ({"num_epochs": 0}, "num_epochs must be an integer >= 1, got 0"),
+    ({"num_epochs": 2.5}, "num_epochs must be an integer >= 1, got 2.5"),
+    ({"num_epochs": True}, "num_epochs must be an integer >= 1, got True"),
+    ({"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
+    ({"batch_size": True}, "batch_size must be an integer >= 1, got True"),
+    ({"patience": 0}, "patience must be an integer >= 1, got 0"),
+    ({"patience": 1.5}, "patience must be an integer >= 1, got 1.5"),
+    ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0, got nan"),
+    ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0, got -0.1"),
+    ({"loss": "hinge"}, "loss must be one of \\['cross_entropy', 'mse'\\], got 'hinge'"),
+    ({"seed": -1}, "seed must be None, an integer >= 0 or a numpy.random.Generator, got -1"),
+    ({"seed": 0.5}, "seed must be None, an integer >= 0 or a numpy.random.Generator, got 0.5"),
+])
+def test_train_refuses_bad_arguments_and_leaves_the_network_untouched(change, message):
+    x, y = blobs(np.random.default_rng(19), 12)
+    net = Network([6, 4, 3], seed=0)
+    before = net.get_weights()
+    arguments = {"num_epochs": 2, "batch_size": 4, "learning_rate": 0.1, "seed": 0, **change}
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        train(net, x, y, x, y, **arguments)
+    for w, w_before in zip(net.get_weights(), before):
+        np.testing.assert_array_equal(w, w_before)
+
+
+@pytest.mark.parametrize("weight_decay", [float("nan"), float("inf"), -1.0, "0.1"])
+def test_loss_and_gradients_refuses_a_weight_decay_that_is_not_finite_and_nonnegative(
+        weight_decay):
+    with pytest.raises(ValueError, match=r"^weight_decay must be a finite number >= 0, got "):
+        Network([2, 2], seed=0).loss_and_gradients(np.ones((1, 2)), np.array([1]),
+                                                   weight_decay=weight_decay)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(momentum=float("nan")), r"momentum must be a finite number in \[0, 1\), got nan"),
+    (lambda: SGD(momentum=-0.1), r"momentum must be a finite number in \[0, 1\), got -0.1"),
+    (lambda: Adam(beta2=1.0), r"beta2 must be a finite number in \[0, 1\), got 1.0"),
+    (lambda: Adam(beta1=float("nan")), r"beta1 must be a finite number in \[0, 1\), got nan"),
+    (lambda: Adam(eps=0), r"eps must be a finite number > 0, got 0"),
+    (lambda: Dropout(float("nan")), r"dropout rate must be a finite number in \[0, 1\), got nan"),
+    (lambda: Dropout(-0.2), r"dropout rate must be a finite number in \[0, 1\), got -0.2"),
+    (lambda: Dropout(0.5, rng=-1), r"rng must be None, an integer >= 0 or a numpy.random"),
+    (lambda: Dense(2.5, 3), r"d_in must be an integer >= 1, got 2.5"),
+    (lambda: Dense(2, 0), r"d_out must be an integer >= 1, got 0"),
+    (lambda: Dense(2, 3, rng=1.5), r"rng must be None, an integer >= 0 or a numpy.random"),
+    (lambda: Network([3, 2.5, 2]), r"sizes\[1\] must be an integer >= 1, got 2.5"),
+    (lambda: Network([3, 0, 2]), r"sizes\[1\] must be an integer >= 1, got 0"),
+    (lambda: Network([True, 2]), r"sizes\[0\] must be an integer >= 1, got True"),
+    (lambda: Network([3, 2], seed=-1), r"seed must be None, an integer >= 0 or a numpy.random"),
+    (lambda: Network([3, 4, 2], dropout=1.0), r"dropout rate must be a finite number in \[0, 1\)"),
+    (lambda: Network([3, 4, 2], dropout=float("nan")), r"dropout rate must be a finite number"),
+])
+def test_layers_networks_and_optimizers_refuse_bad_settings_by_name(make, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make()
+
+
+@pytest.mark.parametrize("fraction_val, seed, message", [
+    (float("nan"), 0, r"fraction_val must be a finite number in \(0, 1\), got nan"),
+    (1.0, 0, r"fraction_val must be a finite number in \(0, 1\), got 1.0"),
+    ("0.1", 0, r"fraction_val must be a finite number in \(0, 1\), got '0.1'"),
+    (0.2, -1, r"seed must be None, an integer >= 0 or a numpy.random.Generator, got -1"),
+])
+def test_split_validation_refuses_a_bad_fraction_or_seed(fraction_val, seed, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        split_validation(np.zeros((50, 2)), np.zeros(50, int), fraction_val, seed=seed)
+
+
 # ---------------------------------------------------------------------- preprocessing
 
 def test_pca_whitening_whitens_and_keeps_the_top_components():
@@ -428,6 +508,18 @@ def test_pca_whitening_whitens_and_keeps_the_top_components():
     np.testing.assert_allclose(np.abs(vt[:3] @ directions), np.eye(3), atol=1e-3)
     with pytest.raises(ValueError, match="num_components"):
         fit_pca_whitening(x, 7)
+
+
+@pytest.mark.parametrize("num_components, eps, message", [
+    (2.5, 0.01, r"num_components must be an integer in \[1, 6\], got 2.5"),
+    (True, 0.01, r"num_components must be an integer in \[1, 6\], got True"),
+    (3, -0.01, r"eps must be a finite number >= 0, got -0.01"),
+    (3, float("nan"), r"eps must be a finite number >= 0, got nan"),
+])
+def test_pca_whitening_refuses_bad_settings(num_components, eps, message):
+    x = np.random.default_rng(15).normal(size=(20, 6))
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        fit_pca_whitening(x, num_components, eps=eps)
 
 
 def test_pca_whitening_with_fewer_rows_than_features_agrees_with_the_covariance_route():

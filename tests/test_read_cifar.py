@@ -1,13 +1,13 @@
-"""Tests of read_cifar.py: reading the batches, checking and splitting a dataset."""
+"""Tests of read_cifar.py: reading and checking the batches, splitting a dataset."""
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
 
-from conftest import make_cifar_folder, write_batch
-from read_cifar import (BATCH_FILES, DATA_SIZE, check_dataset, read_cifar, read_cifar_batch,
-                        split_dataset)
+from conftest import Py2Pickler, make_cifar_folder, write_batch
+from read_cifar import BATCH_FILES, DATA_SIZE, read_cifar, read_cifar_batch, split_dataset
 
 
 # ---------------------------------------------------------------- the tiny test files
@@ -141,6 +141,85 @@ def test_wrong_shape_names_the_problem(tmp_path, data, labels, shape):
     assert f"(n, {DATA_SIZE})" in str(info.value)
 
 
+def write_stored(path, data, labels):
+    """A batch file holding ``data`` and ``labels`` exactly as given: no cast to uint8 or int."""
+    with open(path, "wb") as f:
+        Py2Pickler(f, protocol=2).dump({b"data": data, b"labels": labels})
+
+
+def pixels(dtype=np.uint8, n=2):
+    """n rows of valid pixels 0..255, in ``dtype``."""
+    return (np.arange(n * DATA_SIZE) % 256).reshape(n, DATA_SIZE).astype(dtype)
+
+
+@pytest.mark.parametrize("labels, shown, index", [
+    ([0, 10], "10", 1), ([-1, 3], "-1", 0), ([2.5, 3], "2.5", 0), ([3, np.nan], "nan", 1),
+    (np.array([1, 200], np.uint8), "200", 1),
+])
+def test_labels_outside_0_9_are_refused_by_file_key_and_value(tmp_path, labels, shown, index):
+    path = tmp_path / "data_batch_1"
+    write_stored(path, pixels(), labels)
+    message = f"{path} is not a CIFAR-10 batch: b'labels' must hold integers in 0..9, got " \
+              f"{shown} at index ({index},)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_cifar_batch(str(path))
+
+
+@pytest.mark.parametrize("dtype, bad, shown", [
+    (np.int64, 1000, "1000"),      # a cast to uint8 would make it 232
+    (np.int16, -1, "-1"),          # ... and this one 255
+    (np.float64, np.nan, "nan"),   # ... and this one 0
+    (np.float32, 2.5, "2.5"),      # ... and this one 2
+    (np.float64, np.inf, "inf"),
+])
+def test_pixels_outside_0_255_are_refused_by_file_key_and_value(tmp_path, dtype, bad, shown):
+    data = pixels(dtype)
+    data[1, 7] = bad
+    path = tmp_path / "data_batch_1"
+    write_stored(path, data, [0, 1])
+    message = f"{path} is not a CIFAR-10 batch: b'data' must hold integers in 0..255, got " \
+              f"{shown} at index (1, 7)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_cifar_batch(str(path))
+
+
+def test_pixels_and_labels_that_are_not_numbers_are_refused(tmp_path):
+    path = tmp_path / "data_batch_1"
+    write_stored(path, pixels().astype(bool), [0, 1])
+    with pytest.raises(ValueError, match=r"data_batch_1 .*b'data' must hold integers in "
+                                         r"0\.\.255, got dtype bool"):
+        read_cifar_batch(str(path))
+    write_stored(path, pixels(), [b"cat", b"dog"])
+    with pytest.raises(ValueError, match=r"data_batch_1 .*b'labels' must hold integers in "
+                                         r"0\.\.9, got dtype \|S3"):
+        read_cifar_batch(str(path))
+
+
+def test_integer_values_stored_in_other_dtypes_are_read_exactly(tmp_path):
+    path = tmp_path / "data_batch_1"
+    for dtype in (np.int64, np.float64):
+        write_stored(path, pixels(dtype), np.array([9, 0], dtype))
+        data, labels = read_cifar_batch(str(path))
+        np.testing.assert_array_equal(data, pixels(np.float32))
+        assert labels.dtype == np.int64 and labels.tolist() == [9, 0]
+
+
+def test_a_batch_of_zero_rows_is_refused(tmp_path):
+    path = tmp_path / "data_batch_1"
+    write_batch(path, np.zeros((0, DATA_SIZE), np.uint8), [])
+    message = f"{path} is not a CIFAR-10 batch: b'data' has shape (0, {DATA_SIZE}), " \
+              f"expected at least one row of {DATA_SIZE}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_cifar_batch(str(path))
+
+
+def test_read_cifar_names_the_batch_with_a_bad_value(cifar_folder):
+    folder = cifar_folder[0]
+    write_stored(os.path.join(folder, "data_batch_5"), pixels(), [0, 10])
+    with pytest.raises(ValueError, match=r"data_batch_5 .*b'labels'.*got 10"):
+        read_cifar(folder)
+
+
 # ---------------------------------------------------------------- split_dataset
 
 def ids_dataset(n, d=3):
@@ -225,8 +304,23 @@ def test_split_accepts_lists():
 @pytest.mark.parametrize("split", [0, 1, -0.1, 1.5, 0.0, 1.0, float("nan")])
 def test_split_outside_open_interval_is_refused(split):
     data, labels = ids_dataset(10)
-    with pytest.raises(ValueError, match="split must be strictly between 0 and 1"):
+    with pytest.raises(ValueError, match=r"split must be a finite number in \(0, 1\), got"):
         split_dataset(data, labels, split)
+
+
+@pytest.mark.parametrize("split", ["0.5", None, [0.5]])
+def test_split_that_is_not_a_number_is_refused(split):
+    data, labels = ids_dataset(10)
+    with pytest.raises(ValueError, match=r"split must be a finite number in \(0, 1\), got"):
+        split_dataset(data, labels, split)
+
+
+@pytest.mark.parametrize("seed", [-1, 2.5, True, "0"])
+def test_split_refuses_a_bad_seed_by_name(seed):
+    data, labels = ids_dataset(10)
+    with pytest.raises(ValueError, match=r"^seed must be None, an integer >= 0 or a "
+                                         r"numpy.random.Generator, got "):
+        split_dataset(data, labels, 0.5, seed=seed)
 
 
 def test_split_refuses_different_lengths():
@@ -240,42 +334,6 @@ def test_split_refuses_an_empty_set(n, split):
     data, labels = ids_dataset(n)
     with pytest.raises(ValueError, match="empty training or test set"):
         split_dataset(data, labels, split)
-
-
-# ---------------------------------------------------------------- check_dataset
-
-def test_check_dataset_returns_arrays():
-    data, labels = check_dataset([[1.0, 2.0], [3.0, 4.0]], np.array([1, 0], np.int32))
-    assert isinstance(data, np.ndarray) and data.shape == (2, 2)
-    assert labels.dtype == np.int64 and labels.tolist() == [1, 0]
-    array = np.zeros((3, 2), np.float32)
-    assert check_dataset(array)[0] is array  # no copy
-    assert check_dataset(array)[1] is None
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_check_dataset_refuses_nan_and_inf(bad):
-    data = np.zeros((3, 4), np.float32)
-    data[1, 2] = bad
-    with pytest.raises(ValueError, match="data_test contains NaN or infinite values"):
-        check_dataset(data, name="data_test")
-
-
-@pytest.mark.parametrize("shape", [(5,), (2, 3, 4), (0, 3), ()])
-def test_check_dataset_refuses_wrong_ndim_or_empty(shape):
-    with pytest.raises(ValueError, match=r"data_train must be a non-empty 2-D array.*got shape"):
-        check_dataset(np.zeros(shape), name="data_train")
-
-
-@pytest.mark.parametrize("labels", [[0, 1], [0, 1, 2, 3], [[0], [1], [2]]])
-def test_check_dataset_refuses_labels_that_do_not_match(labels):
-    with pytest.raises(ValueError, match="has 3 rows but its labels have shape.*one label per row"):
-        check_dataset(np.zeros((3, 2)), labels)
-
-
-def test_check_dataset_refuses_float_labels():
-    with pytest.raises(ValueError, match="labels must be integers, got dtype float64"):
-        check_dataset(np.zeros((2, 2)), [0.0, 1.0])
 
 
 # ---------------------------------------------------------------- the real CIFAR-10
