@@ -21,7 +21,7 @@ CHUNK_BYTES = 128 * 2**20
 # Working memory for selecting the neighbours of a block of rows (see _nearest).
 BLOCK_BYTES = 16 * 2**20
 # Most entries per group in the threshold selection of _smallest.
-GROUP = 16
+GROUP = 8
 # Training rows averaged for the centre of the shift (see _centre).
 CENTRE_ROWS = 1024
 
@@ -42,13 +42,14 @@ def _centre(data, dtype):
     return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
 
 
-def _squared_norms(x):
+def _squared_norms(x, accumulate=np.float64):
     """Row-wise squared L2 norms: (n, d) -> (n,), in x's dtype.
 
-    Summed in float64, so that only the final rounding (u ||x||^2, u the unit
-    roundoff) adds to the error of the matrix product (up to d u ||a|| ||b||).
+    Summed in float64 by default, so that only the final rounding (u ||x||^2, u the
+    unit roundoff) adds to the error of the matrix product (up to d u ||a|| ||b||).
+    Summed in x's dtype, they cost a third, with an error like the product's.
     """
-    return np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(x.dtype)
+    return np.einsum("ij,ij->i", x, x, dtype=accumulate).astype(x.dtype, copy=False)
 
 
 def _overflows(*squared_norms):
@@ -130,14 +131,14 @@ def _smallest(scores, k):
 
     Parameters
     ----------
-    scores : np.ndarray of float, shape (n, m), C-contiguous rows, no NaN
+    scores : np.ndarray of float, shape (n, m), C-contiguous, no NaN
     k : int, 1 <= k <= m
 
     Returns
     -------
     values : np.ndarray, shape (n, k), dtype of ``scores``
     columns : np.ndarray of np.intp, shape (n, k)
-        Sorted by value; equal values by column, so a tie goes to the lower index.
+        Equal values come in an unspecified (but repeatable) order.
     """
     n, m = scores.shape
     # Threshold selection. The minima of k different groups of columns are k different
@@ -146,25 +147,28 @@ def _smallest(scores, k):
     # minimum is at or below it - usually about k groups. Only their entries are
     # looked at again, instead of partitioning the whole row (np.argpartition), which
     # costs as much as the matrix product on some CPUs.
-    size = min(GROUP, m // k)                # entries per group, so that there are >= k groups
-    width = m // size                        # number of groups
-    # Group j holds the columns j, j + width, j + 2 width, ...: a minimum across `size`
-    # contiguous slabs of a row runs on whole vectors, unlike one within each slab.
-    minima = scores[:, :size * width].reshape(n, size, width).min(axis=1)   # (n, width)
+    width = -(-m // min(GROUP, m // k))      # number of groups: >= k, each of <= GROUP
+    # Group j holds the columns j, j + width, j + 2 width, ... below m: a minimum
+    # across the slabs of a row runs on whole vectors, unlike one within each group.
+    slabs = m // width                       # full slabs, then a partial one
+    minima = scores[:, :slabs * width].reshape(n, slabs, width).min(axis=1)  # (n, width)
+    np.minimum(minima[:, :m - slabs * width], scores[:, slabs * width:],
+               out=minima[:, :m - slabs * width])
     threshold = np.partition(minima, k - 1, axis=1)[:, k - 1]               # (n,)
-    rows, groups = np.nonzero(minima <= threshold[:, None])
-    columns = groups[:, None] + width * np.arange(size)                     # (n_groups, size)
-    rows = np.broadcast_to(rows[:, None], columns.shape)
-    # The last m - size * width columns belong to no group: always candidates.
-    rest = np.arange(size * width, m)
-    rows = np.concatenate([rows.ravel(), np.repeat(np.arange(n), len(rest))])
-    columns = np.concatenate([columns.ravel(), np.tile(rest, n)])
-    values = scores[rows, columns]
-    keep = values <= threshold[rows]                   # at least k in each row
+    rows, groups = np.nonzero(minima <= threshold[:, None])                # row by row
+    columns = (groups[:, None] + width * np.arange(slabs + 1)).ravel()     # their members
+    rows = np.repeat(rows, slabs + 1)
+    inside = columns < m
+    rows, columns = rows[inside], columns[inside]
+    values = np.take(scores, rows * m + columns)                           # (n_candidates,)
+    keep = values <= threshold[rows]                                       # >= k a row
     rows, columns, values = rows[keep], columns[keep], values[keep]
-    order = np.lexsort((columns, values, rows))        # by row, then value, then column
-    first = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n))[:-1]))
-    take = order[first[:, None] + np.arange(k)]        # (n, k)
+    # Sort each row's few candidates: lay them out one row each, padded with inf.
+    counts = np.bincount(rows, minlength=n)
+    first = np.cumsum(counts) - counts                                     # (n,)
+    padded = np.full((n, counts.max()), np.inf, dtype=scores.dtype)
+    padded[rows, np.arange(len(rows)) - first[rows]] = values
+    take = first[:, None] + np.argsort(padded, axis=1)[:, :k]              # (n, k)
     return values[take], columns[take]
 
 
@@ -202,7 +206,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     Returns
     -------
     np.ndarray of np.intp, shape (n_test, k)
-        Equal distances are ordered by training index, lowest first.
+        Among training rows at exactly equal distance, which one counts as nearer is
+        unspecified (but the same at every run).
     """
     (n_train, d), n_test = data_train.shape, len(data_test)
     dtype = _float_dtype(data_train, data_test)
@@ -210,7 +215,7 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     # ||x - t||^2 - ||x||^2 = ||t||^2 - 2 x.t ranks the training points t of a test
     # point x as the distance does: neither ||x||^2 nor a root is needed.
     test = np.subtract(data_test, centre, dtype=dtype)
-    test_norms = _squared_norms(test)
+    test_norms = _squared_norms(test, accumulate=dtype)            # only to detect overflow
     test *= -2                                                     # (n_test, d)
     block = min(n_train, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
     chunk = min(n_test, max(1, chunk_bytes // 2 // (block * dtype.itemsize)))
@@ -221,7 +226,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     for start in range(0, n_train, block):
         train = np.subtract(data_train[start:start + block], centre,
                             out=train_buffer[:min(block, n_train - start)])
-        train_norms = _squared_norms(train)                        # (n_block,)
+        # Summed in the data's dtype: they only rank, and a float64 sum costs 3 times more.
+        train_norms = _squared_norms(train, accumulate=dtype)      # (n_block,)
         if _overflows(train_norms, test_norms):
             # Entries so large that their squares overflow: start again on copies
             # scaled by a power of two, which ranks the neighbours exactly the same.
@@ -236,10 +242,10 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
             chunk_values, columns = _smallest(scores, min(k, len(train)))
             values.append(chunk_values)
             indices.append(columns + start)
-        # Merge: the best so far come first, so a stable sort keeps lower indices first.
+        # Merge this block's best with the best so far.
         values = np.concatenate([best_values, np.concatenate(values)], axis=1)
         indices = np.concatenate([best_indices, np.concatenate(indices)], axis=1)
-        order = np.argsort(values, axis=1, kind="stable")[:, :k]
+        order = np.argsort(values, axis=1)[:, :k]
         best_values = np.take_along_axis(values, order, axis=1)
         best_indices = np.take_along_axis(indices, order, axis=1)
     return best_indices

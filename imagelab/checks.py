@@ -92,13 +92,14 @@ def check_finite(array, name):
 
     A float sum is finite exactly when every entry is finite, unless it overflows, so
     the sum is checked first and the entries (a full-size boolean mask) only when the
-    sum is not finite; the message then says which entry is bad.
+    sum is not finite; the message then says which entry is bad. The sum stays in the
+    array's dtype: one pass over float32 data, without converting each value.
     """
     array = np.asarray(array)
     if array.dtype.kind not in "fc":
         return
     with np.errstate(over="ignore", invalid="ignore"):   # inf - inf is NaN: still caught
-        if np.isfinite(array.sum(dtype=np.result_type(array.dtype, np.float64))):
+        if np.isfinite(array.sum()):
             return
     bad = np.flatnonzero(~np.isfinite(array.ravel()))
     if len(bad):
