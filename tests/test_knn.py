@@ -275,3 +275,31 @@ def test_knn_on_real_cifar_beats_chance_by_far():
     data, labels = read_cifar_batch(os.path.join(DATA_DIR, "data_batch_1"))
     accuracy = evaluate_knn_sweep(data[:9000], labels[:9000], data[9000:], labels[9000:], [1, 2])
     assert accuracy[0] == accuracy[1] and 0.25 < accuracy[0] < 0.45
+
+
+# ---- neighbour selection -----------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_threshold_selection_finds_the_k_smallest_of_every_row(seed):
+    from knn import _smallest
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n, m = rng.integers(1, 6), int(rng.integers(1, 300))
+        k = int(rng.integers(1, m + 1))
+        scores = rng.integers(0, 40, size=(n, m)).astype(np.float32)   # many ties
+        scores[rng.random((n, m)) < 0.2] = np.inf                     # knn_predict allows inf
+        values, columns = _smallest(scores, k)
+        np.testing.assert_array_equal(values, np.sort(scores, axis=1)[:, :k])
+        np.testing.assert_array_equal(np.take_along_axis(scores, columns, axis=1), values)
+        assert all(len(set(row)) == k for row in columns)             # k different columns
+
+
+def test_sweep_on_huge_float32_entries_ranks_as_on_the_unscaled_ones():
+    rng = np.random.default_rng(9)
+    data, labels = blobs(rng, 120)
+    train, test = slice(0, 90), slice(90, None)
+    k_values = list(range(1, 16))
+    expected = evaluate_knn_sweep(data[train], labels[train], data[test], labels[test], k_values)
+    huge = data * np.float32(2.0 ** 100)       # squares overflow float32; a power of two is exact
+    assert evaluate_knn_sweep(huge[train], labels[train], huge[test], labels[test],
+                              k_values) == expected
