@@ -9,10 +9,10 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
-                        fold_count, load_split, positive_int, refuse_above, save_results)
+from imagelab.arguments import ArgumentParser, add_common_arguments, positive_int, refuse_above
 from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
-from read_cifar import LABEL_NAMES
+from imagelab.data import data_note, load_split
+from imagelab.files import save_results
 
 # Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
 # half for a shifted block of training rows, half for its scores against a chunk of
@@ -409,39 +409,21 @@ def plot_accuracy(k_values, accuracies, title):
 
 
 def main(argv=None):
+    """``python knn.py``: the test accuracy for k = 1..k_max on the raw pixels, plotted."""
     parser = ArgumentParser(description="kNN on CIFAR-10: test accuracy for k = 1..k_max.")
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")
-    parser.add_argument("--features", nargs="+", type=feature_spec, metavar="SPEC",
-                        help="representations to compare on one figure: raw (the pixels) "
-                             "or descriptor specs such as hog, lbp, color, hog+color "
-                             "(see descriptors.py; needs scikit-image)")
-    parser.add_argument("--cv", type=fold_count, metavar="N",
-                        help="choose k by stratified N-fold cross-validation on the "
-                             "training split (N >= 2), then test that k on the test split")
-    parser.add_argument("--figures", action="store_true",
-                        help="for the best k of the sweep, also draw the confusion matrix, a "
-                             "grid of test predictions and one of mistakes (raw pixels)")
     args = parser.parse_args(argv)
-    if args.figures and (args.features is not None or args.cv is not None):
-        parser.error("--figures draws the raw-pixel sweep: use it without --features and --cv")
     with parser.flag_errors():
-        if args.features is not None or args.cv is not None:
-            import cross_validation   # here: it imports this module
-            return cross_validation.knn_main(parser, args)
-        _sweep(args)
-
-
-def _sweep(args):
-    """``python knn.py``: the accuracy for k = 1..k_max on the raw pixels, plotted."""
-    start = time.perf_counter()
-    data_train, labels_train, data_test, labels_test = load_split(args)
-    refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
-    k_values = list(range(1, args.k_max + 1))
-    accuracies = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_values)
+        start = time.perf_counter()
+        data_train, labels_train, data_test, labels_test = load_split(
+            args.data_dir, args.split, args.seed, download=not args.no_download)
+        refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
+        k_values = list(range(1, args.k_max + 1))
+        accuracies = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
+                                        k_values)
     elapsed = time.perf_counter() - start
-
     print(" k  accuracy")
     for k, accuracy in zip(k_values, accuracies):
         print(f"{k:2d}  {accuracy:.4f}")
@@ -452,12 +434,6 @@ def _sweep(args):
               "seconds": round(elapsed, 1)}
     save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record,
                  note=data_note(args.data_dir))
-    if args.figures:
-        import figures   # here: figures imports this module
-        best_k = k_values[int(np.argmax(accuracies))]
-        predicted = figures.knn_predictions(data_train, labels_train, data_test, best_k)
-        figures.save_classification_figures(args.results_dir, "knn", data_test, labels_test,
-                                            predicted, LABEL_NAMES, f"kNN, k = {best_k}")
     print(f"done in {elapsed:.1f} s")
 
 

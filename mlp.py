@@ -17,10 +17,12 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiment import (ArgumentParser, add_common_arguments, data_note, feature_spec,
-                        load_split, positive_float, positive_int, result_name,
-                        save_results, stop_if_diverging)
+from imagelab.arguments import (ArgumentParser, add_common_arguments, positive_float,
+                                positive_int, stop_if_diverging)
 from imagelab.checks import check_dataset, check_finite, check_float, check_int, check_seed
+from imagelab.data import data_note, load_split
+from imagelab.files import result_name, save_results
+from imagelab.preprocessing import standardize
 
 
 def sigmoid(z):
@@ -358,28 +360,6 @@ def init_weights(d_in, d_h, d_out, seed=None, dtype=np.float32):
             glorot(d_h, d_out), np.zeros((1, d_out), dtype))
 
 
-def standardize(data_train, data_test):
-    """Scale each feature to mean 0 and standard deviation 1, with training statistics.
-
-    Returns
-    -------
-    data_train, data_test : np.ndarray of float32
-        New arrays; the statistics come from ``data_train`` alone, so nothing of the
-        test set leaks into training.
-    """
-    mean = data_train.mean(axis=0, dtype=np.float64)
-    std = data_train.std(axis=0, dtype=np.float64)
-    std[std == 0] = 1                      # a constant feature stays 0
-    mean, std = mean.astype(np.float32), std.astype(np.float32)
-
-    def scale(data):
-        scaled = data - mean               # a new float32 array, then scaled in place
-        scaled /= std
-        return scaled
-
-    return scale(data_train), scale(data_test)
-
-
 def run_mlp_training(data_train, labels_train, data_test, labels_test, d_h,
                      learning_rate, num_epoch, seed=None, num_classes=None, verbose=False):
     """Train an MLP classifier on the training set and test it.
@@ -452,9 +432,56 @@ def plot_training(train_accuracies, test_accuracy, title):
     return figure
 
 
-def main(argv=None):
-    parser = ArgumentParser(
-        description="Train the lab's one-hidden-layer MLP on CIFAR-10 and plot its accuracy.")
+def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_epoch,
+                   download=True, features=None, spec="raw"):
+    """Train and test the lab's MLP on a split of CIFAR-10; save the curve and the numbers.
+
+    Parameters
+    ----------
+    data_dir, results_dir : str
+        Where the data is (``imagelab.data.load_split``) and where the results go.
+    split : float in (0, 1)
+    seed : int
+        Seed of the split and of the weights.
+    d_h : int >= 1
+    learning_rate : float > 0
+    num_epoch : int >= 1
+    download : bool
+    features : callable, optional
+        Applied to the rows before the split (a descriptor); None keeps the pixels.
+    spec : str
+        The name of ``features`` in the file names and the record ("raw": the pixels).
+
+    Returns
+    -------
+    dict
+        The record written to ``mlp[_<spec>].json``.
+    """
+    start = time.perf_counter()
+    data_train, labels_train, data_test, labels_test = load_split(
+        data_dir, split, seed, download=download, features=features)
+    with stop_if_diverging(learning_rate):
+        train_accuracies, test_accuracy = run_mlp_training(
+            data_train, labels_train, data_test, labels_test, d_h, learning_rate, num_epoch,
+            seed=seed, verbose=True)
+    elapsed = time.perf_counter() - start
+    print(f"test accuracy {test_accuracy:.4f}")
+    described = "" if spec == "raw" else f"{spec} features of "
+    title = (f"MLP on {described}CIFAR-10 (d_h={d_h}, learning rate {learning_rate}, "
+             f"seed {seed})")
+    record = {"train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
+              "split": split, "seed": seed, "d_h": d_h, "learning_rate": learning_rate,
+              "num_epoch": num_epoch, "n_train": len(data_train), "n_test": len(data_test),
+              "features": spec, "seconds": round(elapsed, 1)}
+    save_results(results_dir, result_name("mlp", spec),
+                 plot_training(train_accuracies, test_accuracy, title), record,
+                 note=data_note(data_dir))
+    print(f"done in {elapsed:.1f} s")
+    return record
+
+
+def add_lab_arguments(parser):
+    """The lab's flags: the data, the split, and the network's d_h, learning rate and epochs."""
     add_common_arguments(parser)
     parser.add_argument("--d-h", type=positive_int, default=64,
                         help="number of neurons in the hidden layer (default: 64)")
@@ -462,45 +489,17 @@ def main(argv=None):
                         help="gradient descent step size (default: 0.1)")
     parser.add_argument("--num-epoch", type=positive_int, default=100,
                         help="number of full-batch training steps (default: 100)")
-    parser.add_argument("--features", type=feature_spec, metavar="SPEC",
-                        help="describe the images first: a descriptor spec such as hog, "
-                             "lbp, color or hog+color (see descriptors.py; needs "
-                             "scikit-image); default: the raw pixels")
-    import network   # opt-in mini-batch trainer; imported here as it imports this module
-    network.add_arguments(parser)
+
+
+def main(argv=None):
+    """``python mlp.py``: train with the lab's settings, then plot and save the results."""
+    parser = ArgumentParser(
+        description="Train the lab's one-hidden-layer MLP on CIFAR-10 and plot its accuracy.")
+    add_lab_arguments(parser)
     args = parser.parse_args(argv)
-    network.check_arguments(parser, args)
     with parser.flag_errors():
-        _train(args, argv)
-
-
-def _train(args, argv):
-    """``python mlp.py``: train as the flags say, then plot and save the results."""
-    import network
-    start = time.perf_counter()
-    data_train, labels_train, data_test, labels_test = load_split(args, args.features)
-    if args.optimizer is not None:
-        return network.run(args, data_train, labels_train, data_test, labels_test,
-                           argv=argv, note=data_note(args.data_dir))
-    with stop_if_diverging(args.learning_rate):
-        train_accuracies, test_accuracy = run_mlp_training(
-            data_train, labels_train, data_test, labels_test, args.d_h, args.learning_rate,
-            args.num_epoch, seed=args.seed, verbose=True)
-    elapsed = time.perf_counter() - start
-
-    print(f"test accuracy {test_accuracy:.4f}")
-    described = f"{args.features} features of " if args.features else ""
-    title = (f"MLP on {described}CIFAR-10 (d_h={args.d_h}, learning rate {args.learning_rate}, "
-             f"seed {args.seed})")
-    record = {"train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
-              "split": args.split, "seed": args.seed, "d_h": args.d_h,
-              "learning_rate": args.learning_rate, "num_epoch": args.num_epoch,
-              "n_train": len(data_train), "n_test": len(data_test),
-              "features": args.features or "raw", "seconds": round(elapsed, 1)}
-    figure = plot_training(train_accuracies, test_accuracy, title)
-    save_results(args.results_dir, result_name("mlp", args.features), figure, record,
-                 note=data_note(args.data_dir))
-    print(f"done in {elapsed:.1f} s")
+        train_and_save(args.data_dir, args.results_dir, args.split, args.seed, args.d_h,
+                       args.learning_rate, args.num_epoch, download=not args.no_download)
 
 
 if __name__ == "__main__":

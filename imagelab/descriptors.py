@@ -1,7 +1,7 @@
 """Image descriptors of CIFAR-10 rows: HOG, LBP histograms, colour histograms.
 
-A CIFAR-10 row (3072 values) holds the 1024 red pixels, then the 1024 green, then the
-1024 blue, each plane row by row; ``rows_to_images`` turns rows into (32, 32, 3) images.
+The descriptors work on channel-last images (``imagelab.images.rows_to_images`` turns
+CIFAR-10 rows into (32, 32, 3) images).
 A descriptor turns n images into an (n, d) float32 feature matrix:
 
 - ``hog``: histograms of oriented gradients (scikit-image), on the grey image or on the
@@ -11,14 +11,15 @@ A descriptor turns n images into an (n, d) float32 feature matrix:
 
 A *spec* names one descriptor or joins several with ``+``, each with optional
 parameters after a colon: ``"hog"``, ``"hog+color"``, ``"hog:channels=rgb+lbp:grid=2"``.
-``describe`` computes a spec in parallel with a progress line; ``cached_describe``
-also keeps each descriptor's features on disk, keyed by its name, its parameters
-and a fingerprint of the input rows.
+``describe`` computes a spec in parallel with a progress line, and with a
+``cache_dir`` keeps each descriptor's features on disk, keyed by its name, its
+parameters and a fingerprint of the input rows.
 
 scikit-image is needed for ``hog`` and ``lbp`` only, and imported only when they run;
 install it with ``pip install -r requirements-extra.txt``.
 """
 import concurrent.futures
+import functools
 import hashlib
 import inspect
 import json
@@ -28,44 +29,15 @@ import time
 
 import numpy as np
 
-from experiment import _write_atomic
 from imagelab.checks import check_float, check_int
+from imagelab.files import write_atomic
+from imagelab.images import IMAGE_SHAPE, rows_to_images
 from imagelab.progress import Progress
 
-IMAGE_SHAPE = (32, 32, 3)
 # Rec. 709 luma weights, the ones skimage.color.rgb2gray uses.
 GREY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
 # Bump when a descriptor's output changes for the same parameters: old caches then miss.
 CACHE_VERSION = 1
-
-
-def rows_to_images(data):
-    """Turn CIFAR-10 rows into channel-last images.
-
-    Parameters
-    ----------
-    data : np.ndarray, shape (n, 3072)
-        One image a row: the red plane, then the green, then the blue (1024 values
-        each, row by row), as ``read_cifar`` returns them.
-
-    Returns
-    -------
-    np.ndarray, shape (n, 32, 32, 3), same dtype as ``data``
-        ``images[i, y, x, c]`` is channel c (0 red, 1 green, 2 blue) of pixel (y, x)
-        of image i. A view of ``data`` when it is C-contiguous (no copy).
-
-    Raises
-    ------
-    ValueError
-        If ``data`` is not 2-D with 3072 columns.
-    """
-    data = np.asarray(data)
-    size = int(np.prod(IMAGE_SHAPE))
-    if data.ndim != 2 or data.shape[1] != size:
-        raise ValueError(f"data must have shape (n, {size}), one CIFAR-10 image a row, "
-                         f"got {data.shape}")
-    # A row is 3 planes of 32 x 32: (n, c, y, x); move the channel axis last.
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
 def to_grey(images):
@@ -272,6 +244,28 @@ def parse_spec(spec):
     return parts
 
 
+def parse_feature_spec(text):
+    """Check a representation as the command lines take it: "raw" (the pixels) or a spec.
+
+    Returns ``text``; raises ValueError as ``parse_spec`` does.
+    """
+    if text != "raw":
+        parse_spec(text)
+    return text
+
+
+def describer(spec, data_dir):
+    """The function rows -> descriptors of ``spec``, cached under ``<data_dir>/features``.
+
+    For ``imagelab.data.load_split(..., features=describer(spec, data_dir))``; None for
+    "raw" (the pixels themselves).
+    """
+    if spec == "raw":
+        return None
+    return functools.partial(describe, spec=spec, progress=True,
+                             cache_dir=os.path.join(data_dir, "features"))
+
+
 def _describe_chunk(name, params, rows):
     """One descriptor of a chunk of rows (run in a worker process)."""
     return DESCRIPTORS[name](rows_to_images(rows), **params)
@@ -353,7 +347,7 @@ def describe(data, spec, n_jobs=None, chunk_size=2000, progress=False, cache_dir
             features = _describe_one(data, name, params, n_jobs, chunk_size, progress)
             if path is not None:
                 os.makedirs(cache_dir, exist_ok=True)
-                _write_atomic(path, lambda f: np.save(f, features))
+                write_atomic(path, lambda f: np.save(f, features))
         blocks.append(features)
     return np.concatenate(blocks, axis=1)
 

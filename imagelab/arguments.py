@@ -1,21 +1,21 @@
-"""What the command lines of knn.py and mlp.py share: arguments, data and result files.
+"""Command-line arguments: the parser, the argparse types and the flags every script shares.
 
 Every flag is checked as it is parsed, before any data is read; a refusal is one line
 on stderr that names the flag and the value typed, with exit status 2. The checks that
-need the data (``FlagError``) end in the same line once it is read.
+need the data (``FlagError``) end in the same line once it is read. Library functions
+never see the parsed arguments: entry points pass them on as plain values.
 """
 import argparse
 import contextlib
-import json
 import os
 import sys
 
 import numpy as np
 
 from imagelab.checks import check_float, check_int
-from read_cifar import BATCH_FOLDER, data_root, ensure_cifar, read_cifar, split_dataset
+from read_cifar import data_root
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -31,11 +31,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
     @contextlib.contextmanager
     def flag_errors(self):
-        """Refuse, as above, a ``FlagError`` raised in the block."""
+        """End the run on an error the user can fix, raised in the block, with one line.
+
+        A ``FlagError`` is refused as above (status 2); a ``DataError``, or the
+        ImportError of an optional package (scikit-image), prints "error: <message>"
+        (status 1).
+        """
         try:
             yield
         except FlagError as error:
             self.refuse(str(error))
+        except (DataError, ImportError) as error:
+            raise SystemExit(f"error: {error}") from error
 
 
 class FlagError(Exception):
@@ -46,6 +53,10 @@ class FlagError(Exception):
 
     def __init__(self, flag, message):
         super().__init__(f"argument {flag}: {message}")
+
+
+class DataError(Exception):
+    """The data is missing, corrupt or cannot be downloaded: a message, not a traceback."""
 
 
 def refuse_above(flag, value, limit, limit_is):
@@ -152,27 +163,19 @@ def file_stem(text):
     return text
 
 
-def feature_spec(text):
-    """argparse type: "raw" (the pixels) or a descriptor spec such as "hog+color"."""
-    if text == "raw":
-        return text
-    from descriptors import parse_spec     # here: descriptors imports this module
-    try:
-        parse_spec(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-    return text
+def validated(parse):
+    """argparse type that passes the text through ``parse``, whose ValueError refuses it.
 
-
-def result_name(prefix, features):
-    """File name (no extension) of a result: ``prefix`` then the representation.
-
-    None or "raw" add nothing; a spec adds "_<spec>" with characters other than
-    letters, digits, "+", "-", "." and "_" replaced by "_".
+    E.g. ``type=validated(descriptors.parse_feature_spec)``: the text is kept as typed.
     """
-    if features in (None, "raw"):
-        return prefix
-    return prefix + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)
+    def check(text):
+        try:
+            parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+        return text
+    check.__name__ = parse.__name__
+    return check
 
 
 def add_common_arguments(parser):
@@ -191,107 +194,3 @@ def add_common_arguments(parser):
                              "randomness, so that a run can be repeated (default: 0)")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading CIFAR-10 when it is missing")
-
-
-def load_split(args, features=None):
-    """Read CIFAR-10 (downloading it unless --no-download) and split it as the flags say.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        With the flags of ``add_common_arguments``.
-    features : str, optional
-        A descriptor spec (``descriptors.parse_spec``), e.g. "hog+color"; None or
-        "raw" keeps the pixels. All 60,000 images are described before the split
-        (cached under ``<data-dir>/features``), so a seed gives the same rows in
-        each set whatever the representation.
-
-    Returns
-    -------
-    data_train, labels_train, data_test, labels_test
-        As ``read_cifar.split_dataset`` returns them.
-
-    Raises
-    ------
-    SystemExit
-        With the error's message (no traceback) if the data is missing, corrupt or
-        cannot be downloaded.
-    FlagError
-        If ``args.split`` leaves no row on one side (checked before any description).
-    """
-    try:
-        data, labels = read_cifar(ensure_cifar(args.data_dir, download=not args.no_download))
-    except (OSError, ValueError) as error:   # data missing, corrupt or not downloadable
-        raise SystemExit(f"error: {error}") from error   # a message, not a traceback
-    try:                                     # rows first: refuse a bad split at once
-        train, labels_train, test, labels_test = split_dataset(
-            np.arange(len(labels)), labels, args.split, seed=args.seed)
-    except ValueError as error:
-        raise FlagError("--split", f"must leave images on both sides of the {len(labels)} "
-                                   f"images, got {args.split}") from error
-    if features not in (None, "raw"):
-        from descriptors import describe   # here: descriptors imports this module
-        try:
-            data = describe(data, features, progress=True,
-                            cache_dir=os.path.join(args.data_dir, "features"))
-        except ImportError as error:       # scikit-image missing: say how to install it
-            raise SystemExit(f"error: {error}") from error
-    return data[train], labels_train, data[test], labels_test
-
-
-def data_note(data_dir):
-    """A footnote for figures made from batches that are not the official pixels.
-
-    The ``readme.html`` of a batch folder says where it comes from: the copy these
-    machines build (``../shared/cifar10``) says its images went through JPEG once,
-    which changes accuracies slightly. Returns "" for the official files.
-    """
-    try:
-        with open(os.path.join(data_dir, BATCH_FOLDER, "readme.html"), encoding="utf-8") as f:
-            jpeg = "JPEG" in f.read()
-    except OSError:
-        return ""
-    return ("Images rebuilt from a JPEG copy of CIFAR-10: accuracies differ slightly "
-            "from the official files." if jpeg else "")
-
-
-def _write_atomic(path, write):
-    """Call ``write(file)`` on a temporary file, then rename it to ``path``.
-
-    The rename is atomic, so ``path`` holds either its old content or the whole new
-    one, never a half-written file.
-    """
-    folder, name = os.path.split(path)
-    # A name of our own in the same folder (so the rename stays atomic); plain open()
-    # gives the file the user's usual permissions, where mkstemp would make it private.
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            write(f)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def save_results(results_dir, name, figure, record, note=""):
-    """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
-
-    Each file is written whole or not at all (see ``_write_atomic``), and neither if
-    ``record`` is not strict JSON (NaN, Infinity or another type: ValueError or
-    TypeError). A ``note``
-    (e.g. ``data_note(data_dir)``) is printed under the figure and kept in the record.
-    """
-    if note:
-        record = {**record, "note": note}
-    # Strict JSON, checked before anything is written: NaN or Infinity raise ValueError.
-    text = json.dumps(record, indent=2, allow_nan=False).encode() + b"\n"
-    if note:
-        figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
-        figure.tight_layout(rect=(0, 0.03, 1, 1))
-    os.makedirs(results_dir, exist_ok=True)
-    png, js = (os.path.join(results_dir, name + ext) for ext in (".png", ".json"))
-    _write_atomic(png, lambda f: figure.savefig(f, format="png", dpi=120))
-    _write_atomic(js, lambda f: f.write(text))
-    print(f"saved {png} and {js}")

@@ -1,28 +1,17 @@
 """Figures that explain a classifier's results: learning curves, confusion matrix, image grids.
 
-Each ``plot_*`` function returns a ``matplotlib.figure.Figure`` (no pyplot state);
-``save_figure`` writes it atomically, and ``save_classification_figures`` writes the
-three figures of a set of test predictions at once (``knn.py --figures`` and
-``mlp.py --optimizer ... --figures`` call it).
+Each ``plot_*`` function takes arrays and returns a ``matplotlib.figure.Figure`` (no
+pyplot state); ``save_classification_figures`` writes the three figures of a set of
+test predictions at once (``python -m imagelab.knn_study --figures`` and
+``python -m imagelab.train --figures`` call it).
 """
-import os
-
 import numpy as np
 from matplotlib.figure import Figure
 
-from descriptors import rows_to_images
-from experiment import _write_atomic
 from imagelab.checks import check_int, check_seed
+from imagelab.files import save_figure
+from imagelab.images import rows_to_images
 from knn import distance_matrix, knn_predict
-
-
-def save_figure(results_dir, name, figure):
-    """Write ``figure`` to ``<results_dir>/<name>.png`` atomically; return the path."""
-    os.makedirs(results_dir, exist_ok=True)
-    path = os.path.join(results_dir, name + ".png")
-    _write_atomic(path, lambda f: figure.savefig(f, format="png", dpi=120))
-    print(f"saved {path}")
-    return path
 
 
 def plot_learning_curves(history, title):
@@ -241,3 +230,49 @@ def save_classification_figures(results_dir, name, rows, labels, scores, class_n
                                  None if confidence is None else confidence[index])
         paths.append(save_figure(results_dir, f"{name}_{suffix}", figure))
     return paths
+
+
+def plot_cv(k_values, mean, std, chosen, test_accuracy, title):
+    """Figure of the cross-validated accuracy against k, with its spread over the folds.
+
+    The band is mean +- one standard deviation; the chosen k is marked, and its
+    accuracy on the test split shown beside it.
+    """
+    figure = Figure(figsize=(8, 5))
+    ax = figure.subplots()
+    mean, std = np.asarray(mean), np.asarray(std)
+    ax.plot(k_values, mean, marker="o", label="mean over the folds")
+    ax.fill_between(k_values, mean - std, mean + std, alpha=0.25,
+                    label="mean \u00b1 one standard deviation")
+    i = k_values.index(chosen)
+    ax.plot(chosen, mean[i], marker="*", markersize=16, color="tab:red", linestyle="none",
+            label=f"chosen: k = {chosen}, {mean[i]:.1%} \u00b1 {std[i]:.1%}")
+    ax.plot(chosen, test_accuracy, marker="D", color="black", linestyle="none",
+            label=f"k = {chosen} on the test split: {test_accuracy:.1%}")
+    ax.set(xlabel="k (number of neighbours)", ylabel="accuracy", title=title, xticks=k_values)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    figure.tight_layout()
+    return figure
+
+
+def plot_k_curves(k_values, curves, title):
+    """Figure of the test accuracy against k, one curve per representation.
+
+    ``curves`` maps a representation's name to its accuracies (one per k); each
+    curve's best k is marked.
+    """
+    figure = Figure(figsize=(11, 5))
+    ax = figure.subplots()
+    for name, accuracies in curves.items():
+        best = int(np.argmax(accuracies))
+        line, = ax.plot(k_values, accuracies, marker=".",
+                        label=f"{name}: best k = {k_values[best]}, {accuracies[best]:.1%}")
+        ax.plot(k_values[best], accuracies[best], marker="*", markersize=12,
+                color=line.get_color(), linestyle="none")
+    ax.set(xlabel="k (number of neighbours)", ylabel="test accuracy", title=title,
+           xticks=k_values)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the axes
+    figure.tight_layout()
+    return figure

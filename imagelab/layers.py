@@ -1,0 +1,136 @@
+"""Layers of a network, each with a forward pass and a hand-written backward pass.
+
+A layer keeps what its backward pass needs from the forward pass. Its parameters are
+``Parameter`` objects (a value and the gradient of the loss with respect to it), so
+that the backward pass (which fills the gradients) stays apart from the optimizer's
+step (which reads them): each can be checked on its own.
+"""
+import math
+
+import numpy as np
+
+from imagelab.checks import check_float, check_int, check_seed
+from mlp import sigmoid
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Parameters
+    ----------
+    value : np.ndarray
+        Updated in place by an optimizer.
+    decay : bool
+        Whether weight decay applies to it (weights: yes; biases: no).
+
+    Attributes
+    ----------
+    grad : np.ndarray, shape and dtype of ``value``
+        Filled by the backward pass of the layer that owns the parameter.
+    """
+
+    def __init__(self, value, decay=True):
+        self.value, self.decay = value, decay
+        self.grad = np.zeros_like(value)
+
+
+class Layer:
+    """What every layer offers: ``forward``, ``backward`` and its parameters (none here)."""
+
+    def parameters(self):
+        """The layer's ``Parameter`` objects, in a fixed order."""
+        return []
+
+
+class Dense(Layer):
+    """Affine layer ``Z = X @ W + B``, W: (d_in, d_out), B: (1, d_out).
+
+    Parameters
+    ----------
+    d_in, d_out : int >= 1
+    init : {"glorot", "he"}
+        Glorot/Xavier uniform, U(-r, r) with r = sqrt(6 / (d_in + d_out)), suits
+        sigmoid units (it is ``mlp.init_weights``'s); He normal, N(0, 2 / d_in), keeps
+        the variance of the signal through ReLU units, which zero half of it.
+    rng : None, int >= 0 or np.random.Generator
+    dtype : floating dtype of the weights
+    """
+
+    def __init__(self, d_in, d_out, init="glorot", rng=None, dtype=np.float32):
+        d_in, d_out = check_int(d_in, "d_in", 1), check_int(d_out, "d_out", 1)
+        rng = np.random.default_rng(check_seed(rng, "rng"))
+        if init == "glorot":
+            r = math.sqrt(6 / (d_in + d_out))
+            w = rng.uniform(-r, r, size=(d_in, d_out))
+        elif init == "he":
+            w = rng.normal(0, math.sqrt(2 / d_in), size=(d_in, d_out))
+        else:
+            raise ValueError(f"init must be 'glorot' or 'he', got {init!r}")
+        self.w = Parameter(w.astype(dtype))
+        self.b = Parameter(np.zeros((1, d_out), dtype), decay=False)
+
+    def parameters(self):
+        return [self.w, self.b]
+
+    def forward(self, x, training=False):
+        """(N, d_in) -> (N, d_out); keeps ``x`` for the backward pass."""
+        self.x = x
+        return x @ self.w.value + self.b.value
+
+    def backward(self, dz, need_dx=True):
+        """Fill dC/dW, dC/dB from dC/dZ (N, d_out); return dC/dX (N, d_in) or None.
+
+        ``need_dx=False`` skips dC/dX, a third of the layer's cost: the first layer's
+        input is the data, whose gradient nobody needs.
+        """
+        self.w.grad = self.x.T @ dz                           # dC/dW = X^T dC/dZ
+        self.b.grad = dz.sum(axis=0, keepdims=True)           # dC/dB = sum over rows
+        return dz @ self.w.value.T if need_dx else None       # dC/dX = dC/dZ W^T
+
+
+class Sigmoid(Layer):
+    """Elementwise logistic unit, ``mlp.sigmoid``; no parameters."""
+
+    def forward(self, z, training=False):
+        self.a = sigmoid(z)
+        return self.a
+
+    def backward(self, da, need_dx=True):
+        return da * self.a * (1 - self.a)                     # sigma' = sigma (1 - sigma)
+
+
+class ReLU(Layer):
+    """Elementwise max(z, 0); no parameters."""
+
+    def forward(self, z, training=False):
+        self.positive = z > 0
+        return np.maximum(z, 0)
+
+    def backward(self, da, need_dx=True):
+        return da * self.positive                             # 1 where z > 0, else 0
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability ``rate``.
+
+    The kept units are scaled by 1 / (1 - rate), so that a unit's expected output is
+    the same in training and at test time, when the layer passes its input through.
+    """
+
+    def __init__(self, rate, rng=None):
+        self.rate = check_float(rate, "dropout rate", 0, 1, include_max=False)
+        self.rng = np.random.default_rng(check_seed(rng, "rng"))
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
+        return x * self.mask
+
+    def backward(self, da, need_dx=True):
+        return da if self.mask is None else da * self.mask
+
+
+ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU}

@@ -1,0 +1,94 @@
+"""Optimizers: update parameters from their gradients; and learning-rate schedules.
+
+An optimizer is built on the list of parameters it updates and keeps its state (a
+velocity, moment estimates) beside each one, in the same order.
+"""
+import math
+
+import numpy as np
+
+from imagelab.checks import check_float
+
+
+class SGD:
+    """Stochastic gradient descent with (heavy-ball) momentum.
+
+    v <- momentum v - learning_rate g;  w <- w + v.  ``momentum=0`` is the lab's step.
+
+    Parameters
+    ----------
+    parameters : iterable of ``imagelab.layers.Parameter``
+    momentum : float in [0, 1)
+    """
+
+    def __init__(self, parameters, momentum=0.9):
+        self.parameters = list(parameters)
+        self.momentum = check_float(momentum, "momentum", 0, 1, include_max=False)
+        self.velocities = [np.zeros_like(p.value) for p in self.parameters]
+
+    def step(self, learning_rate):
+        """Update every parameter in place from its gradient."""
+        for p, v in zip(self.parameters, self.velocities):
+            v *= self.momentum
+            v -= learning_rate * p.grad
+            p.value += v
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015), with bias-corrected moment estimates.
+
+    m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;
+    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).
+
+    Parameters
+    ----------
+    parameters : iterable of ``imagelab.layers.Parameter``
+    beta1, beta2 : float in [0, 1)
+    eps : float > 0
+    """
+
+    def __init__(self, parameters, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.parameters = list(parameters)
+        self.beta1 = check_float(beta1, "beta1", 0, 1, include_max=False)
+        self.beta2 = check_float(beta2, "beta2", 0, 1, include_max=False)
+        self.eps = check_float(eps, "eps", 0, include_min=False)
+        self.t = 0
+        # m, s and a work buffer for each parameter, updated in place: no new array per step.
+        self.moments = [[np.zeros_like(p.value) for _ in range(3)] for p in self.parameters]
+
+    def step(self, learning_rate):
+        """Update every parameter in place from its gradient."""
+        self.t += 1
+        # Bias corrections folded into the step size: Python floats, so float32 stays float32.
+        c1, c2 = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
+        step_size = learning_rate * math.sqrt(c2) / c1
+        eps = self.eps * math.sqrt(c2)       # = eps added to sqrt(s / c2), rescaled
+        for p, (m, s, work) in zip(self.parameters, self.moments):
+            g = p.grad
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            s *= self.beta2
+            np.multiply(g, g, out=work)
+            work *= 1 - self.beta2
+            s += work
+            np.sqrt(s, out=work)
+            work += eps
+            np.divide(m, work, out=work)
+            work *= step_size
+            p.value -= work
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def learning_rate_at(epoch, base, num_epoch, schedule="cosine"):
+    """Learning rate of epoch ``epoch`` (0-based) out of ``num_epoch``.
+
+    "constant": ``base``; "cosine": base (1 + cos(pi epoch / num_epoch)) / 2, from
+    ``base`` at the first epoch down towards 0 at the last.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / num_epoch))
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
