@@ -1,8 +1,8 @@
-"""How much more than its matrix products does one epoch of network.train cost?
+"""How much more than its matrix products does one epoch of imagelab.training.train cost?
 
 An epoch on mini-batches performs, for every batch X_b and every Dense layer l, the
 forward product A_{l-1} @ W_l and the backward products A_{l-1}.T @ dZ_l and (except
-for the first layer) dZ_l @ W_l.T. This script times one epoch of ``network.train``
+for the first layer) dZ_l @ W_l.T. This script times one epoch of ``train``
 (shuffling, batch gathering, activations, dropout, loss, optimizer steps and the
 validation pass included) as the difference between training for 1 + E epochs and for
 1 epoch, divided by E (this leaves out the one-off input checks), and, in the same run,
@@ -21,10 +21,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from network import SGD, Adam, Network, train  # noqa: E402
+from imagelab.model import mlp  # noqa: E402
+from imagelab.optimizers import SGD, Adam  # noqa: E402
+from imagelab.training import train  # noqa: E402
 
 CONFIGS = [  # name, layer sizes, activation, dropout, optimizer, batch size
-    ("lab network, SGD", [3072, 64, 10], "sigmoid", 0.0, lambda: SGD(momentum=0), 128),
+    ("lab network, SGD", [3072, 64, 10], "sigmoid", 0.0,
+     lambda parameters: SGD(parameters, momentum=0), 128),
     ("best recipe, Adam", [400, 1024, 1024, 10], "relu", 0.3, Adam, 256),
 ]
 
@@ -70,23 +73,24 @@ def epoch_products(sizes, n, batch_size, n_val, rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=48_600,
-                        help="training rows (default: 48,600, what mlp.py trains on "
+                        help="training rows (default: 48,600, what imagelab.train trains on "
                              "once the validation split is held out)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed (default: 2)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements kept the best of")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    n_val = args.rows // 9            # as mlp.py: 10% of the training split
+    n_val = args.rows // 9            # as imagelab.train: 10% of the training split
     for name, sizes, activation, dropout, optimizer, batch_size in CONFIGS:
         data = rng.standard_normal((args.rows, sizes[0]), dtype=np.float32)
         labels = rng.integers(0, 10, size=args.rows)
         products = epoch_products(sizes, args.rows, batch_size, n_val, rng)
 
         def fit(epochs):
-            network = Network(sizes, activation, dropout=dropout, seed=0)
+            network = mlp(sizes, activation, dropout=dropout, seed=0)
             return seconds(lambda: train(
-                network, data, labels, data[:n_val], labels[:n_val], num_epochs=epochs,
-                batch_size=batch_size, optimizer=optimizer(), learning_rate=1e-3))
+                network, data, labels, data[:n_val], labels[:n_val], num_epoch=epochs,
+                batch_size=batch_size, optimizer=optimizer(network.parameters()),
+                learning_rate=1e-3))
 
         epoch, matmul = [], []
         for _ in range(args.repeats):   # alternate, so both see the same machine load

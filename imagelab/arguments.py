@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from imagelab.checks import check_float, check_int
+from imagelab.checks import CheckError, check_float, check_int
 from read_cifar import data_root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
@@ -90,9 +90,8 @@ def _checked(text, convert, check, **bounds):
     value = convert(text)
     try:
         return check(value, "value", **bounds)
-    except ValueError as error:             # "value must be <expected>, got <value>"
-        expected = str(error).split(" must be ", 1)[1].rpartition(", got ")[0]
-        raise argparse.ArgumentTypeError(f"must be {expected}, got {text}") from None
+    except CheckError as error:
+        raise argparse.ArgumentTypeError(f"must be {error.expected}, got {text}") from None
 
 
 def fraction(text):

@@ -12,6 +12,17 @@ import numbers
 import numpy as np
 
 
+class CheckError(ValueError):
+    """A refused argument: "<name> must be <expected>, got <value>", with each part kept.
+
+    A command line can then say the same with the flag and the text the user typed.
+    """
+
+    def __init__(self, name, expected, value):
+        super().__init__(f"{name} must be {expected}, got {_shown(value)}")
+        self.name, self.expected, self.value = name, expected, value
+
+
 def _bounds(min_value, max_value, include_min, include_max):
     """Words for an interval: "> 0", ">= 1", "in [0, 1)", ..."""
     if min_value is not None and max_value is not None:
@@ -47,7 +58,7 @@ def check_int(value, name, min_value=None, max_value=None):
     expected = " ".join(filter(None, ["an integer", _bounds(min_value, max_value, True, True)]))
     if (not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_))
             or not _in_bounds(int(value), min_value, max_value, True, True)):
-        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
+        raise CheckError(name, expected, value)
     return int(value)
 
 
@@ -67,7 +78,7 @@ def check_float(value, name, min_value=None, max_value=None, include_min=True,
     if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
             or not math.isfinite(value)
             or not _in_bounds(value, min_value, max_value, include_min, include_max)):
-        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
+        raise CheckError(name, expected, value)
     return float(value)
 
 
@@ -135,9 +146,10 @@ def check_labels(labels, name="labels", num_classes=None):
         raise ValueError(f"{name} must be a 1-D array of class codes, got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{name} must hold integers, got dtype {labels.dtype}")
-    if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)][0]
-        raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got {bad}")
+    if num_classes is not None and labels.size:
+        outside = (labels < 0) | (labels >= num_classes)
+        if outside.any():
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got {labels[outside][0]}")
     return labels.astype(np.int64, copy=False)
 
 

@@ -28,8 +28,9 @@ from read_cifar import LABEL_NAMES
 
 
 def parse_arguments(argv=None):
-    parser = ArgumentParser(description="kNN on CIFAR-10 with descriptors, cross-validation "
-                                        "and figures.")
+    parser = ArgumentParser(
+        prog="python -m imagelab.knn_study",
+        description="kNN on CIFAR-10 with descriptors, cross-validation and figures.")
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")

@@ -12,7 +12,8 @@ from mlp import add_lab_arguments, train_and_save
 
 
 def main(argv=None):
-    parser = ArgumentParser(description="Train the lab's MLP on image descriptors.")
+    parser = ArgumentParser(prog="python -m imagelab.mlp_study",
+                            description="Train the lab's MLP on image descriptors.")
     add_lab_arguments(parser)
     parser.add_argument("--features", type=validated(parse_feature_spec), required=True,
                         metavar="SPEC",

@@ -29,8 +29,10 @@ from read_cifar import LABEL_NAMES
 
 
 def parse_arguments(argv=None):
-    parser = ArgumentParser(description="Train a multilayer perceptron on CIFAR-10 by "
-                                        "mini-batches and plot its learning curves.")
+    parser = ArgumentParser(
+        prog="python -m imagelab.train",
+        description="Train a multilayer perceptron on CIFAR-10 by mini-batches and plot "
+                    "its learning curves.")
     add_common_arguments(parser)
     parser.add_argument("--features", type=validated(parse_feature_spec), default="raw",
                         metavar="SPEC",
