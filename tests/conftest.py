@@ -1,6 +1,8 @@
-"""Shared fixtures: tiny CIFAR-10 batch files written in the official pickle layout."""
+"""Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
+easy classification problems, random images, finite differences, and running the scripts."""
 import os
 import pickle
+import subprocess
 import sys
 
 import numpy as np
@@ -21,7 +23,7 @@ class Py2Pickler(pickle._Pickler):
     The standard pickler stores Python 3 bytes as ``_codecs.encode(...)`` calls; the
     official files, written by Python 2, hold plain strings instead, which Python 3
     reads back as bytes with ``encoding="bytes"`` and as str with ``encoding="latin1"``.
-    Same idea as /work/shared/cifar10/make_cifar10_batches.py.
+    Same idea as the shared CIFAR-10 builder (``make_cifar10_batches.py``).
     """
 
     def save_bytes(self, obj):
@@ -105,3 +107,113 @@ def real_cifar():
         pytest.skip(f"real CIFAR-10 not found in {REAL_CIFAR} (lacks {', '.join(missing)}); "
                     "run knn.py or mlp.py once to download it")
     return REAL_CIFAR
+
+
+# ------------------------------------------------------------------ data for the tests
+
+def blobs(rng, n, n_classes=3, d=5, spread=1.5, scale=2.0, dtype=np.float64):
+    """Gaussian clusters: an easy classification problem (hard with a large ``spread``).
+
+    Parameters
+    ----------
+    rng : np.random.Generator
+    n : int
+        Number of rows.
+    n_classes, d : int
+        Classes and features.
+    spread : float
+        Standard deviation of the rows around their centre.
+    scale : float
+        Standard deviation of the centres, drawn around 0.
+    dtype : floating dtype of the rows
+
+    Returns
+    -------
+    data : np.ndarray of ``dtype``, shape (n, d)
+    labels : np.ndarray of int, shape (n,)
+    """
+    labels = rng.integers(0, n_classes, size=n)
+    centres = rng.normal(0, scale, size=(n_classes, d))
+    data = centres[labels] + rng.normal(0, spread, size=(n, d))
+    return data.astype(dtype), labels
+
+
+def random_images(n, seed=0):
+    """n random (32, 32, 3) float32 images with integer values 0..255."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 32, 32, 3)).astype(np.float32)
+
+
+def images_to_rows_loop(images):
+    """Reference: CIFAR rows written pixel by pixel, red plane, green plane, blue plane."""
+    rows = np.zeros((len(images), 3072), dtype=images.dtype)
+    for i, image in enumerate(images):
+        position = 0
+        for channel in range(3):
+            for y in range(32):
+                for x in range(32):
+                    rows[i, position] = image[y, x, channel]
+                    position += 1
+    return rows
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of x (in place)."""
+    g = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + eps
+        plus = f()
+        x[index] = saved - eps
+        minus = f()
+        x[index] = saved
+        g[index] = (plus - minus) / (2 * eps)
+    return g
+
+
+# ------------------------------------------------------------------ running the scripts
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+USAGE = " (run with --help for usage)"
+
+
+def is_png(path):
+    """Whether ``path`` is a PNG file of more than 1,000 bytes (a figure, not an empty one)."""
+    with open(path, "rb") as f:
+        return os.path.getsize(path) > 1000 and f.read(8) == PNG_SIGNATURE
+
+
+def prog(script):
+    """The program name a script's errors start with, as the user typed it: "knn.py" for
+    ``python knn.py``, "python -m imagelab.train" for the module ``imagelab.train``."""
+    return script if script.endswith(".py") else f"python -m {script}"
+
+
+def run_script(script, data_dir, results_dir, *flags):
+    """Run ``python <script>`` (a ``.py`` file) or ``python -m <script>`` (a module) in a
+    subprocess, at the repository's root, on the given folders."""
+    command = [sys.executable, *([script] if script.endswith(".py") else ["-m", script]),
+               "--data-dir", data_dir, "--results-dir", results_dir, "--no-download", *flags]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def snapshot(*folders):
+    """Every path under ``folders`` with the content of each file (None for a folder)."""
+    found = {}
+    for folder in folders:
+        for parent, dirs, files in os.walk(folder):
+            found.update({os.path.join(parent, name): None for name in dirs})
+            for name in files:
+                with open(os.path.join(parent, name), "rb") as f:
+                    found[os.path.join(parent, name)] = f.read()
+    return found
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """(data_dir, results_dir): tiny CIFAR-10 (6 x 10 images), and results of an earlier
+    run to keep."""
+    make_cifar_folder(str(tmp_path / "data" / BATCH_FOLDER), sizes=(10,) * 6)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "knn.json").write_text('{"earlier": "run"}\n')
+    return str(tmp_path / "data"), str(tmp_path / "results")

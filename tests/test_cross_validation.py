@@ -1,15 +1,12 @@
-"""Tests of cross_validation.py: folds, kNN and MLP cross-validation, and the knn.py options."""
-import json
-import os
-
+"""Tests of imagelab.cross_validation: folds, and kNN and MLP cross-validation against loops."""
 import numpy as np
 import pytest
 
-import cross_validation
 import knn
-from cross_validation import cross_validate_knn, cross_validate_mlp, stratified_folds
-from mlp import standardize
-from conftest import make_cifar_folder
+from conftest import blobs
+from imagelab import cross_validation
+from imagelab.cross_validation import cross_validate_knn, cross_validate_mlp, stratified_folds
+from imagelab.preprocessing import standardize
 
 
 def vote_loop(train, train_labels, point, k):
@@ -18,13 +15,6 @@ def vote_loop(train, train_labels, point, k):
     nearest = [train_labels[i] for i in order[:k]]
     counts = {c: nearest.count(c) for c in nearest}
     return next(c for c in nearest if counts[c] == max(counts.values()))
-
-
-def blobs(rng, n, n_classes=3, d=4, spread=1.5):
-    """Gaussian clusters that overlap a little, so kNN makes some mistakes."""
-    labels = rng.integers(0, n_classes, size=n)
-    centres = rng.normal(0, 2, size=(n_classes, d))
-    return centres[labels] + rng.normal(0, spread, size=(n, d)), labels
 
 
 # ---- stratified_folds --------------------------------------------------------------------
@@ -76,7 +66,7 @@ def test_folds_reject_labels_that_are_not_1d():
 
 def test_knn_cross_validation_matches_loops_over_folds():
     rng = np.random.default_rng(2)
-    data, labels = blobs(rng, 40)
+    data, labels = blobs(rng, 40, d=4)
     k_values = [1, 2, 3, 6]
     mean, std, folds = cross_validate_knn(data, labels, k_values, n_folds=4, seed=3)
     expected = []
@@ -113,14 +103,14 @@ def test_knn_cross_validation_makes_one_sweep_per_fold(monkeypatch):
         return knn.evaluate_knn_sweep(*args, **kwargs)
 
     monkeypatch.setattr(cross_validation, "evaluate_knn_sweep", counting)
-    data, labels = blobs(np.random.default_rng(5), 23)
+    data, labels = blobs(np.random.default_rng(5), 23, d=4)
     cross_validate_knn(data, labels, range(1, 8), n_folds=3, seed=0)
     assert sorted(calls) == [7, 8, 8]
 
 
 def test_knn_cross_validation_standardises_with_each_folds_training_rows():
     rng = np.random.default_rng(6)
-    data, labels = blobs(rng, 30)
+    data, labels = blobs(rng, 30, d=4)
     data *= [1, 10, 100, 1000]                       # features of very different scales
     _, _, folds = cross_validate_knn(data, labels, [1, 3], n_folds=3, seed=7,
                                      standardize_features=True)
@@ -134,7 +124,7 @@ def test_knn_cross_validation_standardises_with_each_folds_training_rows():
 
 
 def test_knn_cross_validation_checks_its_arguments():
-    data, labels = blobs(np.random.default_rng(8), 10)
+    data, labels = blobs(np.random.default_rng(8), 10, d=4)
     with pytest.raises(ValueError, match="n_folds"):
         cross_validate_knn(data, labels, [1], n_folds=1)
     with pytest.raises(ValueError, match="k must be"):
@@ -183,7 +173,7 @@ def test_mlp_cross_validation_learns_separable_classes():
 
 
 def test_mlp_cross_validation_checks_its_arguments():
-    data, labels = blobs(np.random.default_rng(10), 12)
+    data, labels = blobs(np.random.default_rng(10), 12, d=4)
     with pytest.raises(ValueError, match="n_folds"):
         cross_validate_mlp(data, labels, 4, 0.1, 1, n_folds=13)
     with pytest.raises(ValueError, match=r"^n_folds must be an integer in \[2, 12\], got 2.5$"):
@@ -194,53 +184,6 @@ def test_mlp_cross_validation_checks_its_arguments():
 
 @pytest.mark.parametrize("seed", [-1, 2.5, True, np.random.default_rng(0)])
 def test_mlp_cross_validation_refuses_a_seed_that_is_not_none_or_an_integer(seed):
-    data, labels = blobs(np.random.default_rng(10), 12)
+    data, labels = blobs(np.random.default_rng(10), 12, d=4)
     with pytest.raises(ValueError, match=r"^seed must be None or an integer >= 0, got "):
         cross_validate_mlp(data, labels, 4, 0.1, 1, seed=seed)
-
-
-# ---- knn.py --features and --cv, on a tiny CIFAR-10 ---------------------------------------
-
-@pytest.fixture
-def tiny_cifar(tmp_path):
-    """A data folder with 120 random images in the CIFAR-10 layout; returns its path."""
-    make_cifar_folder(os.path.join(tmp_path, "data", "cifar-10-batches-py"),
-                      sizes=(20, 20, 20, 20, 20, 20))
-    return str(tmp_path)
-
-
-def run_knn(tiny_cifar, *flags):
-    """Run knn.main on the tiny data; return the record of the json file it wrote."""
-    results = os.path.join(tiny_cifar, "results")
-    knn.main(["--data-dir", os.path.join(tiny_cifar, "data"), "--results-dir", results,
-              "--no-download", "--k-max", "5", *flags])
-    names = sorted(n for n in os.listdir(results) if n.endswith(".json"))
-    with open(os.path.join(results, names[-1])) as f:
-        return names, json.load(f)
-
-
-def test_knn_features_compares_representations_on_one_figure(tiny_cifar):
-    names, record = run_knn(tiny_cifar, "--features", "raw", "color", "color:bins=2")
-    assert names == ["knn_features.json"]
-    assert list(record["accuracy"]) == ["raw", "color", "color:bins=2"]
-    assert all(len(curve) == 5 for curve in record["accuracy"].values())
-    assert os.path.isfile(os.path.join(tiny_cifar, "results", "knn_features.png"))
-
-
-def test_knn_cv_chooses_k_on_the_training_split_only(tiny_cifar, monkeypatch):
-    tested = []
-    monkeypatch.setattr(cross_validation, "evaluate_knn",
-                        lambda *args: tested.append(args[-1]) or 0.25)
-    names, record = run_knn(tiny_cifar, "--cv", "3", "--features", "color")
-    assert names == ["knn_cv_color.json"]
-    assert record["n_train"] == 108 and record["n_folds"] == 3
-    assert np.array(record["fold_accuracy"]).shape == (3, 5)
-    assert record["chosen_k"] == 1 + int(np.argmax(record["mean"]))
-    assert tested == [record["chosen_k"]] and record["test_accuracy"] == 0.25
-
-
-def test_knn_cv_refuses_several_representations(tiny_cifar):
-    with pytest.raises(SystemExit):
-        run_knn(tiny_cifar, "--cv", "3", "--features", "raw", "color")
-    with pytest.raises(SystemExit):
-        run_knn(tiny_cifar, "--cv", "1")

@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import blobs
 from knn import distance_matrix, evaluate_knn, evaluate_knn_sweep, knn_predict
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
@@ -24,13 +25,6 @@ def predict_loop(dists, labels, k):
         best = max(counts.values())
         predictions.append(next(c for c in nearest if counts[c] == best))
     return np.array(predictions)
-
-
-def blobs(rng, n, n_classes=3, d=5, spread=1.5):
-    """Gaussian clusters that overlap a little, so kNN makes some mistakes."""
-    labels = rng.integers(0, n_classes, size=n)
-    centres = rng.normal(0, 2, size=(n_classes, d))
-    return (centres[labels] + rng.normal(0, spread, size=(n, d))).astype(np.float32), labels
 
 
 # ---- distance_matrix -------------------------------------------------------------------
@@ -216,7 +210,7 @@ def test_sweep_rejects_a_chunk_size_that_is_not_a_positive_integer(chunk_bytes):
 @pytest.mark.parametrize("chunk_bytes", [1, 10_000, 2**30])
 def test_sweep_agrees_with_the_labs_path_and_evaluate_knn_for_every_k(chunk_bytes):
     rng = np.random.default_rng(5)
-    data, labels = blobs(rng, 150)
+    data, labels = blobs(rng, 150, dtype=np.float32)
     train, test = slice(0, 110), slice(110, None)
     k_values = list(range(1, 31))
     swept = evaluate_knn_sweep(data[train], labels[train], data[test], labels[test], k_values,
@@ -231,7 +225,7 @@ def test_sweep_agrees_with_the_labs_path_and_evaluate_knn_for_every_k(chunk_byte
 
 def test_evaluate_knn_matches_loops_on_a_tiny_problem():
     rng = np.random.default_rng(6)
-    data, labels = blobs(rng, 60, d=3)
+    data, labels = blobs(rng, 60, d=3, dtype=np.float32)
     train, test = slice(0, 40), slice(40, None)
     dists = distances_loop(data[train], data[test])
     for k in (1, 2, 5, 40):
@@ -241,7 +235,7 @@ def test_evaluate_knn_matches_loops_on_a_tiny_problem():
 
 def test_sweep_keeps_the_order_of_k_values():
     rng = np.random.default_rng(7)
-    data, labels = blobs(rng, 80)
+    data, labels = blobs(rng, 80, dtype=np.float32)
     args = (data[:60], labels[:60], data[60:], labels[60:])
     forward = evaluate_knn_sweep(*args, [1, 3, 9])
     assert evaluate_knn_sweep(*args, [9, 1, 3]) == [forward[2], forward[0], forward[1]]
@@ -296,7 +290,7 @@ def test_threshold_selection_finds_the_k_smallest_of_every_row(seed):
 
 def test_sweep_on_huge_float32_entries_ranks_as_on_the_unscaled_ones():
     rng = np.random.default_rng(9)
-    data, labels = blobs(rng, 120)
+    data, labels = blobs(rng, 120, dtype=np.float32)
     train, test = slice(0, 90), slice(90, None)
     k_values = list(range(1, 16))
     expected = evaluate_knn_sweep(data[train], labels[train], data[test], labels[test], k_values)

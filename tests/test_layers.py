@@ -1,0 +1,103 @@
+"""Tests of imagelab.layers: every gradient against finite differences, dropout's rate
+and mean, the activations' values, and the settings a layer refuses."""
+import numpy as np
+import pytest
+
+from conftest import numerical_gradient
+from imagelab.layers import Dense, Dropout, Layer, Parameter, ReLU, Sigmoid
+
+
+def test_dense_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    layer = Dense(4, 3, "he", rng, dtype=np.float64)
+    layer.b.value[...] = rng.normal(size=(1, 3))
+    x, r = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+
+    def loss():                         # C = sum(Z * R), so dC/dZ = R
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    dx = layer.backward(r)
+    for parameter in (layer.w, layer.b):
+        np.testing.assert_allclose(parameter.grad,
+                                   numerical_gradient(loss, parameter.value), atol=1e-8)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-8)
+    assert layer.backward(r, need_dx=False) is None
+
+
+@pytest.mark.parametrize("activation", [Sigmoid, ReLU])
+def test_activation_gradients_match_finite_differences(activation):
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(6, 5))
+    z[np.abs(z) < 1e-3] = 0.5           # keep ReLU away from its kink at 0
+    r = rng.normal(size=z.shape)
+    layer = activation()
+
+    def loss():
+        return np.sum(layer.forward(z) * r)
+
+    layer.forward(z)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, z), atol=1e-8)
+
+
+def test_dropout_gradient_matches_finite_differences():
+    rng = np.random.default_rng(15)
+    x, r = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    layer = Dropout(0.4)
+
+    def loss():                         # the same mask at every call: reseed first
+        layer.rng = np.random.default_rng(0)
+        return np.sum(layer.forward(x, training=True) * r)
+
+    loss()
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-8)
+
+
+def test_dropout_drops_at_its_rate_and_keeps_the_mean():
+    x = np.ones((400, 500), np.float32)
+    layer = Dropout(0.3, rng=0)
+    out = layer.forward(x, training=True)
+    assert out.dtype == np.float32
+    assert np.mean(out == 0) == pytest.approx(0.3, abs=0.01)
+    np.testing.assert_allclose(out[out != 0], 1 / 0.7, rtol=1e-6)
+    assert np.mean(out) == pytest.approx(1, abs=0.01)
+    assert layer.forward(x) is x                     # off outside training
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)
+
+
+def test_activations_values():
+    z = np.array([[-2.0, 0.0, 3.0]])
+    np.testing.assert_array_equal(ReLU().forward(z), [[0, 0, 3]])
+    np.testing.assert_allclose(Sigmoid().forward(z), 1 / (1 + np.exp(-z)))
+
+
+def test_dense_refuses_an_unknown_init():
+    with pytest.raises(ValueError, match="init"):
+        Dense(2, 2, init="zeros")
+
+
+def test_parameters_of_each_layer():
+    layer = Dense(3, 2, rng=0, dtype=np.float64)
+    assert layer.parameters() == [layer.w, layer.b]
+    assert layer.w.decay and not layer.b.decay                 # decay on weights only
+    assert layer.w.value.shape == layer.w.grad.shape == (3, 2)
+    assert layer.b.value.shape == (1, 2) and not layer.b.value.any()
+    assert all(p.value.dtype == p.grad.dtype == np.float64 for p in layer.parameters())
+    for other in (Sigmoid(), ReLU(), Dropout(0.5), Layer()):
+        assert other.parameters() == []
+    p = Parameter(np.ones(3, np.float32), decay=False)
+    assert p.decay is False and p.grad.dtype == np.float32 and not p.grad.any()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Dropout(float("nan")), r"dropout rate must be a finite number in \[0, 1\), got nan"),
+    (lambda: Dropout(-0.2), r"dropout rate must be a finite number in \[0, 1\), got -0.2"),
+    (lambda: Dropout(0.5, rng=-1), r"rng must be None, an integer >= 0 or a numpy.random"),
+    (lambda: Dense(2.5, 3), r"d_in must be an integer >= 1, got 2.5"),
+    (lambda: Dense(2, 0), r"d_out must be an integer >= 1, got 0"),
+    (lambda: Dense(2, 3, rng=1.5), r"rng must be None, an integer >= 0 or a numpy.random"),
+])
+def test_layers_refuse_bad_settings_by_name(make, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make()

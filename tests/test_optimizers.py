@@ -1,0 +1,102 @@
+"""Tests of imagelab.optimizers: SGD and Adam against the textbook rules written as loops,
+their state per parameter, and the learning-rate schedules."""
+import numpy as np
+import pytest
+
+from imagelab import model
+from imagelab.optimizers import OPTIMIZERS, SGD, Adam, learning_rate_at
+
+
+def one_parameter_network(rng):
+    net = model.mlp([3, 2], seed=0, dtype=np.float64)
+    gradients = [rng.normal(size=(3, 2)) for _ in range(4)]
+    return net, gradients
+
+
+def test_sgd_momentum_matches_a_loop():
+    rng = np.random.default_rng(7)
+    net, gradients = one_parameter_network(rng)
+    layer = net.layers[0]
+    w = layer.w.value.copy()
+    velocity = np.zeros_like(w)
+    sgd = SGD(net.parameters(), momentum=0.8)
+    for g in gradients:
+        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
+        sgd.step(0.05)
+        for index in np.ndindex(w.shape):          # the textbook rule, entry by entry
+            velocity[index] = 0.8 * velocity[index] - 0.05 * g[index]
+            w[index] += velocity[index]
+        np.testing.assert_allclose(layer.w.value, w)
+
+
+def test_adam_matches_a_loop():
+    rng = np.random.default_rng(8)
+    net, gradients = one_parameter_network(rng)
+    layer = net.layers[0]
+    w = layer.w.value.copy()
+    m, s = np.zeros_like(w), np.zeros_like(w)
+    adam = Adam(net.parameters(), beta1=0.8, beta2=0.9, eps=1e-3)
+    for t, g in enumerate(gradients, start=1):
+        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
+        adam.step(0.01)
+        for index in np.ndindex(w.shape):
+            m[index] = 0.8 * m[index] + 0.2 * g[index]
+            s[index] = 0.9 * s[index] + 0.1 * g[index] ** 2
+            m_hat, s_hat = m[index] / (1 - 0.8 ** t), s[index] / (1 - 0.9 ** t)
+            w[index] -= 0.01 * m_hat / (np.sqrt(s_hat) + 1e-3)
+        np.testing.assert_allclose(layer.w.value, w)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_each_optimizer_keeps_its_own_state(name):
+    # Two optimizers on two networks with the same weights and gradients stay in step:
+    # no state is shared between instances (nor kept at class level).
+    rng = np.random.default_rng(9)
+    nets = [model.mlp([3, 4, 2], seed=0, dtype=np.float64) for _ in range(2)]
+    optimizers = [OPTIMIZERS[name](net.parameters()) for net in nets]
+    for step in range(3):
+        gradients = [rng.normal(size=p.value.shape) for p in nets[0].parameters()]
+        for i, (net, optimizer) in enumerate(zip(nets, optimizers)):
+            for p, g in zip(net.parameters(), gradients):
+                p.grad = g.copy()
+            optimizer.step(0.1)
+            if step == 0 and i == 0:                 # a third optimizer, built late
+                OPTIMIZERS[name](model.mlp([3, 4, 2], seed=1).parameters())
+        for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_optimizers_keep_float32_and_reject_bad_settings():
+    net = model.mlp([4, 3, 2], "relu", seed=0)
+    x, labels = np.ones((2, 4), np.float32), np.array([0, 1])
+    for optimizer in (SGD(net.parameters()), Adam(net.parameters())):
+        net.loss_and_gradients(x, labels, weight_decay=1e-3)
+        optimizer.step(1e-2)
+        assert all(p.value.dtype == np.float32 for p in net.parameters())
+    with pytest.raises(ValueError, match="momentum"):
+        SGD(net.parameters(), momentum=1.0)
+    with pytest.raises(ValueError, match="beta"):
+        Adam(net.parameters(), beta1=1.0)
+
+
+def test_learning_rate_schedules():
+    assert learning_rate_at(3, 0.1, 10, "constant") == 0.1
+    assert learning_rate_at(0, 0.1, 10) == pytest.approx(0.1)
+    assert learning_rate_at(5, 0.1, 10) == pytest.approx(0.05)
+    rates = [learning_rate_at(e, 0.1, 10) for e in range(10)]
+    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate_at(0, 0.1, 10, "step")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD([], momentum=float("nan")),
+     r"momentum must be a finite number in \[0, 1\), got nan"),
+    (lambda: SGD([], momentum=-0.1), r"momentum must be a finite number in \[0, 1\), got -0.1"),
+    (lambda: Adam([], beta2=1.0), r"beta2 must be a finite number in \[0, 1\), got 1.0"),
+    (lambda: Adam([], beta1=float("nan")), r"beta1 must be a finite number in \[0, 1\), got nan"),
+    (lambda: Adam([], eps=0), r"eps must be a finite number > 0, got 0"),
+])
+def test_optimizers_refuse_bad_settings_by_name(make, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make()
