@@ -4,8 +4,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from imagelab.checks import (check_dataset, check_finite, check_float, check_int, check_labels,
-                             check_nonnegative, check_seed)
+from imagelab.checks import (CheckError, check_dataset, check_finite, check_float, check_int,
+                             check_labels, check_nonnegative, check_seed)
 
 
 # ---------------------------------------------------------------- check_int
@@ -205,3 +205,19 @@ def test_check_dataset_refuses_labels_that_are_not_1d():
 def test_check_dataset_refuses_float_labels():
     with pytest.raises(ValueError, match="labels of data must hold integers, got dtype float64"):
         check_dataset(np.zeros((2, 2)), [0.0, 1.0])
+
+
+# ---------------------------------------------------------------- CheckError
+
+@pytest.mark.parametrize("check, value, expected", [
+    (lambda v: check_int(v, "k", 1), 0, "an integer >= 1"),
+    (lambda v: check_float(v, "rate", 0, 1, include_max=False), 1.5,
+     "a finite number in [0, 1)"),
+])
+def test_a_refusal_keeps_its_parts(check, value, expected):
+    with pytest.raises(CheckError) as info:
+        check(value)
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert (error.expected, error.value) == (expected, value)
+    assert str(error) == f"{error.name} must be {expected}, got {value}"

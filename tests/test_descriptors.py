@@ -1,6 +1,5 @@
-"""Tests of descriptors.py: channel order, descriptor values against loops and scikit-image,
+"""Tests of imagelab.descriptors: descriptor values against loops and scikit-image, specs,
 the parallel path, the feature cache, and the message when scikit-image is missing."""
-import argparse
 import functools
 import os
 import subprocess
@@ -9,61 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-import descriptors
-from descriptors import (color_histogram, describe, hog_features, lbp_features, parse_spec,
-                         rows_to_images, to_grey)
-from experiment import load_split, result_name
-from conftest import ROOT, make_cifar_folder
+from conftest import ROOT, images_to_rows_loop, random_images
+from imagelab import descriptors
+from imagelab.descriptors import (color_histogram, describe, describer, hog_features,
+                                  lbp_features, parse_feature_spec, parse_spec, to_grey)
+from imagelab.images import rows_to_images
 
 
-def random_images(n, seed=0):
-    """n random (32, 32, 3) float32 images with integer values 0..255."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, 32, 32, 3)).astype(np.float32)
-
-
-def images_to_rows_loop(images):
-    """Reference: CIFAR rows written pixel by pixel, red plane, green plane, blue plane."""
-    rows = np.zeros((len(images), 3072), dtype=images.dtype)
-    for i, image in enumerate(images):
-        position = 0
-        for channel in range(3):
-            for y in range(32):
-                for x in range(32):
-                    rows[i, position] = image[y, x, channel]
-                    position += 1
-    return rows
-
-
-# ---- rows_to_images, to_grey ------------------------------------------------------------
-
-def test_rows_to_images_puts_each_plane_in_its_channel():
-    # A known image: red = row index, green = column index, blue = 200 everywhere.
-    y, x = np.mgrid[0:32, 0:32]
-    image = np.stack([y, x, np.full_like(y, 200)], axis=-1).astype(np.uint8)
-    row = np.concatenate([y.ravel(), x.ravel(), np.full(1024, 200)]).astype(np.uint8)
-    np.testing.assert_array_equal(rows_to_images(row[None])[0], image)
-    assert rows_to_images(row[None]).dtype == np.uint8
-    assert rows_to_images(row[None])[0, 5, 7].tolist() == [5, 7, 200]   # R, G, B of (y=5, x=7)
-
-
-def test_rows_to_images_inverts_a_pixel_by_pixel_layout():
-    images = random_images(3)
-    np.testing.assert_array_equal(rows_to_images(images_to_rows_loop(images)), images)
-
-
-def test_a_pure_red_row_gives_a_red_image():
-    row = np.zeros((1, 3072), np.float32)
-    row[0, :1024] = 255                                  # the first plane is red
-    image = rows_to_images(row)[0]
-    assert (image[..., 0] == 255).all() and (image[..., 1:] == 0).all()
-
-
-@pytest.mark.parametrize("shape", [(3072,), (2, 3071), (2, 32, 32, 3)])
-def test_rows_to_images_rejects_other_shapes(shape):
-    with pytest.raises(ValueError, match="3072"):
-        rows_to_images(np.zeros(shape))
-
+# ---- to_grey ------------------------------------------------------------------------
 
 def test_to_grey_weights_the_channels():
     image = np.zeros((1, 32, 32, 3), np.float32)
@@ -234,9 +186,19 @@ def test_parse_spec_rejects_bad_specs(spec, match):
         parse_spec(spec)
 
 
-def test_result_name_makes_a_file_name_of_a_spec():
-    assert result_name("knn", None) == result_name("knn", "raw") == "knn"
-    assert result_name("mlp", "hog:channels=rgb+color") == "mlp_hog_channels_rgb+color"
+def test_parse_feature_spec_takes_raw_or_a_spec():
+    assert parse_feature_spec("raw") == "raw"
+    assert parse_feature_spec("hog+color:bins=2") == "hog+color:bins=2"
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        parse_feature_spec("sift")
+
+
+def test_describer_describes_with_a_cache_beside_the_data(tmp_path):
+    assert describer("raw", str(tmp_path)) is None                  # the pixels themselves
+    rows = images_to_rows_loop(random_images(3, seed=10))
+    features = describer("color:bins=2", str(tmp_path))(rows)
+    np.testing.assert_array_equal(features, color_histogram(rows_to_images(rows), bins=2))
+    assert len(os.listdir(tmp_path / "features")) == 1
 
 
 def test_describe_concatenates_in_spec_order():
@@ -307,18 +269,6 @@ def test_a_concatenation_reuses_each_descriptors_cache(tmp_path, counted_color):
     assert counted_color == [3, 3]                       # only bins=2 was new
 
 
-def test_load_split_describes_before_splitting(tmp_path):
-    folder = os.path.join(tmp_path, "cifar-10-batches-py")
-    make_cifar_folder(folder, sizes=(4, 4, 4, 4, 4, 4))
-    args = argparse.Namespace(data_dir=str(tmp_path), split=0.75, seed=3, no_download=True)
-    raw_train, labels_train, raw_test, labels_test = load_split(args)
-    train, described_labels, test, _ = load_split(args, "color")
-    np.testing.assert_array_equal(described_labels, labels_train)
-    np.testing.assert_array_equal(train, color_histogram(rows_to_images(raw_train)))
-    np.testing.assert_array_equal(test, color_histogram(rows_to_images(raw_test)))
-    assert len(os.listdir(os.path.join(tmp_path, "features"))) == 1
-
-
 # ---- without scikit-image ----------------------------------------------------------------
 
 @pytest.fixture
@@ -342,5 +292,9 @@ def test_the_colour_histogram_and_the_cache_work_without_skimage(no_skimage, tmp
 
 def test_the_modules_import_without_skimage():
     code = ("import sys; sys.modules['skimage'] = None; "
-            "import descriptors, cross_validation, knn, mlp, experiment")
+            "import read_cifar, knn, mlp, imagelab.checks, imagelab.progress, imagelab.files, "
+            "imagelab.images, imagelab.arguments, imagelab.data, imagelab.preprocessing, "
+            "imagelab.descriptors, imagelab.cross_validation, imagelab.figures, "
+            "imagelab.layers, imagelab.losses, imagelab.optimizers, imagelab.model, "
+            "imagelab.training, imagelab.knn_study, imagelab.mlp_study, imagelab.train")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

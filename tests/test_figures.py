@@ -1,5 +1,5 @@
-"""Tests of figures.py: the confusion matrix against a loop, the worst mistakes against a
-sort, and every figure written as a non-empty PNG."""
+"""Tests of imagelab.figures: the confusion matrix against a loop, the worst mistakes against
+a sort, and every figure a matplotlib Figure written as a non-empty PNG."""
 import os
 
 import numpy as np
@@ -7,17 +7,12 @@ import pytest
 from matplotlib.figure import Figure
 
 import knn
-from figures import (confusion_matrix, knn_predictions, plot_confusion_matrix, plot_image_grid,
-                     plot_learning_curves, save_classification_figures, save_figure,
-                     worst_mistakes)
+from conftest import is_png
+from imagelab.figures import (confusion_matrix, knn_predictions, plot_confusion_matrix, plot_cv,
+                              plot_image_grid, plot_k_curves, plot_learning_curves,
+                              save_classification_figures, worst_mistakes)
+from imagelab.files import save_figure
 from read_cifar import LABEL_NAMES
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def is_png(path):
-    with open(path, "rb") as f:
-        return os.path.getsize(path) > 1000 and f.read(8) == PNG_MAGIC
 
 
 def test_confusion_matrix_matches_a_loop():
@@ -116,12 +111,20 @@ def test_knn_predictions_by_chunks_match_the_whole_matrix():
         knn.evaluate_knn(train, labels, test, labels_test, 3))
 
 
-def test_knn_main_writes_the_confusion_figures(tmp_path):
-    from conftest import make_cifar_folder
-    from read_cifar import BATCH_FOLDER
-    make_cifar_folder(str(tmp_path / "data" / BATCH_FOLDER), sizes=(20,) * 6)
-    results = tmp_path / "results"
-    knn.main(["--data-dir", str(tmp_path / "data"), "--results-dir", str(results),
-              "--no-download", "--k-max", "3", "--figures"])
-    for name in ("knn_confusion", "knn_predictions", "knn_mistakes"):
-        assert is_png(results / f"{name}.png")
+def test_cross_validation_figure_marks_the_chosen_k(tmp_path):
+    k_values = [1, 2, 3, 4]
+    figure = plot_cv(k_values, [0.3, 0.35, 0.33, 0.31], [0.01, 0.02, 0.01, 0.03], 2, 0.34, "cv")
+    assert isinstance(figure, Figure)
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert "chosen: k = 2, 35.0% \u00b1 2.0%" in labels
+    assert "k = 2 on the test split: 34.0%" in labels
+    assert is_png(save_figure(str(tmp_path), "cv", figure))
+
+
+def test_k_curves_figure_has_one_curve_per_representation(tmp_path):
+    curves = {"raw": [0.3, 0.32, 0.31], "hog": [0.4, 0.45, 0.5]}
+    figure = plot_k_curves([1, 2, 3], curves, "curves")
+    assert isinstance(figure, Figure)
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["raw: best k = 2, 32.0%", "hog: best k = 3, 50.0%"]
+    assert is_png(save_figure(str(tmp_path), "curves", figure))

@@ -3,7 +3,7 @@ import io
 
 import numpy as np
 
-from descriptors import describe
+from imagelab.descriptors import describe
 from imagelab.progress import Progress
 
 
