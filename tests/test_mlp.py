@@ -1,4 +1,5 @@
 """Tests of mlp.py: gradients against finite differences, numerics, shapes and dtypes."""
+import json
 import os
 import warnings
 
@@ -6,8 +7,11 @@ import numpy as np
 import pytest
 
 import mlp
+from conftest import blobs, make_cifar_folder
+from imagelab.arguments import ArgumentParser
 from mlp import (init_weights, learn_once_cross_entropy, learn_once_mse, log_softmax, one_hot,
-                 run_mlp_training, sigmoid, softmax, standardize, test_mlp, train_mlp)
+                 run_mlp_training, sigmoid, softmax, test_mlp, train_mlp)
+from read_cifar import BATCH_FOLDER
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
 
@@ -183,9 +187,7 @@ def test_one_hot_rejects_a_num_classes_that_is_not_a_positive_integer(num_classe
 
 def separable(rng, n=300, d_in=5, n_classes=3):
     """Well separated Gaussian clusters: a working network classifies them almost perfectly."""
-    labels = rng.integers(0, n_classes, size=n)
-    centres = 4 * rng.normal(size=(n_classes, d_in))
-    return (centres[labels] + rng.normal(size=(n, d_in))).astype(np.float32), labels
+    return blobs(rng, n, n_classes, d_in, spread=1.0, scale=4.0, dtype=np.float32)
 
 
 def test_train_mlp_learns_a_separable_problem_and_reports_each_epoch():
@@ -357,20 +359,6 @@ def test_init_weights_refuses_a_bad_seed_by_name(seed):
         init_weights(4, 3, 2, seed=seed)
 
 
-def test_standardize_uses_training_statistics_only():
-    rng = np.random.default_rng(12)
-    train = rng.normal(5, 3, size=(100, 4)).astype(np.float32)
-    train[:, 3] = 7                                          # a constant feature
-    test = rng.normal(size=(10, 4)).astype(np.float32)
-    train_scaled, test_scaled = standardize(train, test)
-    assert train_scaled.dtype == test_scaled.dtype == np.float32
-    np.testing.assert_allclose(train_scaled[:, :3].mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(train_scaled[:, :3].std(axis=0), 1, rtol=1e-5)
-    np.testing.assert_array_equal(train_scaled[:, 3], 0)
-    expected = (test[:, :3] - train[:, :3].mean(axis=0)) / train[:, :3].std(axis=0)
-    np.testing.assert_allclose(test_scaled[:, :3], expected, rtol=1e-4, atol=1e-5)
-
-
 def test_init_weights_glorot_shapes_dtype_and_range():
     w1, b1, w2, b2 = init_weights(3072, 64, 10, seed=0)
     assert (w1.shape, b1.shape, w2.shape, b2.shape) == ((3072, 64), (1, 64), (64, 10), (1, 10))
@@ -387,3 +375,59 @@ def test_mlp_on_real_cifar_learns():
     train_accuracies, test_accuracy = run_mlp_training(
         data[:8000], labels[:8000], data[8000:], labels[8000:], 64, 0.1, 20, seed=0)
     assert train_accuracies[-1] > train_accuracies[0] and 0.2 < test_accuracy < 0.5
+
+
+# ---- the command line: the lab and nothing else -------------------------------------------
+
+@pytest.fixture
+def small_cifar(tmp_path):
+    folder = tmp_path / "data"
+    make_cifar_folder(str(folder / BATCH_FOLDER), sizes=(40, 40, 40, 40, 40, 40))
+    return folder
+
+
+def test_mlp_main_runs_the_lab_network_and_not_the_trainer(small_cifar, tmp_path, monkeypatch):
+    import imagelab.train
+
+    def fail(*args, **kwargs):
+        raise AssertionError("imagelab.train.run called by python mlp.py")
+
+    monkeypatch.setattr(imagelab.train, "run", fail)
+    results = tmp_path / "results"
+    mlp.main(["--data-dir", str(small_cifar), "--results-dir", str(results), "--no-download",
+              "--num-epoch", "3"])
+    record = json.loads((results / "mlp.json").read_text())
+    assert len(record["train_accuracy"]) == 3 and record["d_h"] == 64
+    assert sorted(p.name for p in results.iterdir()) == ["mlp.json", "mlp.png"]
+
+
+@pytest.mark.parametrize("flags", [["--hidden", "8"], ["--optimizer", "adam"],
+                                   ["--features", "color"]])
+def test_mlp_main_refuses_the_trainers_and_the_studies_flags(small_cifar, flags):
+    with pytest.raises(SystemExit):
+        mlp.main(["--data-dir", str(small_cifar), "--no-download", *flags])
+
+
+def test_train_and_save_takes_plain_arguments(small_cifar, tmp_path):
+    results = str(tmp_path / "results")
+    record = mlp.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
+                                num_epoch=2, download=False)
+    assert record == json.loads((tmp_path / "results" / "mlp.json").read_text())
+    assert (record["n_train"], record["n_test"], record["seed"], record["split"]) == (180, 60, 1,
+                                                                                      0.75)
+    assert (record["d_h"], record["num_epoch"], record["features"]) == (8, 2, "raw")
+    # A feature function applied before the split: its spec names the files.
+    record = mlp.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
+                                num_epoch=2, download=False, features=lambda rows: rows[:, :10],
+                                spec="first10")
+    assert record["features"] == "first10" and record["n_train"] == 180
+    assert sorted(os.listdir(results)) == ["mlp.json", "mlp.png", "mlp_first10.json",
+                                           "mlp_first10.png"]
+
+
+def test_add_lab_arguments_gives_the_labs_defaults():
+    parser = ArgumentParser(prog="mlp.py")
+    mlp.add_lab_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.d_h, args.learning_rate, args.num_epoch) == (64, 0.1, 100)
+    assert (args.split, args.seed, args.no_download) == (0.9, 0, False)
