@@ -2,6 +2,7 @@
 cross-validation, the explaining figures, and its refusals as a user sees them."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -112,3 +113,14 @@ def test_a_flag_the_data_refuses_is_one_line_too(folders, flags, message):
     assert result.returncode == 2
     assert result.stderr == f"{prog(STUDY)}: error: argument {message}\n"
     assert snapshot(*folders) == before
+
+
+def test_a_missing_skimage_ends_the_study_with_a_message(tiny_cifar, monkeypatch):
+    for name in [m for m in sys.modules if m == "skimage" or m.startswith("skimage.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "skimage", None)    # as if not installed
+    with pytest.raises(SystemExit) as info:
+        run_knn(tiny_cifar, "--features", "hog")
+    message = str(info.value.code)                       # a message, not a traceback
+    assert message.startswith("error: ") and "requirements-extra.txt" in message
+    assert not os.path.exists(os.path.join(tiny_cifar, "results"))

@@ -51,6 +51,18 @@ def test_mlp_script_writes_the_training_curve(tiny_data_dir, tmp_path):
     assert (record["d_h"], record["learning_rate"], record["num_epoch"]) == (8, 0.1, 3)
 
 
+def test_the_labs_records_keep_their_keys(tiny_data_dir, tmp_path):
+    results = str(tmp_path / "results")
+    run(knn.main, tiny_data_dir, results, "--k-max", "2")
+    run(mlp.main, tiny_data_dir, results, "--num-epoch", "2", "--d-h", "4")
+    assert sorted(read_results(results, "knn")) == ["accuracy", "k", "n_test", "n_train",
+                                                    "seconds", "seed", "split"]
+    assert sorted(read_results(results, "mlp")) == [
+        "d_h", "features", "learning_rate", "n_test", "n_train", "num_epoch", "seconds", "seed",
+        "split", "test_accuracy", "train_accuracy"]
+    assert sorted(os.listdir(results)) == ["knn.json", "knn.png", "mlp.json", "mlp.png"]
+
+
 def test_same_seed_same_results(tiny_data_dir, tmp_path):
     for name in ("a", "b"):
         run(knn.main, tiny_data_dir, str(tmp_path / name), "--k-max", "3", "--seed", "7")
