@@ -1,22 +1,11 @@
 """Tests of imagelab.idx.read_idx on tiny IDX files written here, gzipped and plain."""
 import gzip
-import struct
 
 import numpy as np
 import pytest
 
+from conftest import IDX_CODES, idx_bytes
 from imagelab.idx import read_idx
-
-CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-         np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
-
-
-def idx_bytes(array):
-    """The IDX encoding of ``array``: header (magic, sizes) then big-endian values."""
-    array = np.asarray(array)
-    header = bytes([0, 0, CODES[array.dtype], array.ndim])
-    header += b"".join(struct.pack(">I", size) for size in array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
 def write(tmp_path, name, content, compress):
@@ -26,7 +15,7 @@ def write(tmp_path, name, content, compress):
 
 
 @pytest.mark.parametrize("compress", [True, False])
-@pytest.mark.parametrize("dtype", sorted(CODES, key=str))
+@pytest.mark.parametrize("dtype", sorted(IDX_CODES, key=str))
 def test_every_type_round_trips(tmp_path, compress, dtype):
     array = (np.arange(2 * 3 * 4) - 5).astype(dtype).reshape(2, 3, 4)
     if dtype == np.uint8:
