@@ -32,6 +32,11 @@ LABEL_NAMES = {
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                       "Shirt", "Sneaker", "Bag", "Ankle boot"),
 }
+# "--split official": the dataset's own training and test sets.
+OFFICIAL = "official"
+# The split of each dataset when none is asked for: the lab's for CIFAR-10, the
+# official one (60,000 / 10,000) for the MNIST family, whose results are quoted on it.
+DEFAULT_SPLITS = {"cifar10": 0.9, "mnist": OFFICIAL, "fashion-mnist": OFFICIAL}
 # The four files of each MNIST-family dataset: (images, labels) of the training set,
 # then of the test set.
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
