@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from imagelab.arguments import ArgumentParser, add_common_arguments, positive_int, refuse_above
 from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
 from imagelab.data import data_note, load_split
+from imagelab.datasets import TITLES
 from imagelab.files import save_results
 
 # Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
@@ -410,7 +411,8 @@ def plot_accuracy(k_values, accuracies, title):
 
 def main(argv=None):
     """``python knn.py``: the test accuracy for k = 1..k_max on the raw pixels, plotted."""
-    parser = ArgumentParser(description="kNN on CIFAR-10: test accuracy for k = 1..k_max.")
+    parser = ArgumentParser(description="kNN on CIFAR-10 (or --dataset): test accuracy for "
+                                        "k = 1..k_max.")
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")
@@ -418,7 +420,8 @@ def main(argv=None):
     with parser.flag_errors():
         start = time.perf_counter()
         data_train, labels_train, data_test, labels_test = load_split(
-            args.data_dir, args.split, args.seed, download=not args.no_download)
+            args.dataset, args.data_dir, args.split, args.seed,
+            download=not args.no_download).arrays()
         refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
         k_values = list(range(1, args.k_max + 1))
         accuracies = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
@@ -427,13 +430,13 @@ def main(argv=None):
     print(" k  accuracy")
     for k, accuracy in zip(k_values, accuracies):
         print(f"{k:2d}  {accuracy:.4f}")
-    title = (f"kNN on CIFAR-10 raw pixels ({len(data_train)} train / {len(data_test)} test, "
-             f"seed {args.seed})")
-    record = {"k": k_values, "accuracy": accuracies, "split": args.split, "seed": args.seed,
-              "n_train": len(data_train), "n_test": len(data_test),
-              "seconds": round(elapsed, 1)}
+    title = (f"kNN on {TITLES[args.dataset]} raw pixels ({len(data_train)} train / "
+             f"{len(data_test)} test, seed {args.seed})")
+    record = {"dataset": args.dataset, "k": k_values, "accuracy": accuracies,
+              "split": args.split, "seed": args.seed, "n_train": len(data_train),
+              "n_test": len(data_test), "seconds": round(elapsed, 1)}
     save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record,
-                 note=data_note(args.data_dir))
+                 note=data_note(args.data_dir, args.dataset))
     print(f"done in {elapsed:.1f} s")
 
 

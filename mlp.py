@@ -21,6 +21,7 @@ from imagelab.arguments import (ArgumentParser, add_common_arguments, positive_f
                                 positive_int, stop_if_diverging)
 from imagelab.checks import check_dataset, check_finite, check_float, check_int, check_seed
 from imagelab.data import data_note, load_split
+from imagelab.datasets import TITLES
 from imagelab.files import result_name, save_results
 from imagelab.preprocessing import standardize
 
@@ -433,14 +434,14 @@ def plot_training(train_accuracies, test_accuracy, title):
 
 
 def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_epoch,
-                   download=True, features=None, spec="raw"):
-    """Train and test the lab's MLP on a split of CIFAR-10; save the curve and the numbers.
+                   download=True, features=None, spec="raw", dataset="cifar10"):
+    """Train and test the lab's MLP on a split of a dataset; save the curve and the numbers.
 
     Parameters
     ----------
     data_dir, results_dir : str
         Where the data is (``imagelab.data.load_split``) and where the results go.
-    split : float in (0, 1)
+    split : float in (0, 1) or "official"
     seed : int
         Seed of the split and of the weights.
     d_h : int >= 1
@@ -451,6 +452,7 @@ def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_e
         Applied to the rows before the split (a descriptor); None keeps the pixels.
     spec : str
         The name of ``features`` in the file names and the record ("raw": the pixels).
+    dataset : {"cifar10", "mnist", "fashion-mnist"}
 
     Returns
     -------
@@ -459,7 +461,7 @@ def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_e
     """
     start = time.perf_counter()
     data_train, labels_train, data_test, labels_test = load_split(
-        data_dir, split, seed, download=download, features=features)
+        dataset, data_dir, split, seed, download=download, features=features).arrays()
     with stop_if_diverging(learning_rate):
         train_accuracies, test_accuracy = run_mlp_training(
             data_train, labels_train, data_test, labels_test, d_h, learning_rate, num_epoch,
@@ -467,15 +469,15 @@ def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_e
     elapsed = time.perf_counter() - start
     print(f"test accuracy {test_accuracy:.4f}")
     described = "" if spec == "raw" else f"{spec} features of "
-    title = (f"MLP on {described}CIFAR-10 (d_h={d_h}, learning rate {learning_rate}, "
-             f"seed {seed})")
-    record = {"train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
+    title = (f"MLP on {described}{TITLES[dataset]} (d_h={d_h}, learning rate "
+             f"{learning_rate}, seed {seed})")
+    record = {"dataset": dataset, "train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
               "split": split, "seed": seed, "d_h": d_h, "learning_rate": learning_rate,
               "num_epoch": num_epoch, "n_train": len(data_train), "n_test": len(data_test),
               "features": spec, "seconds": round(elapsed, 1)}
     save_results(results_dir, result_name("mlp", spec),
                  plot_training(train_accuracies, test_accuracy, title), record,
-                 note=data_note(data_dir))
+                 note=data_note(data_dir, dataset))
     print(f"done in {elapsed:.1f} s")
     return record
 
@@ -494,12 +496,14 @@ def add_lab_arguments(parser):
 def main(argv=None):
     """``python mlp.py``: train with the lab's settings, then plot and save the results."""
     parser = ArgumentParser(
-        description="Train the lab's one-hidden-layer MLP on CIFAR-10 and plot its accuracy.")
+        description="Train the lab's one-hidden-layer MLP on CIFAR-10 (or --dataset) and plot "
+                    "its accuracy.")
     add_lab_arguments(parser)
     args = parser.parse_args(argv)
     with parser.flag_errors():
         train_and_save(args.data_dir, args.results_dir, args.split, args.seed, args.d_h,
-                       args.learning_rate, args.num_epoch, download=not args.no_download)
+                       args.learning_rate, args.num_epoch, download=not args.no_download,
+                       dataset=args.dataset)
 
 
 if __name__ == "__main__":

@@ -13,22 +13,16 @@ This module reads them (``read_cifar_batch``, ``read_cifar``), shuffles and spli
 them (``split_dataset``), and downloads them when they are missing
 (``ensure_cifar``).
 """
-import hashlib
-import http.client
 import os
 import pickle
-import shutil
-import socket
 import sys
 import tarfile
-import tempfile
-import time
-import urllib.request
 
 import numpy as np
 
 from imagelab.checks import check_float, check_seed
-from imagelab.progress import Progress
+from imagelab.download import (DownloadError, download_file, remove_stale_downloads,
+                               work_folder)
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
@@ -39,12 +33,6 @@ LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
 # A download works in "<data_dir>/.cifar-download-<host>-<pid>-<random>" until it is done.
 DOWNLOAD_PREFIX = ".cifar-download-"
-# A download folder older than this is stale even if its process id is in use again.
-STALE_SECONDS = 24 * 3600
-
-
-class DownloadError(OSError):
-    """The CIFAR-10 archive could not be downloaded, verified or extracted."""
 
 
 def _check_stored(path, key, values, max_value):
@@ -201,30 +189,6 @@ def split_dataset(data, labels, split, seed=None):
     return data[train], labels[train], data[test], labels[test]
 
 
-def _download(url, path, md5):
-    """Download ``url`` to ``path``, showing progress; check its length and MD5."""
-    digest = hashlib.md5()
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0)
-            size = f" of {total / 1e6:.1f}" if total else ""
-            line = Progress(total)
-            done = 0
-            while chunk := response.read(1 << 20):
-                f.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                line.update(done, f"  {done / 1e6:.1f}{size} MB")
-        line.close()
-    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-        raise DownloadError(f"could not download {url}: {error}") from error
-    if total and done != total:
-        raise DownloadError(f"download of {url} stopped after {done} of {total} bytes")
-    if digest.hexdigest() != md5:
-        raise DownloadError(f"{url} has MD5 {digest.hexdigest()}, expected {md5}: "
-                            "the file is corrupt or not the CIFAR-10 archive")
-
-
 def _extract(archive, target):
     """Extract ``archive`` into the empty folder ``target``, refusing unsafe members."""
     if not hasattr(tarfile, "data_filter"):
@@ -247,50 +211,6 @@ def data_root(data_dir):
     return data_dir
 
 
-def _is_stale(folder, name):
-    """Whether the download folder ``name`` in ``folder`` was left by a process now gone.
-
-    Its name records the host and the process id of the download; on this host the
-    folder is stale when that process no longer runs. Any download folder untouched
-    for ``STALE_SECONDS`` is stale too (a process id may be reused, and another host's
-    processes cannot be seen).
-    """
-    try:
-        age = time.time() - os.path.getmtime(os.path.join(folder, name))
-    except OSError:                         # removed meanwhile
-        return False
-    host, _, pid = name[len(DOWNLOAD_PREFIX):].rpartition("-")[0].rpartition("-")
-    if age > STALE_SECONDS:
-        return True
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)                # signal 0: only asks whether it exists
-    except ProcessLookupError:
-        return True
-    except PermissionError:                 # it runs, as another user
-        pass
-    return False
-
-
-def remove_stale_downloads(data_dir):
-    """Remove the partial downloads in ``data_dir`` whose process is gone (see ``_is_stale``).
-
-    A download killed by SIGKILL or SIGTERM cannot clean up after itself; the next
-    run does it here and says so on stderr.
-    """
-    try:
-        names = os.listdir(data_dir)
-    except OSError:                         # no folder yet: nothing to clean
-        return
-    for name in sorted(names):
-        if name.startswith(DOWNLOAD_PREFIX) and _is_stale(data_dir, name):
-            path = os.path.join(data_dir, name)
-            shutil.rmtree(path, ignore_errors=True)
-            print(f"removed {path}, the partial download of an interrupted run",
-                  file=sys.stderr)
-
-
 def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     """Return the path of ``cifar-10-batches-py`` in ``data_dir``, downloading it if missing.
 
@@ -300,7 +220,7 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     later run would trust.
 
     Partial downloads left in ``data_dir`` by an interrupted run are removed first
-    (``remove_stale_downloads``).
+    (``imagelab.download.remove_stale_downloads``).
 
     Parameters
     ----------
@@ -326,7 +246,7 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
         where to put the files by hand.
     """
     data_dir = data_root(data_dir)
-    remove_stale_downloads(data_dir)
+    remove_stale_downloads(data_dir, DOWNLOAD_PREFIX)
     target = os.path.join(data_dir, BATCH_FOLDER)
     missing = [name for name in BATCH_FILES if not os.path.isfile(os.path.join(target, name))]
     if not missing:
@@ -338,14 +258,11 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
                                 f"Remove or complete that folder. {by_hand}")
     if not download:
         raise FileNotFoundError(f"CIFAR-10 not found in {target} (downloads are off). {by_hand}")
-    os.makedirs(data_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f"{DOWNLOAD_PREFIX}{socket.gethostname()}-{os.getpid()}-",
-                            dir=data_dir)
-    try:
+    with work_folder(data_dir, DOWNLOAD_PREFIX) as work:
         archive = os.path.join(work, "cifar-10-python.tar.gz")
         print(f"Downloading CIFAR-10 from {url}", file=sys.stderr)
         try:
-            _download(url, archive, md5)
+            download_file(url, archive, md5)
             _extract(archive, os.path.join(work, "extracted"))
         except DownloadError as error:
             raise DownloadError(f"{error}. {by_hand}") from error
@@ -356,6 +273,4 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
             raise DownloadError(f"the archive from {url} lacks {BATCH_FOLDER}/"
                                 f"{', '.join(absent)}. {by_hand}")
         os.replace(extracted, target)  # atomic: the folder appears whole or not at all
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from imagelab.checks import CheckError, check_float, check_int
+from imagelab.datasets import DATASETS, DEFAULT_SPLITS, OFFICIAL
 from read_cifar import data_root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
@@ -23,6 +24,17 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.refuse(f"{message} (run with --help for usage)")
+
+    def parse_args(self, args=None, namespace=None):
+        """Parse as argparse does; a --split left out becomes the dataset's default.
+
+        That is ``DEFAULT_SPLITS[--dataset]``: 0.9 of the pooled images for cifar10
+        (the lab), the official training and test sets for the MNIST family.
+        """
+        parsed = super().parse_args(args, namespace)
+        if "split" in vars(parsed) and parsed.split is None:
+            parsed.split = DEFAULT_SPLITS[parsed.dataset]
+        return parsed
 
     def refuse(self, message):
         """Print "<prog>: error: <message>" as one line on stderr and exit with status 2."""
@@ -100,6 +112,11 @@ def fraction(text):
                     include_max=False)
 
 
+def split(text):
+    """argparse type: "official" (the dataset's own test set) or a fraction in (0, 1)."""
+    return OFFICIAL if text == OFFICIAL else fraction(text)
+
+
 def rate(text):
     """argparse type: a float in [0, 1) (a dropout rate, a momentum)."""
     return _checked(text, float, check_float, min_value=0, max_value=1, include_max=False)
@@ -145,7 +162,7 @@ def _folder(text, writable):
 
 
 def data_folder(text):
-    """argparse type: the folder holding ``cifar-10-batches-py``, given it or that folder."""
+    """argparse type: the folder of the datasets, given it or its ``cifar-10-batches-py``."""
     return data_root(_folder(text, writable=False))
 
 
@@ -178,18 +195,24 @@ def validated(parse):
 
 
 def add_common_arguments(parser):
-    """Add the flags that knn.py and mlp.py share, with the lab's values as defaults."""
+    """Add the flags that every command shares, with the lab's values as defaults."""
+    parser.add_argument("--dataset", choices=DATASETS, default="cifar10",
+                        help="the images to classify (default: cifar10, the lab's)")
     parser.add_argument("--data-dir", type=data_folder, default=os.path.join(ROOT, "data"),
-                        help="folder holding cifar-10-batches-py, or that folder itself "
-                             "(default: data/ beside this file); downloaded there if missing")
+                        help="folder holding cifar-10-batches-py, mnist/ and fashion-mnist/ "
+                             "(or cifar-10-batches-py itself; default: data/ beside this "
+                             "file); a missing dataset is downloaded there")
     parser.add_argument("--results-dir", type=results_folder,
                         default=os.path.join(ROOT, "results"),
                         help="folder for the plot and the json file (default: results/, "
                              "whose committed files a run overwrites)")
-    parser.add_argument("--split", type=fraction, default=0.9,
-                        help="fraction of the 60,000 images used for training (default: 0.9)")
+    parser.add_argument("--split", type=split, default=None,
+                        help="fraction of all the images (training and test sets pooled, "
+                             "shuffled) used for training, or 'official' for the dataset's "
+                             "own test set (default: 0.9 for cifar10, the lab's; official "
+                             "for mnist and fashion-mnist)")
     parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the shuffle before the split and of any other "
                              "randomness, so that a run can be repeated (default: 0)")
     parser.add_argument("--no-download", action="store_true",
-                        help="fail instead of downloading CIFAR-10 when it is missing")
+                        help="fail instead of downloading the dataset when it is missing")

@@ -1,13 +1,14 @@
-"""Image descriptors of CIFAR-10 rows: HOG, LBP histograms, colour histograms.
+"""Image descriptors of image rows: HOG, LBP histograms, colour histograms.
 
-The descriptors work on channel-last images (``imagelab.images.rows_to_images`` turns
-CIFAR-10 rows into (32, 32, 3) images).
+The descriptors work on square channel-last images (``imagelab.images.rows_to_images``
+turns CIFAR-10 rows into (32, 32, 3) images, MNIST-family rows into (28, 28, 1) ones).
 A descriptor turns n images into an (n, d) float32 feature matrix:
 
 - ``hog``: histograms of oriented gradients (scikit-image), on the grey image or on the
   colour image (at each pixel, the gradient of the channel where it is strongest);
 - ``lbp``: histograms of uniform local binary patterns over a grid of cells;
-- ``color``: a joint histogram of the R, G, B values.
+- ``color``: a joint histogram of the R, G, B values; on grey images, the histogram of
+  the grey levels.
 
 A *spec* names one descriptor or joins several with ``+``, each with optional
 parameters after a colon: ``"hog"``, ``"hog+color"``, ``"hog:channels=rgb+lbp:grid=2"``.
@@ -41,8 +42,13 @@ CACHE_VERSION = 1
 
 
 def to_grey(images):
-    """Grey levels 0.2125 R + 0.7154 G + 0.0721 B of (n, 32, 32, 3) images: float32 (n, 32, 32)."""
-    return np.asarray(images, dtype=np.float32) @ GREY_WEIGHTS
+    """Grey levels of (n, h, w, c) images: float32 (n, h, w).
+
+    0.2125 R + 0.7154 G + 0.0721 B for colour images (c = 3); grey images (c = 1)
+    are their own grey levels.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    return images[..., 0] if images.shape[-1] == 1 else images @ GREY_WEIGHTS
 
 
 def _skimage_feature():
@@ -57,15 +63,15 @@ def _skimage_feature():
 
 
 def _check_images(images):
-    """The images as an array of shape (n, 32, 32, 3), or a ValueError."""
+    """The images as an array of shape (n, s, s, c), c = 1 or 3, and s; or a ValueError."""
     images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"images must have shape (n, 32, 32, 3), got {images.shape}; "
-                         "use rows_to_images to convert CIFAR-10 rows")
-    return images
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] not in (1, 3):
+        raise ValueError(f"images must have shape (n, s, s, 1) or (n, s, s, 3), got "
+                         f"{images.shape}; use rows_to_images to convert rows")
+    return images, images.shape[1]
 
 
-def _check_divides(name, value, size=32):
+def _check_divides(name, value, size):
     """``value`` as an int, or a ValueError unless it is an integer in 1..size dividing ``size``."""
     value = check_int(value, name, 1, size)
     if size % value:
@@ -73,7 +79,7 @@ def _check_divides(name, value, size=32):
     return value
 
 
-def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
+def hog_features(images, orientations=9, pixels_per_cell=None, cells_per_block=2,
                  channels="grey"):
     """Histograms of oriented gradients (Dalal & Triggs), with scikit-image.
 
@@ -84,25 +90,31 @@ def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
 
     Parameters
     ----------
-    images : np.ndarray, shape (n, 32, 32, 3)
+    images : np.ndarray, shape (n, s, s, c), c = 3 (colour) or 1 (grey)
         Pixel values 0..255 (any real dtype).
-    orientations, pixels_per_cell, cells_per_block : int
+    orientations, cells_per_block : int
+    pixels_per_cell : int dividing s, optional
+        Default: s // 4, four cells a side (8 pixels on CIFAR-10, 7 on MNIST).
     channels : {"grey", "rgb"}
         "grey": gradients of the grey image. "rgb": at each pixel, the gradient of the
-        colour channel where its magnitude is largest.
+        colour channel where its magnitude is largest (colour images only).
 
     Returns
     -------
     np.ndarray of np.float32, shape (n, orientations * c**2 * b**2)
-        With c = 32 // pixels_per_cell cells a side and b = c - cells_per_block + 1
+        With c = s // pixels_per_cell cells a side and b = c - cells_per_block + 1
         blocks a side: 324 values with the defaults.
     """
-    images = _check_images(images)
+    images, side = _check_images(images)
     orientations = check_int(orientations, "orientations", 1)
-    cells = 32 // _check_divides("pixels_per_cell", pixels_per_cell)
+    pixels_per_cell = side // 4 if pixels_per_cell is None else pixels_per_cell
+    cells = side // _check_divides("pixels_per_cell", pixels_per_cell, side)
     cells_per_block = check_int(cells_per_block, "cells_per_block", 1, cells)   # cells a side
     if channels not in ("grey", "rgb"):
         raise ValueError(f"channels must be 'grey' or 'rgb', got {channels!r}")
+    if channels == "rgb" and images.shape[3] == 1:
+        raise ValueError("channels='rgb' needs colour images, got grey images "
+                         f"{images.shape[1:]}: use channels='grey'")
     feature = _skimage_feature()
     pixels = to_grey(images) if channels == "grey" else images.astype(np.float32)
     pixels = pixels / 255
@@ -115,10 +127,10 @@ def hog_features(images, orientations=9, pixels_per_cell=8, cells_per_block=2,
 def _cell_histograms(codes, n_codes, grid):
     """Histograms of integer codes over a grid of cells, each summing to 1.
 
-    ``codes`` is (n, 32, 32) with values in 0..n_codes-1; returns float32
-    (n, grid * grid * n_codes), cell by cell (row-major), code by code.
+    ``codes`` is (n, s, s) with values in 0..n_codes-1, ``grid`` divides s; returns
+    float32 (n, grid * grid * n_codes), cell by cell (row-major), code by code.
     """
-    n, size = len(codes), 32 // grid
+    n, size = len(codes), codes.shape[1] // grid
     # (n, gy, y, gx, x) -> (n, gy, gx, y, x): the pixels of each cell together.
     cells = codes.reshape(n, grid, size, grid, size).transpose(0, 1, 3, 2, 4)
     cell_index = np.arange(n * grid * grid).reshape(n, grid, grid, 1, 1)
@@ -140,19 +152,19 @@ def lbp_features(images, points=8, radius=1, grid=4):
 
     Parameters
     ----------
-    images : np.ndarray, shape (n, 32, 32, 3)
+    images : np.ndarray, shape (n, s, s, c), c = 3 (colour) or 1 (grey)
         Pixel values 0..255.
     points, radius : int
     grid : int
-        Cells a side; must divide 32.
+        Cells a side; must divide s.
 
     Returns
     -------
     np.ndarray of np.float32, shape (n, grid * grid * (points + 2))
         160 values with the defaults; each cell's ``points + 2`` values sum to 1.
     """
-    images = _check_images(images)
-    _check_divides("grid", grid)
+    images, side = _check_images(images)
+    _check_divides("grid", grid, side)
     points = check_int(points, "points", 1)
     radius = check_float(radius, "radius", 0, include_min=False)
     feature = _skimage_feature()
@@ -160,35 +172,37 @@ def lbp_features(images, points=8, radius=1, grid=4):
     # do not flip codes, as scikit-image recommends.
     grey = np.clip(np.rint(to_grey(images)), 0, 255).astype(np.uint8)
     codes = np.array([feature.local_binary_pattern(image, points, radius, method="uniform")
-                      for image in grey]).astype(np.int64).reshape(len(grey), 32, 32)
+                      for image in grey]).astype(np.int64).reshape(grey.shape)
     return _cell_histograms(codes, points + 2, grid)
 
 
 def color_histogram(images, bins=4):
-    """Joint histogram of the R, G, B values, divided by the pixel count.
+    """Joint histogram of the channels' values, divided by the pixel count.
 
     Each channel's 0..255 range is cut into ``bins`` equal intervals, so a pixel
-    falls in one of bins**3 colour boxes.
+    falls in one of bins**c boxes: bins**3 colour boxes, or on grey images (c = 1)
+    ``bins`` intervals of grey levels (the intensity histogram).
 
     Parameters
     ----------
-    images : np.ndarray, shape (n, 32, 32, 3)
+    images : np.ndarray, shape (n, s, s, c), c = 3 (colour) or 1 (grey)
         Pixel values 0..255.
     bins : int
         Intervals per channel, 1..256.
 
     Returns
     -------
-    np.ndarray of np.float32, shape (n, bins**3)
+    np.ndarray of np.float32, shape (n, bins**c)
         Value ``(r * bins + g) * bins + b`` is the fraction of pixels whose red,
-        green and blue fall in intervals r, g, b; each row sums to 1.
+        green and blue fall in intervals r, g, b (on grey images, value g the
+        fraction in grey interval g); each row sums to 1.
     """
-    images = _check_images(images)
+    images, _ = _check_images(images)
     bins = check_int(bins, "bins", 1, 256)
     box = np.clip(np.floor(np.asarray(images, dtype=np.float64) * bins / 256), 0, bins - 1)
-    box = box.astype(np.int64)
-    codes = (box[..., 0] * bins + box[..., 1]) * bins + box[..., 2]       # (n, 32, 32)
-    return _cell_histograms(codes, bins**3, grid=1)
+    box = np.moveaxis(box.astype(np.int64), -1, 0)                       # (c, n, s, s)
+    codes = np.ravel_multi_index(tuple(box), (bins,) * len(box))           # (n, s, s)
+    return _cell_histograms(codes, bins**len(box), grid=1)
 
 
 DESCRIPTORS = {"hog": hog_features, "lbp": lbp_features, "color": color_histogram}
@@ -254,24 +268,24 @@ def parse_feature_spec(text):
     return text
 
 
-def describer(spec, data_dir):
+def describer(spec, data_dir, image_shape=IMAGE_SHAPE):
     """The function rows -> descriptors of ``spec``, cached under ``<data_dir>/features``.
 
-    For ``imagelab.data.load_split(..., features=describer(spec, data_dir))``; None for
-    "raw" (the pixels themselves).
+    For ``imagelab.data.load_split(..., features=describer(spec, data_dir, shape))``,
+    rows of images of ``image_shape``; None for "raw" (the pixels themselves).
     """
     if spec == "raw":
         return None
-    return functools.partial(describe, spec=spec, progress=True,
+    return functools.partial(describe, spec=spec, image_shape=image_shape, progress=True,
                              cache_dir=os.path.join(data_dir, "features"))
 
 
-def _describe_chunk(name, params, rows):
+def _describe_chunk(name, params, rows, image_shape):
     """One descriptor of a chunk of rows (run in a worker process)."""
-    return DESCRIPTORS[name](rows_to_images(rows), **params)
+    return DESCRIPTORS[name](rows_to_images(rows, image_shape), **params)
 
 
-def _describe_one(data, name, params, n_jobs, chunk_size, progress):
+def _describe_one(data, name, params, image_shape, n_jobs, chunk_size, progress):
     """One descriptor of every row, in chunks over ``n_jobs`` processes."""
     starts = range(0, len(data), chunk_size)
     chunks = (data[start:start + chunk_size] for start in starts)
@@ -286,12 +300,13 @@ def _describe_one(data, name, params, n_jobs, chunk_size, progress):
     results = []
     if n_jobs == 1 or len(starts) == 1:
         for chunk in chunks:
-            results.append(_describe_chunk(name, params, chunk))
+            results.append(_describe_chunk(name, params, chunk, image_shape))
             report(sum(map(len, results)))
     else:
         with concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs) as pool:
             # Results are taken in submission order, so rows keep their order.
-            futures = [pool.submit(_describe_chunk, name, params, chunk) for chunk in chunks]
+            futures = [pool.submit(_describe_chunk, name, params, chunk, image_shape)
+                       for chunk in chunks]
             for future in futures:
                 results.append(future.result())
                 report(sum(map(len, results)))
@@ -300,15 +315,19 @@ def _describe_one(data, name, params, n_jobs, chunk_size, progress):
     return np.concatenate(results)
 
 
-def describe(data, spec, n_jobs=None, chunk_size=2000, progress=False, cache_dir=None):
-    """Describe CIFAR-10 rows by the descriptors of ``spec``, concatenated.
+def describe(data, spec, image_shape=IMAGE_SHAPE, n_jobs=None, chunk_size=2000,
+             progress=False, cache_dir=None):
+    """Describe image rows by the descriptors of ``spec``, concatenated.
 
     Parameters
     ----------
-    data : np.ndarray, shape (n, 3072)
-        CIFAR-10 rows (R, G, B planes), values 0..255.
+    data : np.ndarray, shape (n, h * w * c)
+        Image rows (c planes, e.g. CIFAR-10's R, G, B), values 0..255.
     spec : str
         See ``parse_spec``: e.g. ``"hog"``, ``"lbp:grid=2"``, ``"hog+color"``.
+    image_shape : (h, w, c), optional
+        The shape of an image: (32, 32, 3) for CIFAR-10 (the default), (28, 28, 1)
+        for the MNIST family.
     n_jobs : int, optional
         Worker processes (default: the number of CPUs); 1 computes in this process.
     chunk_size : int
@@ -330,7 +349,7 @@ def describe(data, spec, n_jobs=None, chunk_size=2000, progress=False, cache_dir
     """
     parts = parse_spec(spec)
     data = np.ascontiguousarray(data)
-    if len(rows_to_images(data)) == 0:         # also checks the shape before any work
+    if len(rows_to_images(data, image_shape)) == 0:   # also checks the shape before any work
         raise ValueError("data has no rows to describe")
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else n_jobs
     if n_jobs < 1 or chunk_size < 1:
@@ -344,7 +363,8 @@ def describe(data, spec, n_jobs=None, chunk_size=2000, progress=False, cache_dir
             if progress:
                 print(f"  {name}: read from {path}", file=sys.stderr)
         else:
-            features = _describe_one(data, name, params, n_jobs, chunk_size, progress)
+            features = _describe_one(data, name, params, image_shape, n_jobs, chunk_size,
+                                     progress)
             if path is not None:
                 os.makedirs(cache_dir, exist_ok=True)
                 write_atomic(path, lambda f: np.save(f, features))

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from imagelab.checks import check_int, check_seed
 from imagelab.files import save_figure
-from imagelab.images import rows_to_images
+from imagelab.images import IMAGE_SHAPE, rows_to_images
 from knn import distance_matrix, knn_predict
 
 
@@ -124,21 +124,26 @@ def worst_mistakes(probabilities, labels, count):
 
 
 def plot_image_grid(rows, labels_true, labels_pred, class_names, title, scores=None,
-                    columns=8):
+                    columns=8, image_shape=IMAGE_SHAPE):
     """Images with their true and predicted class, right in green and wrong in red.
 
     Parameters
     ----------
-    rows : np.ndarray, shape (n, 3072)
-        CIFAR-10 rows (R, G, B planes), values in 0..255.
+    rows : np.ndarray, shape (n, h * w * c)
+        Image rows (c planes, e.g. CIFAR-10's R, G, B), values in 0..255.
     labels_true, labels_pred : np.ndarray of int, shape (n,)
     class_names : sequence of str
     title : str
     scores : np.ndarray, shape (n,), optional
         Confidence of each prediction, shown beside it.
     columns : int
+    image_shape : (h, w, c), optional
+        (32, 32, 3) for CIFAR-10 (the default); grey images (c = 1), such as the
+        MNIST family's (28, 28, 1), are drawn in grey levels.
     """
-    images = np.clip(rows_to_images(np.asarray(rows)), 0, 255).astype(np.uint8)
+    images = np.clip(rows_to_images(np.asarray(rows), image_shape), 0, 255).astype(np.uint8)
+    if image_shape[2] == 1:
+        images = images[..., 0]                      # imshow draws (h, w) with a colormap
     grid_rows = max(1, -(-len(images) // columns))
     figure = Figure(figsize=(1.6 * columns, 1.9 * grid_rows + 0.6))
     axes = np.atleast_1d(figure.subplots(grid_rows, columns, squeeze=False)).ravel()
@@ -146,7 +151,7 @@ def plot_image_grid(rows, labels_true, labels_pred, class_names, title, scores=N
         ax.axis("off")
         if i >= len(images):
             continue
-        ax.imshow(images[i], interpolation="nearest")
+        ax.imshow(images[i], interpolation="nearest", cmap="gray", vmin=0, vmax=255)
         right = labels_true[i] == labels_pred[i]
         caption = f"true: {class_names[labels_true[i]]}\npred: {class_names[labels_pred[i]]}"
         if scores is not None:
@@ -179,13 +184,13 @@ def knn_predictions(data_train, labels_train, data_test, k, chunk_size=1000):
 
 
 def save_classification_figures(results_dir, name, rows, labels, scores, class_names,
-                                title, count=32, seed=0):
+                                title, count=32, seed=0, image_shape=IMAGE_SHAPE):
     """Write ``<name>_confusion.png``, ``<name>_predictions.png`` and ``<name>_mistakes.png``.
 
     Parameters
     ----------
-    rows : np.ndarray, shape (N, 3072)
-        The test images (raw CIFAR-10 rows).
+    rows : np.ndarray, shape (N, h * w * c)
+        The test images (raw pixel rows).
     labels : np.ndarray of int, shape (N,)
     scores : np.ndarray, shape (N, C)
         Class scores (logits or probabilities) of each test image, or an (N,) array of
@@ -198,6 +203,8 @@ def save_classification_figures(results_dir, name, rows, labels, scores, class_n
         Images per grid.
     seed : int >= 0
         Seed of the random choice of the images of the predictions grid.
+    image_shape : (h, w, c), optional
+        The shape of an image (see ``plot_image_grid``).
 
     Returns
     -------
@@ -227,7 +234,8 @@ def save_classification_figures(results_dir, name, rows, labels, scores, class_n
              else "first mistakes")):
         figure = plot_image_grid(rows[index], labels[index], predicted[index], class_names,
                                  f"{title}: {caption}",
-                                 None if confidence is None else confidence[index])
+                                 None if confidence is None else confidence[index],
+                                 image_shape=image_shape)
         paths.append(save_figure(results_dir, f"{name}_{suffix}", figure))
     return paths
 

@@ -18,19 +18,20 @@ from imagelab.arguments import (ArgumentParser, add_common_arguments, fold_count
                                 positive_int, refuse_above, validated)
 from imagelab.cross_validation import cross_validate_knn
 from imagelab.data import data_note, load_split
+from imagelab.datasets import IMAGE_SHAPES, TITLES
 from imagelab.descriptors import describer, parse_feature_spec
 from imagelab.figures import (knn_predictions, plot_cv, plot_k_curves,
                               save_classification_figures)
 from imagelab.files import result_name, save_results
 from imagelab.preprocessing import standardize
 from knn import evaluate_knn, evaluate_knn_sweep
-from read_cifar import LABEL_NAMES
 
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
         prog="python -m imagelab.knn_study",
-        description="kNN on CIFAR-10 with descriptors, cross-validation and figures.")
+        description="kNN on CIFAR-10 (or --dataset) with descriptors, cross-validation and "
+                    "figures.")
     add_common_arguments(parser)
     parser.add_argument("--k-max", type=positive_int, default=20,
                         help="largest number of neighbours to try (default: 20)")
@@ -55,18 +56,24 @@ def parse_arguments(argv=None):
 
 
 def load(args, spec):
-    """The split of ``spec``, descriptors standardised with the training rows' statistics.
+    """The split of ``spec`` (an ``imagelab.datasets.Dataset``), unscaled."""
+    return load_split(args.dataset, args.data_dir, args.split, args.seed,
+                      download=not args.no_download,
+                      features=describer(spec, args.data_dir, IMAGE_SHAPES[args.dataset]))
+
+
+def load_scaled(args, spec):
+    """The split's four arrays, descriptors standardised with the training rows' statistics.
 
     The raw pixels stay as they are (the lab's kNN). Descriptors are scaled to mean 0
     and standard deviation 1, so that each feature weighs the same in the distance
     whatever its units (HOG values are at most 0.2, histogram bins are fractions).
     """
-    data_train, labels_train, data_test, labels_test = load_split(
-        args.data_dir, args.split, args.seed, download=not args.no_download,
-        features=describer(spec, args.data_dir))
+    data = load(args, spec)
+    data_train, labels_train, data_test, labels_test = data.arrays()
     if spec != "raw":
         data_train, data_test = standardize(data_train, data_test)
-    return data_train, labels_train, data_test, labels_test
+    return data, data_train, labels_train, data_test, labels_test
 
 
 def compare_representations(args, k_values):
@@ -74,7 +81,7 @@ def compare_representations(args, k_values):
     start = time.perf_counter()
     curves = {}
     for spec in args.features:
-        data_train, labels_train, data_test, labels_test = load(args, spec)
+        data, data_train, labels_train, data_test, labels_test = load_scaled(args, spec)
         refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
         curves[spec] = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
                                           k_values)
@@ -84,17 +91,19 @@ def compare_representations(args, k_values):
         best_k = k_values[int(np.argmax(curves["raw"]))]
         predicted = knn_predictions(data_train, labels_train, data_test, best_k)
         save_classification_figures(args.results_dir, "knn", data_test, labels_test,
-                                    predicted, LABEL_NAMES, f"kNN, k = {best_k}")
+                                    predicted, data.label_names,
+                                    f"kNN on {TITLES[args.dataset]}, k = {best_k}",
+                                    image_shape=data.image_shape)
     name = result_name("knn", args.features[0]) if len(args.features) == 1 else "knn_features"
-    title = (f"kNN on CIFAR-10 ({len(data_train)} train / {len(data_test)} test, "
-             f"seed {args.seed})\n"
+    title = (f"kNN on {TITLES[args.dataset]} ({len(data_train)} train / {len(data_test)} "
+             f"test, seed {args.seed})\n"
              "descriptors standardised with training statistics, raw pixels as they are")
-    record = {"k": k_values, "accuracy": curves, "split": args.split, "seed": args.seed,
-              "n_train": len(data_train), "n_test": len(data_test),
+    record = {"dataset": args.dataset, "k": k_values, "accuracy": curves, "split": args.split,
+              "seed": args.seed, "n_train": len(data_train), "n_test": len(data_test),
               "scaling": "descriptors standardised with training statistics; raw pixels as is",
               "seconds": round(time.perf_counter() - start, 1)}
     save_results(args.results_dir, name, plot_k_curves(k_values, curves, title), record,
-                 note=data_note(args.data_dir))
+                 note=data_note(args.data_dir, args.dataset))
 
 
 def check_folds(n_folds, k_max, labels_train):
@@ -110,9 +119,7 @@ def choose_k(args, k_values):
     """Choose k by cross-validation on the training split, then test it once."""
     start = time.perf_counter()
     spec = args.features[0]
-    data_train, labels_train, data_test, labels_test = load_split(
-        args.data_dir, args.split, args.seed, download=not args.no_download,
-        features=describer(spec, args.data_dir))
+    data_train, labels_train, data_test, labels_test = load(args, spec).arrays()
     check_folds(args.cv, args.k_max, labels_train)
     mean, std, folds = cross_validate_knn(data_train, labels_train, k_values, n_folds=args.cv,
                                           seed=args.seed, standardize_features=spec != "raw",
@@ -126,17 +133,18 @@ def choose_k(args, k_values):
     for k, m, s in zip(k_values, mean, std):
         print(f"{k:2d}  {m:.4f}  {s:.4f}")
     print(f"chosen k = {chosen}: test accuracy {test_accuracy:.4f} ({elapsed:.0f} s)")
-    title = (f"kNN on CIFAR-10 ({'raw pixels' if spec == 'raw' else spec}): {args.cv}-fold "
-             f"cross-validation, seed {args.seed}\nk chosen on the {len(data_train)} training "
-             f"rows; tested once on the {len(data_test)} test rows")
-    record = {"k": k_values, "mean": mean.tolist(), "std": std.tolist(),
-              "fold_accuracy": folds.tolist(), "n_folds": args.cv, "chosen_k": chosen,
+    title = (f"kNN on {TITLES[args.dataset]} ({'raw pixels' if spec == 'raw' else spec}): "
+             f"{args.cv}-fold cross-validation, seed {args.seed}\nk chosen on the "
+             f"{len(data_train)} training rows; tested once on the {len(data_test)} test rows")
+    record = {"dataset": args.dataset, "k": k_values, "mean": mean.tolist(),
+              "std": std.tolist(), "fold_accuracy": folds.tolist(), "n_folds": args.cv,
+              "chosen_k": chosen,
               "test_accuracy": test_accuracy, "features": spec, "split": args.split,
               "seed": args.seed, "n_train": len(data_train), "n_test": len(data_test),
               "seconds": round(elapsed, 1)}
     figure = plot_cv(k_values, mean, std, chosen, test_accuracy, title)
     save_results(args.results_dir, result_name("knn_cv", spec), figure, record,
-                 note=data_note(args.data_dir))
+                 note=data_note(args.data_dir, args.dataset))
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ descriptors a spec names (see ``imagelab/descriptors.py``); writes ``mlp_<spec>.
 and ``mlp_<spec>.json``.
 """
 from imagelab.arguments import ArgumentParser, validated
+from imagelab.datasets import IMAGE_SHAPES
 from imagelab.descriptors import describer, parse_feature_spec
 from mlp import add_lab_arguments, train_and_save
 
@@ -23,7 +24,9 @@ def main(argv=None):
     with parser.flag_errors():
         train_and_save(args.data_dir, args.results_dir, args.split, args.seed, args.d_h,
                        args.learning_rate, args.num_epoch, download=not args.no_download,
-                       features=describer(args.features, args.data_dir), spec=args.features)
+                       features=describer(args.features, args.data_dir,
+                                          IMAGE_SHAPES[args.dataset]),
+                       spec=args.features, dataset=args.dataset)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from imagelab.arguments import (ArgumentParser, FlagError, add_common_arguments,
                                 fraction, non_negative_float, positive_float, positive_int,
                                 rate, refuse_above, stop_if_diverging, validated)
 from imagelab.data import data_note, load_split
+from imagelab.datasets import IMAGE_SHAPES, TITLES
 from imagelab.descriptors import describer, parse_feature_spec
 from imagelab.figures import plot_learning_curves, save_classification_figures
 from imagelab.files import result_name, save_results
@@ -25,14 +26,13 @@ from imagelab.model import mlp
 from imagelab.optimizers import OPTIMIZERS, SGD, Adam
 from imagelab.preprocessing import fit_pca_whitening, standardize, transform
 from imagelab.training import split_validation, train
-from read_cifar import LABEL_NAMES
 
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
         prog="python -m imagelab.train",
-        description="Train a multilayer perceptron on CIFAR-10 by mini-batches and plot "
-                    "its learning curves.")
+        description="Train a multilayer perceptron on CIFAR-10 (or --dataset) by mini-batches "
+                    "and plot its learning curves.")
     add_common_arguments(parser)
     parser.add_argument("--features", type=validated(parse_feature_spec), default="raw",
                         metavar="SPEC",
@@ -135,20 +135,23 @@ def prepare_inputs(data_train, labels_train, data_test, validation, seed, pca=No
 def run(args, argv):
     """Load, train and test as the flags say; save the results."""
     start = time.perf_counter()
-    data_train, labels_train, data_test, labels_test = load_split(
-        args.data_dir, args.split, args.seed, download=not args.no_download,
-        features=describer(args.features, args.data_dir))
+    shape = IMAGE_SHAPES[args.dataset]
+    describe = describer(args.features, args.data_dir, shape)
+    data = load_split(args.dataset, args.data_dir, args.split, args.seed,
+                      download=not args.no_download, features=describe)
+    data_train, labels_train, data_test, labels_test = data.arrays()
     images_train = images_test = None
     if args.features != "raw" and (args.flip or args.figures):
         # The pixels of the same split (same seed), to mirror and to draw the images.
         images_train, _, images_test, _ = load_split(
-            args.data_dir, args.split, args.seed, download=not args.no_download)
+            args.dataset, args.data_dir, args.split, args.seed,
+            download=not args.no_download).arrays()
     flipped = None
     if args.flip and images_train is not None:
         # The descriptors of the mirrored images (cached on disk like the others).
-        flipped = describer(args.features, args.data_dir)(hflip_rows(images_train))
+        flipped = describe(hflip_rows(images_train, shape))
     elif args.flip:
-        flipped = hflip_rows(data_train)
+        flipped = hflip_rows(data_train, shape)
     x_train, y_train, x_val, y_val, x_test, x_flip = prepare_inputs(
         data_train, labels_train, data_test, args.validation, args.seed, args.pca, flipped)
     num_classes = int(max(labels_train.max(), labels_test.max())) + 1
@@ -173,21 +176,22 @@ def run(args, argv):
         "schedule", "weight_decay", "num_epoch", "patience", "validation", "pca", "flip",
         "seed", "split")}
     record = {"command": " ".join(["python -m imagelab.train", *argv]),
-              "features": args.features, "sizes": sizes, **config,
+              "dataset": args.dataset, "features": args.features, "sizes": sizes, **config,
               "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
               "test_accuracy": test_accuracy, "seconds": round(elapsed, 1),
               "history": history}
     name = result_name(args.name, args.features)
-    title = (f"MLP {'-'.join(map(str, sizes))} on "
+    title = (f"MLP {'-'.join(map(str, sizes))} on {TITLES[args.dataset]} "
              f"{'raw pixels' if args.features == 'raw' else args.features}"
              f"{f' (PCA {args.pca})' if args.pca else ''}, {args.activation}, "
              f"{args.optimizer}: test accuracy {test_accuracy:.1%}")
     save_results(args.results_dir, name, plot_learning_curves(history, title), record,
-                 note=data_note(args.data_dir))
+                 note=data_note(args.data_dir, args.dataset))
     if args.figures:
         save_classification_figures(
             args.results_dir, name, images_test if images_test is not None else data_test,
-            labels_test, logits, LABEL_NAMES[:num_classes], title=f"MLP ({name})")
+            labels_test, logits, data.label_names[:num_classes],
+            title=f"MLP on {TITLES[args.dataset]} ({name})", image_shape=shape)
 
 
 def main(argv=None):

@@ -1,7 +1,10 @@
 """Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
-easy classification problems, random images, finite differences, and running the scripts."""
+tiny IDX files, easy classification problems, random images, finite differences, and
+running the scripts."""
+import gzip
 import os
 import pickle
+import struct
 import subprocess
 import sys
 
@@ -12,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Let plain ``pytest`` (not only ``python -m pytest``) import the modules at the repo root.
 sys.path.insert(0, ROOT)
 
+from imagelab.datasets import MNIST_FILES  # noqa: E402
 from read_cifar import BATCH_FILES, BATCH_FOLDER, DATA_SIZE  # noqa: E402
 
 REAL_CIFAR = os.path.join(ROOT, "data", BATCH_FOLDER)
@@ -89,6 +93,55 @@ def make_cifar_folder(folder, sizes=(3, 2, 4, 1, 2, 3), seed=0):
         write_batch(os.path.join(folder, name), data[rows], labels[rows], batch_label=name)
         start += size
     return data, labels
+
+
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
+             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+
+
+def idx_bytes(array):
+    """The IDX encoding of ``array``: header (magic, sizes) then big-endian values."""
+    array = np.asarray(array)
+    header = bytes([0, 0, IDX_CODES[array.dtype], array.ndim])
+    header += b"".join(struct.pack(">I", size) for size in array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def mnist_files(counts=(12, 8), seed=0, labels_max=9):
+    """The four gzipped IDX files of a tiny MNIST-family dataset.
+
+    Returns
+    -------
+    files : dict
+        File name (``imagelab.datasets.MNIST_FILES``) -> gzipped bytes.
+    arrays : list
+        images_train uint8 (n_train, 28, 28), labels_train uint8 (n_train,),
+        images_test, labels_test: what the files hold, in the order of the names.
+    """
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for count in counts:
+        arrays += [rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8),
+                   rng.integers(0, labels_max + 1, size=count).astype(np.uint8)]
+    files = {name: gzip.compress(idx_bytes(array), mtime=0)
+             for name, array in zip(MNIST_FILES, arrays)}
+    return files, arrays
+
+
+def make_mnist_folder(folder, counts=(12, 8), seed=0, labels_max=9):
+    """Write a tiny MNIST-family dataset's four files into ``folder``; return its arrays."""
+    files, arrays = mnist_files(counts, seed, labels_max)
+    os.makedirs(folder, exist_ok=True)
+    for name, content in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(content)
+    return arrays
+
+
+@pytest.fixture
+def tiny_mnist(monkeypatch):
+    """Let the MNIST family hold 12 training and 8 test images, as ``make_mnist_folder`` writes."""
+    monkeypatch.setattr("imagelab.datasets.MNIST_COUNTS", (12, 8))
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_split_out_of_range_is_refused(capsys, value):
 def test_split_not_a_number_is_refused(capsys, value):
     with pytest.raises(SystemExit):
         common_parser().parse_args(["--split", value])
-    assert f"argument --split: invalid fraction value: '{value}'" in capsys.readouterr().err
+    assert f"argument --split: invalid split value: '{value}'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])

@@ -25,7 +25,8 @@ def load(flags):
     parser = common_parser()
     args = parser.parse_args(flags)
     with parser.flag_errors():
-        return load_split(args.data_dir, args.split, args.seed, download=not args.no_download)
+        return load_split(args.dataset, args.data_dir, args.split, args.seed,
+                          download=not args.no_download).arrays()
 
 
 def test_load_split_reads_and_splits_as_the_flags_say(tmp_path):
@@ -47,7 +48,7 @@ def test_load_split_reads_and_splits_as_the_flags_say(tmp_path):
     again = load(flags)
     np.testing.assert_array_equal(again[0], data_train)
     # Plain arguments, as from a notebook: the same split.
-    plain = load_split(str(tmp_path), 0.75, 1, download=False)
+    plain = load_split("cifar10", str(tmp_path), 0.75, 1, download=False).arrays()
     np.testing.assert_array_equal(plain[0], data_train)
     np.testing.assert_array_equal(plain[3], labels_test)
 
@@ -67,7 +68,7 @@ def test_load_split_reports_missing_data_as_a_message(tmp_path, no_download):
 
 def test_load_split_raises_a_data_error_for_missing_data(tmp_path):
     with pytest.raises(DataError, match="downloads are off"):
-        load_split(str(tmp_path), 0.9, 0, download=False)
+        load_split("cifar10", str(tmp_path), 0.9, 0, download=False)
 
 
 def test_load_split_with_downloads_off_and_no_data(tmp_path):
@@ -89,7 +90,7 @@ def test_load_split_refuses_a_split_that_leaves_a_side_empty(tmp_path):
         raise AssertionError("the split should have been refused before any description")
 
     with pytest.raises(FlagError) as info:
-        load_split(str(tmp_path), 0.01, 0, download=False, features=features)
+        load_split("cifar10", str(tmp_path), 0.01, 0, download=False, features=features)
     assert str(info.value) == ("argument --split: must leave images on both sides of the 15 "
                                "images, got 0.01")
 
@@ -97,10 +98,11 @@ def test_load_split_refuses_a_split_that_leaves_a_side_empty(tmp_path):
 def test_load_split_describes_before_splitting(tmp_path):
     folder = os.path.join(tmp_path, "cifar-10-batches-py")
     make_cifar_folder(folder, sizes=(4, 4, 4, 4, 4, 4))
-    raw_train, labels_train, raw_test, labels_test = load_split(str(tmp_path), 0.75, 3,
-                                                                download=False)
-    train, described_labels, test, _ = load_split(str(tmp_path), 0.75, 3, download=False,
-                                                  features=describer("color", str(tmp_path)))
+    raw_train, labels_train, raw_test, labels_test = load_split(
+        "cifar10", str(tmp_path), 0.75, 3, download=False).arrays()
+    train, described_labels, test, _ = load_split(
+        "cifar10", str(tmp_path), 0.75, 3, download=False,
+        features=describer("color", str(tmp_path))).arrays()
     np.testing.assert_array_equal(described_labels, labels_train)
     np.testing.assert_array_equal(train, color_histogram(rows_to_images(raw_train)))
     np.testing.assert_array_equal(test, color_histogram(rows_to_images(raw_test)))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_cifar_folder
-from read_cifar import (BATCH_FILES, BATCH_FOLDER, DOWNLOAD_PREFIX, STALE_SECONDS, DownloadError,
-                        ensure_cifar, read_cifar)
+from imagelab.download import STALE_SECONDS, DownloadError
+from read_cifar import BATCH_FILES, BATCH_FOLDER, DOWNLOAD_PREFIX, ensure_cifar, read_cifar
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -3,8 +3,9 @@
 Each module is read with ``ast`` (nothing is imported). The layers, as the README
 draws them; a module may import modules of its own layer or of a layer below:
 
-    0 base helpers   imagelab.checks, progress, files, images, preprocessing
-    1 data readers   read_cifar, imagelab.arguments, data, descriptors
+    0 base helpers   imagelab.checks, progress, files, images, preprocessing, download,
+                     idx
+    1 data readers   read_cifar, imagelab.arguments, data, datasets, descriptors
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, losses, optimizers,
                      model, training
@@ -23,8 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = {
     "imagelab": 0,
     "imagelab.checks": 0, "imagelab.progress": 0, "imagelab.files": 0,
-    "imagelab.images": 0, "imagelab.preprocessing": 0,
+    "imagelab.images": 0, "imagelab.preprocessing": 0, "imagelab.download": 0,
+    "imagelab.idx": 0,
     "read_cifar": 1, "imagelab.arguments": 1, "imagelab.data": 1, "imagelab.descriptors": 1,
+    "imagelab.datasets": 1,
     "knn": 2, "mlp": 2,
     "imagelab.cross_validation": 3, "imagelab.figures": 3, "imagelab.layers": 3,
     "imagelab.losses": 3, "imagelab.optimizers": 3, "imagelab.model": 3,

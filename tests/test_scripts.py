@@ -55,11 +55,12 @@ def test_the_labs_records_keep_their_keys(tiny_data_dir, tmp_path):
     results = str(tmp_path / "results")
     run(knn.main, tiny_data_dir, results, "--k-max", "2")
     run(mlp.main, tiny_data_dir, results, "--num-epoch", "2", "--d-h", "4")
-    assert sorted(read_results(results, "knn")) == ["accuracy", "k", "n_test", "n_train",
-                                                    "seconds", "seed", "split"]
+    # The lab's keys, and the dataset's name (issue 10: every record names it).
+    assert sorted(read_results(results, "knn")) == ["accuracy", "dataset", "k", "n_test",
+                                                    "n_train", "seconds", "seed", "split"]
     assert sorted(read_results(results, "mlp")) == [
-        "d_h", "features", "learning_rate", "n_test", "n_train", "num_epoch", "seconds", "seed",
-        "split", "test_accuracy", "train_accuracy"]
+        "d_h", "dataset", "features", "learning_rate", "n_test", "n_train", "num_epoch",
+        "seconds", "seed", "split", "test_accuracy", "train_accuracy"]
     assert sorted(os.listdir(results)) == ["knn.json", "knn.png", "mlp.json", "mlp.png"]
 
 
