@@ -6,8 +6,8 @@ draws them; a module may import modules of its own layer or of a layer below:
     0 base helpers   imagelab.checks, progress, files, images, preprocessing
     1 data readers   read_cifar, imagelab.arguments, data, descriptors
     2 the lab        knn, mlp
-    3 the extras     imagelab.cross_validation, figures, layers, losses, optimizers,
-                     model, training
+    3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
+                     optimizers, model, training
     4 entry points   imagelab.knn_study, mlp_study, train
 
 A new module must be given its layer here, which is the point: where it sits is a
@@ -28,7 +28,7 @@ LAYERS = {
     "knn": 2, "mlp": 2,
     "imagelab.cross_validation": 3, "imagelab.figures": 3, "imagelab.layers": 3,
     "imagelab.losses": 3, "imagelab.optimizers": 3, "imagelab.model": 3,
-    "imagelab.training": 3,
+    "imagelab.training": 3, "imagelab.nn_layers": 3,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
 }
 
