@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from imagelab.checks import check_int, check_seed
 from imagelab.files import save_figure
-from imagelab.images import rows_to_images
+from imagelab.images import IMAGE_SHAPE, rows_to_images
 from knn import distance_matrix, knn_predict
 
 
@@ -124,21 +124,26 @@ def worst_mistakes(probabilities, labels, count):
 
 
 def plot_image_grid(rows, labels_true, labels_pred, class_names, title, scores=None,
-                    columns=8):
+                    columns=8, image_shape=IMAGE_SHAPE):
     """Images with their true and predicted class, right in green and wrong in red.
 
     Parameters
     ----------
-    rows : np.ndarray, shape (n, 3072)
-        CIFAR-10 rows (R, G, B planes), values in 0..255.
+    rows : np.ndarray, shape (n, h * w * c)
+        Image rows (for CIFAR-10: R, G, B planes), values in 0..255.
     labels_true, labels_pred : np.ndarray of int, shape (n,)
     class_names : sequence of str
     title : str
     scores : np.ndarray, shape (n,), optional
         Confidence of each prediction, shown beside it.
     columns : int
+    image_shape : (h, w, c), optional
+        c = 1: grey images (e.g. (28, 28, 1) for the MNIST family).
     """
-    images = np.clip(rows_to_images(np.asarray(rows)), 0, 255).astype(np.uint8)
+    images = np.clip(rows_to_images(np.asarray(rows), image_shape), 0, 255).astype(np.uint8)
+    grey = image_shape[2] == 1
+    if grey:
+        images = images[..., 0]                  # imshow draws (h, w) arrays with a colour map
     grid_rows = max(1, -(-len(images) // columns))
     figure = Figure(figsize=(1.6 * columns, 1.9 * grid_rows + 0.6))
     axes = np.atleast_1d(figure.subplots(grid_rows, columns, squeeze=False)).ravel()
@@ -146,7 +151,8 @@ def plot_image_grid(rows, labels_true, labels_pred, class_names, title, scores=N
         ax.axis("off")
         if i >= len(images):
             continue
-        ax.imshow(images[i], interpolation="nearest")
+        ax.imshow(images[i], interpolation="nearest",
+                  **(dict(cmap="gray", vmin=0, vmax=255) if grey else {}))
         right = labels_true[i] == labels_pred[i]
         caption = f"true: {class_names[labels_true[i]]}\npred: {class_names[labels_pred[i]]}"
         if scores is not None:
