@@ -1,11 +1,17 @@
-"""Tests of imagelab.nn_layers: every number the handout prints, and finite differences."""
+"""Tests of imagelab.nn_layers (every number the handout prints, finite differences) and of
+imagelab.two_class (the handout's two-class task on separable blobs, its figures)."""
+import json
+
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from imagelab.layers import Dense
 from imagelab.losses import squared_error
 from imagelab.nn_layers import SE, Linear, ReLU, Sigmoid
 from imagelab.optimizers import SGD
+from imagelab.two_class import (plot_two_class_grid, save_two_class_results, train_two_class,
+                                two_class_network, two_class_split)
 
 
 def numerical_gradient(f, x, eps=1e-6):
@@ -212,3 +218,70 @@ def test_se_and_squared_error_refuse_mismatched_shapes():
         squared_error(np.zeros((2, 2)), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"^labels must lie in 0..1, got 2$"):
         squared_error(np.zeros((2, 1)), np.array([0, 2]))
+
+
+# ------------------------------------------------------------ the two-class task
+
+def blob_rows(rng, n, d=16):
+    """Two well-separated Gaussian blobs as image-like rows (0..255) and 0/1 targets."""
+    targets = rng.integers(0, 2, n)
+    centres = np.where(targets[:, None] == 1, 180.0, 60.0)
+    return (centres + 10 * rng.normal(size=(n, d))).astype(np.float32), targets
+
+
+def test_two_class_network_is_linear_relu_then_linear_sigmoid():
+    network = two_class_network(5, [4, 3], seed=0)
+    kinds = [type(layer) for layer in network.layers]
+    assert kinds == [Linear, ReLU, Linear, ReLU, Linear, Sigmoid]
+    assert network.layers[-2].W.shape == (3, 1)
+    assert network.forward(np.zeros((2, 5), np.float32)).shape == (2, 1)
+
+
+def test_train_two_class_separates_blobs_perfectly():
+    rng = np.random.default_rng(0)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (blob_rows(rng, n)
+                                                            for n in (200, 50, 60))
+    history, probabilities = train_two_class(x_train, y_train, x_val, y_val, x_test,
+                                             hidden=[8], num_epoch=10, batch_size=16, seed=0)
+    assert probabilities.shape == (60,)
+    np.testing.assert_array_equal(probabilities > 0.5, y_test == 1)
+    assert history["val_accuracy"][history["best_epoch"] - 1] == 1.0
+    assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_two_class_split_keeps_two_classes_as_targets():
+    labels = np.array([0, 3, 5, 3, 5, 5, 3, 1, 3, 5])
+    data = np.arange(len(labels) * 2, dtype=np.float32).reshape(-1, 2)
+    split = two_class_split(data, labels, data[:4], labels[:4], (3, 5), 0.25, seed=0)
+    assert len(split["y_train"]) + len(split["y_val"]) == 8 and len(split["y_val"]) == 2
+    np.testing.assert_array_equal(split["y_test"], [0, 1, 0])
+    np.testing.assert_array_equal(split["x_test"], data[[1, 2, 3]])
+    for side in ("train", "val"):             # each row keeps its own target
+        rows = split[f"x_{side}"][:, 0].astype(int) // 2
+        np.testing.assert_array_equal(split[f"y_{side}"], labels[rows] == 5)
+    with pytest.raises(ValueError, match=r"^classes must be two different classes, got 3 twice$"):
+        two_class_split(data, labels, data, labels, (3, 3), 0.25)
+
+
+def test_two_class_figures_are_written_and_returned(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 256, size=(40, 28 * 28)).astype(np.float32)
+    targets = rng.integers(0, 2, 40)
+    probabilities = np.where(targets == 1, 0.9, 0.1)
+    probabilities[:3] = 1 - probabilities[:3]               # three mistakes
+    figure = plot_two_class_grid(rows, targets, probabilities, ("a", "b"), (28, 28, 1), "t",
+                                 count=8)
+    assert isinstance(figure, Figure)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert len(titles) == 8 and all("true" in t for t in titles)
+    assert sum(ax.title.get_color() == "tab:red" for ax in figure.axes) == 3
+    history = {"train_loss": [0.2, 0.1], "val_loss": [0.3, 0.2], "train_accuracy": [0.8, 0.9],
+               "val_accuracy": [0.7, 0.8], "best_epoch": 2}
+    accuracy = save_two_class_results(str(tmp_path), history, rows, targets, probabilities,
+                                      ("a", "b"), (28, 28, 1), {"x": 1}, note="tiny data")
+    assert accuracy == pytest.approx(37 / 40)
+    for name in ("numpy_nn_training.png", "numpy_nn_classification.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((tmp_path / "numpy_nn.json").read_text())
+    assert record["test_accuracy"] == accuracy and record["note"] == "tiny data"
+    assert record["x"] == 1 and record["history"]["best_epoch"] == 2
