@@ -89,6 +89,20 @@ def make_cifar_folder(folder, sizes=(3, 2, 4, 1, 2, 3), seed=0):
     return data, labels
 
 
+def numerical_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of x (in place)."""
+    g = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + eps
+        plus = f()
+        x[index] = saved - eps
+        minus = f()
+        x[index] = saved
+        g[index] = (plus - minus) / (2 * eps)
+    return g
+
+
 @pytest.fixture
 def cifar_folder(tmp_path):
     """A tiny ``cifar-10-batches-py`` folder in ``tmp_path``: (path, data, labels)."""

@@ -6,26 +6,13 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from conftest import numerical_gradient
 from imagelab.layers import Dense
 from imagelab.losses import squared_error
 from imagelab.nn_layers import SE, Linear, ReLU, Sigmoid
 from imagelab.optimizers import SGD
 from imagelab.two_class import (plot_two_class_grid, save_two_class_results, train_two_class,
                                 two_class_network, two_class_split)
-
-
-def numerical_gradient(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of x (in place)."""
-    g = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = f()
-        x[index] = saved - eps
-        minus = f()
-        x[index] = saved
-        g[index] = (plus - minus) / (2 * eps)
-    return g
 
 
 # ------------------------------------------------------------ the handout's printed outputs
