@@ -28,25 +28,31 @@ def write_atomic(path, write):
         raise
 
 
-def save_results(results_dir, name, figure, record, note=""):
+def save_results(results_dir, name, figure, record, note="", figure_name=None):
     """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
 
     Each file is written whole or not at all (see ``write_atomic``), and neither if
     ``record`` is not strict JSON (NaN, Infinity or another type: ValueError or
     TypeError). A ``note`` (e.g. ``imagelab.data.data_note(data_dir)``) is printed
-    under the figure and kept in the record.
+    under the figure and kept in the record. ``figure_name`` names the figure's file
+    instead of ``name`` (e.g. "numpy_nn_training" beside "numpy_nn.json").
     """
     if note:
         record = {**record, "note": note}
     # Strict JSON, checked before anything is written: NaN or Infinity raise ValueError.
     text = json.dumps(record, indent=2, allow_nan=False).encode() + b"\n"
-    if note:
-        figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
-        figure.tight_layout(rect=(0, 0.03, 1, 1))
-    save_figure(results_dir, name, figure)
+    add_note(figure, note)
+    save_figure(results_dir, name if figure_name is None else figure_name, figure)
     path = os.path.join(results_dir, name + ".json")
     write_atomic(path, lambda f: f.write(text))
     print(f"saved {path}")
+
+
+def add_note(figure, note):
+    """Print ``note`` (if not empty) under ``figure``, small and grey, as every result does."""
+    if note:
+        figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
+        figure.tight_layout(rect=(0, 0.03, 1, 1))
 
 
 def save_figure(results_dir, name, figure):

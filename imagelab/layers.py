@@ -89,25 +89,29 @@ class Dense(Layer):
 
 
 class Sigmoid(Layer):
-    """Elementwise logistic unit, ``mlp.sigmoid``; no parameters."""
+    """Elementwise logistic unit, ``mlp.sigmoid``; no parameters.
 
-    def forward(self, z, training=False):
-        self.a = sigmoid(z)
+    ``forward(x)`` and ``backward(dL_wrt_output)`` take arrays of any shape (the same
+    shape for both), as the layer API of ``imagelab.nn_layers`` asks.
+    """
+
+    def forward(self, x, training=False):
+        self.a = sigmoid(x)
         return self.a
 
-    def backward(self, da, need_dx=True):
-        return da * self.a * (1 - self.a)                     # sigma' = sigma (1 - sigma)
+    def backward(self, dL_wrt_output, need_dx=True):
+        return dL_wrt_output * self.a * (1 - self.a)          # sigma' = sigma (1 - sigma)
 
 
 class ReLU(Layer):
-    """Elementwise max(z, 0); no parameters."""
+    """Elementwise max(x, 0); no parameters; inputs of any shape, like ``Sigmoid``."""
 
-    def forward(self, z, training=False):
-        self.positive = z > 0
-        return np.maximum(z, 0)
+    def forward(self, x, training=False):
+        self.positive = x > 0
+        return np.maximum(x, 0)
 
-    def backward(self, da, need_dx=True):
-        return da * self.positive                             # 1 where z > 0, else 0
+    def backward(self, dL_wrt_output, need_dx=True):
+        return np.where(self.positive, dL_wrt_output, 0)      # 1 where x > 0, else 0 (not -0)
 
 
 class Dropout(Layer):

@@ -1,10 +1,15 @@
-"""Losses on the logits of a batch: each returns its value and its gradient.
+"""Losses on the outputs of a batch: each returns its value and its gradient.
 
-The lab's two: the cross-entropy of a softmax output, and the squared error of a
-sigmoid output (``mlp.learn_once_cross_entropy`` and ``mlp.learn_once_mse``).
+The lab's two, on logits: the cross-entropy of a softmax output, and the squared
+error of a sigmoid output (``mlp.learn_once_cross_entropy`` and ``mlp.learn_once_mse``).
+The handout's two-class one, on a network that ends with its own sigmoid: the squared
+error of that one output (``imagelab.nn_layers.SE``). ``predicted_classes`` reads the
+classes off the outputs each loss is meant for.
 """
 import numpy as np
 
+from imagelab.checks import check_labels
+from imagelab.nn_layers import SE
 from mlp import log_softmax, one_hot, sigmoid
 
 
@@ -50,4 +55,41 @@ def sigmoid_mse(z, labels):
     return float(np.mean(diff ** 2)), 2 * diff * a * (1 - a) / diff.size
 
 
-LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": sigmoid_mse}
+def squared_error(p, labels):
+    """The handout's two-class loss: mean over the batch of SE(p, y), y the 0/1 label.
+
+    Parameters
+    ----------
+    p : np.ndarray of float, shape (N, 1)
+        The network's sigmoid output, the probability of class 1.
+    labels : np.ndarray of int, shape (N,)
+        0 or 1.
+
+    Returns
+    -------
+    loss : float
+        (1/N) sum_n (p[n] - y[n])^2.
+    dp : np.ndarray, shape (N, 1), dtype of ``p``
+        dC/dp = 2 (p - y) / N, ``SE.backward()`` over N.
+    """
+    labels = check_labels(labels, "labels", 2)
+    if p.shape != (len(labels), 1):
+        raise ValueError(f"p must have shape ({len(labels)}, 1), one probability a row, "
+                         f"got {p.shape}")
+    se = SE()
+    errors = se.forward(p, labels.astype(p.dtype)[:, None])
+    return float(np.mean(errors)), se.backward() / len(p)
+
+
+LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": sigmoid_mse, "se": squared_error}
+
+
+def predicted_classes(outputs, loss):
+    """Class codes of a batch of outputs (N, d_out) of a network trained with ``loss``.
+
+    The largest logit's class; for "se" (one sigmoid output, the probability of class
+    1), class 1 where it exceeds 0.5. Returns np.ndarray of int, shape (N,).
+    """
+    if loss == "se":
+        return (outputs[:, 0] > 0.5).astype(np.int64)
+    return np.argmax(outputs, axis=1)

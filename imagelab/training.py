@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from imagelab.checks import check_dataset, check_float, check_int, check_seed
-from imagelab.losses import LOSSES
+from imagelab.losses import LOSSES, predicted_classes
 from imagelab.optimizers import Adam, learning_rate_at
 
 
@@ -54,7 +54,7 @@ def split_validation(data, labels, fraction_val, seed=None):
 def evaluate(network, data, labels, loss="cross_entropy"):
     """Loss (without weight decay) and accuracy of ``network`` on labelled data."""
     z = network.predict_logits(data)
-    return LOSSES[loss](z, labels)[0], float(np.mean(np.argmax(z, axis=1) == labels))
+    return LOSSES[loss](z, labels)[0], float(np.mean(predicted_classes(z, loss) == labels))
 
 
 def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=128,
@@ -79,7 +79,8 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
         Base rate, scaled by ``schedule`` ("cosine" or "constant") each epoch.
     weight_decay : float >= 0
         L2 penalty factor (see ``Network.loss_and_gradients``).
-    loss : {"cross_entropy", "mse"}
+    loss : {"cross_entropy", "mse", "se"}
+        "se": a network whose last layer is a one-output sigmoid (two classes).
     patience : int >= 1, optional
         Stop after this many epochs without a better validation accuracy.
     data_flipped : np.ndarray, shape (N, d_in), optional
@@ -134,7 +135,7 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             optimizer.step(rate)
             # The data loss alone (no weight-decay penalty), comparable with val_loss.
             total_loss += LOSSES[loss](z, labels[index])[0] * len(index)
-            total_correct += np.count_nonzero(np.argmax(z, axis=1) == labels[index])
+            total_correct += np.count_nonzero(predicted_classes(z, loss) == labels[index])
         val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss)
         values = (total_loss / len(data), total_correct / len(data), val_loss,
                   val_accuracy, rate, time.perf_counter() - start)
