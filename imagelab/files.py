@@ -28,8 +28,10 @@ def write_atomic(path, write):
         raise
 
 
-def save_results(results_dir, name, figure, record, note=""):
+def save_results(results_dir, name, figure, record, note="", figure_name=None):
     """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
+
+    ``figure_name`` gives the figure another stem (``<figure_name>.png``).
 
     Each file is written whole or not at all (see ``write_atomic``), and neither if
     ``record`` is not strict JSON (NaN, Infinity or another type: ValueError or
@@ -43,7 +45,7 @@ def save_results(results_dir, name, figure, record, note=""):
     if note:
         figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
         figure.tight_layout(rect=(0, 0.03, 1, 1))
-    save_figure(results_dir, name, figure)
+    save_figure(results_dir, figure_name or name, figure)
     path = os.path.join(results_dir, name + ".json")
     write_atomic(path, lambda f: f.write(text))
     print(f"saved {path}")

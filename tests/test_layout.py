@@ -8,7 +8,7 @@ draws them; a module may import modules of its own layer or of a layer below:
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, losses, optimizers,
                      model, training
-    4 entry points   imagelab.knn_study, mlp_study, train
+    4 entry points   imagelab.knn_study, mlp_study, train, toy
 
 A new module must be given its layer here, which is the point: where it sits is a
 decision, not an accident.
@@ -30,6 +30,7 @@ LAYERS = {
     "imagelab.losses": 3, "imagelab.optimizers": 3, "imagelab.model": 3,
     "imagelab.training": 3,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
+    "imagelab.toy": 4,
 }
 
 
