@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from imagelab.arguments import (ROOT, ArgumentParser, file_stem, positive_float,
-                                positive_int, results_folder, seed)
+                                positive_int, results_folder, seed, stop_if_diverging)
 from imagelab.checks import check_float, check_int
 from imagelab.files import save_results
 from imagelab.layers import ACTIVATIONS
@@ -222,9 +222,8 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    _, args = parse_arguments(argv)
+def run(args, argv):
+    """Train on each set as the flags say; print the accuracies; save the figure and record."""
     start = time.perf_counter()
     panels, accuracies = [], {}
     for name, generate in DATASETS.items():
@@ -243,6 +242,13 @@ def main(argv=None):
     title = f"MLP {'-'.join(map(str, sizes))}, {args.activation}: probability of class 1"
     save_results(args.results_dir, args.name, plot_confidence(panels, title), record,
                  figure_name=f"{args.name}_confidence")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser, args = parse_arguments(argv)
+    with parser.flag_errors(), stop_if_diverging(args.learning_rate):
+        run(args, argv)
 
 
 if __name__ == "__main__":
