@@ -177,19 +177,24 @@ def validated(parse):
     return check
 
 
+def add_results_arguments(parser, seed_help):
+    """Add --results-dir and --seed, the flags of every command (``seed_help``: what it seeds)."""
+    parser.add_argument("--results-dir", type=results_folder,
+                        default=os.path.join(ROOT, "results"),
+                        help="folder for the plot and the json file (default: results/, "
+                             "whose committed files a run overwrites)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"{seed_help}, so that a run can be repeated (default: 0)")
+
+
 def add_common_arguments(parser):
     """Add the flags that knn.py and mlp.py share, with the lab's values as defaults."""
     parser.add_argument("--data-dir", type=data_folder, default=os.path.join(ROOT, "data"),
                         help="folder holding cifar-10-batches-py, or that folder itself "
                              "(default: data/ beside this file); downloaded there if missing")
-    parser.add_argument("--results-dir", type=results_folder,
-                        default=os.path.join(ROOT, "results"),
-                        help="folder for the plot and the json file (default: results/, "
-                             "whose committed files a run overwrites)")
+    add_results_arguments(parser, "seed of the shuffle before the split and of any other "
+                                  "randomness")
     parser.add_argument("--split", type=fraction, default=0.9,
                         help="fraction of the 60,000 images used for training (default: 0.9)")
-    parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of the shuffle before the split and of any other "
-                             "randomness, so that a run can be repeated (default: 0)")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading CIFAR-10 when it is missing")

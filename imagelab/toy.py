@@ -8,15 +8,14 @@ it is held out for validation. The network is ``imagelab.model.mlp`` trained by
 ``imagelab.training.train``; the figure shows its probability of class 1 over the
 plane, one panel per set (``toy_confidence.png``, numbers in ``toy.json``).
 """
-import os
 import sys
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from imagelab.arguments import (ROOT, ArgumentParser, file_stem, positive_float,
-                                positive_int, results_folder, seed, stop_if_diverging)
+from imagelab.arguments import (ArgumentParser, add_results_arguments, file_stem,
+                                positive_float, positive_int, stop_if_diverging)
 from imagelab.checks import check_float, check_int
 from imagelab.files import save_results
 from imagelab.layers import ACTIVATIONS
@@ -200,11 +199,7 @@ def parse_arguments(argv=None):
         prog="python -m imagelab.toy",
         description="Train a small MLP on three toy 2-D sets (blobs, moons, spiral) and "
                     "draw its confidence over the plane.")
-    parser.add_argument("--results-dir", type=results_folder, default=os.path.join(ROOT, "results"),
-                        help="folder for the figure and the json file (default: results/, "
-                             "whose committed files a run overwrites)")
-    parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of the points, the split and the weights (default: 0)")
+    add_results_arguments(parser, "seed of the points, the split and the weights")
     parser.add_argument("--n", type=positive_int, default=1000,
                         help="points per set, a quarter held out for validation "
                              "(default: 1000)")
