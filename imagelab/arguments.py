@@ -194,6 +194,16 @@ def validated(parse):
     return check
 
 
+def add_results_arguments(parser, seed_help):
+    """Add --results-dir and --seed, the flags of every command (``seed_help``: what it seeds)."""
+    parser.add_argument("--results-dir", type=results_folder,
+                        default=os.path.join(ROOT, "results"),
+                        help="folder for the plot and the json file (default: results/, "
+                             "whose committed files a run overwrites)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"{seed_help}, so that a run can be repeated (default: 0)")
+
+
 def add_common_arguments(parser):
     """Add the flags that every command shares, with the lab's values as defaults."""
     parser.add_argument("--dataset", choices=DATASETS, default="cifar10",
@@ -202,17 +212,12 @@ def add_common_arguments(parser):
                         help="folder holding cifar-10-batches-py, mnist/ and fashion-mnist/ "
                              "(or cifar-10-batches-py itself; default: data/ beside this "
                              "file); a missing dataset is downloaded there")
-    parser.add_argument("--results-dir", type=results_folder,
-                        default=os.path.join(ROOT, "results"),
-                        help="folder for the plot and the json file (default: results/, "
-                             "whose committed files a run overwrites)")
+    add_results_arguments(parser, "seed of the shuffle before the split and of any other "
+                                  "randomness")
     parser.add_argument("--split", type=split, default=None,
                         help="fraction of all the images (training and test sets pooled, "
                              "shuffled) used for training, or 'official' for the dataset's "
                              "own test set (default: 0.9 for cifar10, the lab's; official "
                              "for mnist and fashion-mnist)")
-    parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of the shuffle before the split and of any other "
-                             "randomness, so that a run can be repeated (default: 0)")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading the dataset when it is missing")

@@ -31,6 +31,8 @@ def write_atomic(path, write):
 def save_results(results_dir, name, figure, record, note="", figure_name=None):
     """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
 
+    ``figure_name`` gives the figure another stem (``<figure_name>.png``).
+
     Each file is written whole or not at all (see ``write_atomic``), and neither if
     ``record`` is not strict JSON (NaN, Infinity or another type: ValueError or
     TypeError). A ``note`` (e.g. ``imagelab.data.data_note(data_dir)``) is printed

@@ -9,7 +9,7 @@ draws them; a module may import modules of its own layer or of a layer below:
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
                      optimizers, model, training, two_class
-    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn
+    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy
 
 A new module must be given its layer here, which is the point: where it sits is a
 decision, not an accident.
@@ -34,6 +34,7 @@ LAYERS = {
     "imagelab.training": 3, "imagelab.nn_layers": 3, "imagelab.two_class": 3,
     "imagelab.numpy_nn": 4,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
+    "imagelab.toy": 4,
 }
 
 

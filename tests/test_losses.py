@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.losses import LOSSES, sigmoid_mse, softmax_cross_entropy
+from imagelab.losses import LOSSES, sigmoid_mse, softmax_cross_entropy, squared_error
 
 
 @pytest.mark.parametrize("loss_fn", [softmax_cross_entropy, sigmoid_mse])
@@ -35,4 +35,5 @@ def test_cross_entropy_is_finite_for_huge_logits():
 
 
 def test_losses_by_name():
-    assert LOSSES == {"cross_entropy": softmax_cross_entropy, "mse": sigmoid_mse}
+    assert LOSSES == {"cross_entropy": softmax_cross_entropy, "mse": sigmoid_mse,
+                      "se": squared_error}

@@ -174,7 +174,7 @@ def test_train_rejects_bad_batch_size():
     ({"patience": 1.5}, "patience must be an integer >= 1, got 1.5"),
     ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0, got nan"),
     ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0, got -0.1"),
-    ({"loss": "hinge"}, "loss must be one of \\['cross_entropy', 'mse'\\], got 'hinge'"),
+    ({"loss": "hinge"}, "loss must be one of \\['cross_entropy', 'mse', 'se'\\], got 'hinge'"),
     ({"seed": -1}, "seed must be None, an integer >= 0 or a numpy.random.Generator, got -1"),
     ({"seed": 0.5}, "seed must be None, an integer >= 0 or a numpy.random.Generator, got 0.5"),
 ])
