@@ -13,7 +13,7 @@ from imagelab.arguments import ArgumentParser, add_common_arguments, positive_in
 from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
 from imagelab.data import data_note, load_split
 from imagelab.datasets import TITLES
-from imagelab.files import save_results
+from imagelab.files import result_name, save_results
 
 # Working memory of the k sweep beyond its inputs and a shifted copy of the test set:
 # half for a shifted block of training rows, half for its scores against a chunk of
@@ -435,7 +435,8 @@ def main(argv=None):
     record = {"dataset": args.dataset, "k": k_values, "accuracy": accuracies,
               "split": args.split, "seed": args.seed, "n_train": len(data_train),
               "n_test": len(data_test), "seconds": round(elapsed, 1)}
-    save_results(args.results_dir, "knn", plot_accuracy(k_values, accuracies, title), record,
+    save_results(args.results_dir, result_name("knn", dataset=args.dataset),
+                 plot_accuracy(k_values, accuracies, title), record,
                  note=data_note(args.data_dir, args.dataset))
     print(f"done in {elapsed:.1f} s")
 

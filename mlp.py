@@ -475,7 +475,7 @@ def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_e
               "split": split, "seed": seed, "d_h": d_h, "learning_rate": learning_rate,
               "num_epoch": num_epoch, "n_train": len(data_train), "n_test": len(data_test),
               "features": spec, "seconds": round(elapsed, 1)}
-    save_results(results_dir, result_name("mlp", spec),
+    save_results(results_dir, result_name("mlp", spec, dataset),
                  plot_training(train_accuracies, test_accuracy, title), record,
                  note=data_note(data_dir, dataset))
     print(f"done in {elapsed:.1f} s")

@@ -66,12 +66,15 @@ def save_figure(results_dir, name, figure):
     return path
 
 
-def result_name(prefix, features):
-    """File name (no extension) of a result: ``prefix`` then the representation.
+def result_name(prefix, features=None, dataset="cifar10"):
+    """File name (no extension) of a result: ``prefix``, the dataset, the representation.
 
-    None or "raw" add nothing; a spec adds "_<spec>" with characters other than
-    letters, digits, "+", "-", "." and "_" replaced by "_".
+    The lab's dataset, cifar10, adds nothing (``knn``, ``mlp``), another adds
+    "_<dataset>" (``knn_fashion-mnist``), so that no run overwrites another dataset's
+    results. None or "raw" add nothing; a spec adds "_<spec>" with characters other
+    than letters, digits, "+", "-", "." and "_" replaced by "_".
     """
+    name = prefix if dataset == "cifar10" else f"{prefix}_{dataset}"
     if features in (None, "raw"):
-        return prefix
-    return prefix + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)
+        return name
+    return name + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)

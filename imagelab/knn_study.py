@@ -90,11 +90,13 @@ def compare_representations(args, k_values):
     if args.figures:
         best_k = k_values[int(np.argmax(curves["raw"]))]
         predicted = knn_predictions(data_train, labels_train, data_test, best_k)
-        save_classification_figures(args.results_dir, "knn", data_test, labels_test,
+        save_classification_figures(args.results_dir, result_name("knn", dataset=args.dataset),
+                                    data_test, labels_test,
                                     predicted, data.label_names,
                                     f"kNN on {TITLES[args.dataset]}, k = {best_k}",
                                     image_shape=data.image_shape)
-    name = result_name("knn", args.features[0]) if len(args.features) == 1 else "knn_features"
+    name = (result_name("knn", args.features[0], args.dataset) if len(args.features) == 1
+            else result_name("knn_features", dataset=args.dataset))
     title = (f"kNN on {TITLES[args.dataset]} ({len(data_train)} train / {len(data_test)} "
              f"test, seed {args.seed})\n"
              "descriptors standardised with training statistics, raw pixels as they are")
@@ -143,7 +145,7 @@ def choose_k(args, k_values):
               "seed": args.seed, "n_train": len(data_train), "n_test": len(data_test),
               "seconds": round(elapsed, 1)}
     figure = plot_cv(k_values, mean, std, chosen, test_accuracy, title)
-    save_results(args.results_dir, result_name("knn_cv", spec), figure, record,
+    save_results(args.results_dir, result_name("knn_cv", spec, args.dataset), figure, record,
                  note=data_note(args.data_dir, args.dataset))
 
 

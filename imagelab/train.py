@@ -180,7 +180,7 @@ def run(args, argv):
               "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
               "test_accuracy": test_accuracy, "seconds": round(elapsed, 1),
               "history": history}
-    name = result_name(args.name, args.features)
+    name = result_name(args.name, args.features, args.dataset)
     title = (f"MLP {'-'.join(map(str, sizes))} on {TITLES[args.dataset]} "
              f"{'raw pixels' if args.features == 'raw' else args.features}"
              f"{f' (PCA {args.pca})' if args.pca else ''}, {args.activation}, "

@@ -41,7 +41,8 @@ def record(results_dir, name, figures=()):
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_knn_takes_the_official_split_by_default(data_dir, tmp_path, dataset):
     run(knn.main, data_dir, tmp_path, "--dataset", dataset, "--k-max", "3")
-    result = record(tmp_path, "knn")
+    assert not os.path.exists(tmp_path / "knn.json")   # the lab's CIFAR-10 result is kept
+    result = record(tmp_path, f"knn_{dataset}")
     assert (result["dataset"], result["split"]) == (dataset, "official")
     assert (result["n_train"], result["n_test"]) == (12, 8) and len(result["accuracy"]) == 3
     assert "note" not in result                      # no JPEG footnote off CIFAR-10
@@ -49,7 +50,7 @@ def test_knn_takes_the_official_split_by_default(data_dir, tmp_path, dataset):
 
 def test_a_fraction_pools_the_official_sets(data_dir, tmp_path):
     run(knn.main, data_dir, tmp_path, "--dataset", "mnist", "--split", "0.75", "--k-max", "2")
-    result = record(tmp_path, "knn")
+    result = record(tmp_path, "knn_mnist")
     assert (result["split"], result["n_train"], result["n_test"]) == (0.75, 15, 5)
 
 
@@ -67,7 +68,7 @@ def test_cifar10_splits(data_dir, tmp_path, flags, split, sizes):
 def test_mlp_on_fashion_mnist(data_dir, tmp_path):
     run(mlp.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--num-epoch", "2",
         "--d-h", "4")
-    result = record(tmp_path, "mlp")
+    result = record(tmp_path, "mlp_fashion-mnist")
     assert result["dataset"] == "fashion-mnist" and len(result["train_accuracy"]) == 2
     assert (result["n_train"], result["n_test"]) == (12, 8)
 
@@ -76,7 +77,7 @@ def test_mlp_study_on_hog_of_grey_images(data_dir, tmp_path):
     pytest.importorskip("skimage")
     run(mlp_study.main, data_dir, tmp_path, "--dataset", "mnist", "--features", "hog",
         "--num-epoch", "2", "--d-h", "4")
-    result = record(tmp_path, "mlp_hog")
+    result = record(tmp_path, "mlp_mnist_hog")
     assert (result["dataset"], result["features"]) == ("mnist", "hog")
 
 
@@ -84,12 +85,14 @@ def test_knn_study_descriptors_and_figures_on_grey_images(data_dir, tmp_path):
     pytest.importorskip("skimage")
     run(knn_study.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--k-max", "3",
         "--features", "raw", "hog", "lbp", "color")
-    result = record(tmp_path, "knn_features")
+    result = record(tmp_path, "knn_features_fashion-mnist")
     assert sorted(result["accuracy"]) == ["color", "hog", "lbp", "raw"]
     assert result["dataset"] == "fashion-mnist"
     run(knn_study.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--k-max", "3",
         "--figures")
-    record(tmp_path, "knn", figures=["knn_confusion", "knn_predictions", "knn_mistakes"])
+    record(tmp_path, "knn_fashion-mnist", figures=[
+        "knn_fashion-mnist_confusion", "knn_fashion-mnist_predictions",
+        "knn_fashion-mnist_mistakes"])
 
 
 def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
@@ -97,7 +100,7 @@ def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
     make_mnist_folder(tmp_path / "mnist", counts=(100, 20))
     run(knn_study.main, str(tmp_path), tmp_path, "--dataset", "mnist", "--cv", "2",
         "--k-max", "2")
-    result = record(tmp_path, "knn_cv")
+    result = record(tmp_path, "knn_cv_mnist")
     assert (result["dataset"], result["n_train"], result["n_test"]) == ("mnist", 100, 20)
 
 
@@ -105,8 +108,9 @@ def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
 def test_trainer_with_flips_and_figures(data_dir, tmp_path, dataset):
     run(train.main, data_dir, tmp_path, "--dataset", dataset, "--hidden", "4", "--num-epoch",
         "2", "--flip", "--figures", "--validation", "0.25")
-    result = record(tmp_path, "mlp_network", figures=[
-        "mlp_network_confusion", "mlp_network_predictions", "mlp_network_mistakes"])
+    name = "mlp_network" if dataset == "cifar10" else f"mlp_network_{dataset}"
+    result = record(tmp_path, name, figures=[
+        f"{name}_confusion", f"{name}_predictions", f"{name}_mistakes"])
     assert result["dataset"] == dataset and "--dataset" in result["command"]
 
 
@@ -114,7 +118,7 @@ def test_trainer_on_hog_with_flips(data_dir, tmp_path):
     pytest.importorskip("skimage")
     run(train.main, data_dir, tmp_path, "--dataset", "mnist", "--features", "hog+color",
         "--hidden", "4", "--num-epoch", "2", "--flip", "--figures", "--validation", "0.25")
-    assert record(tmp_path, "mlp_network_hog+color")["features"] == "hog+color"
+    assert record(tmp_path, "mlp_network_mnist_hog+color")["features"] == "hog+color"
 
 
 def test_missing_dataset_without_download_is_one_line(tmp_path, capsys):

@@ -127,3 +127,13 @@ def test_save_figure_writes_a_png_and_returns_its_path(tmp_path):
 def test_result_name_makes_a_file_name_of_a_spec():
     assert result_name("knn", None) == result_name("knn", "raw") == "knn"
     assert result_name("mlp", "hog:channels=rgb+color") == "mlp_hog_channels_rgb+color"
+
+
+@pytest.mark.parametrize("prefix, features, dataset, name", [
+    ("knn", None, "cifar10", "knn"),                        # the lab's files keep their names
+    ("knn", None, "fashion-mnist", "knn_fashion-mnist"),    # another dataset never overwrites them
+    ("mlp", "hog", "mnist", "mlp_mnist_hog"),
+    ("knn_cv", "hog:channels=rgb", "cifar10", "knn_cv_hog_channels_rgb"),
+])
+def test_result_names_carry_the_dataset_and_the_representation(prefix, features, dataset, name):
+    assert result_name(prefix, features, dataset) == name
