@@ -95,7 +95,10 @@ def compare_representations(args, k_values):
                                     predicted, data.label_names,
                                     f"kNN on {TITLES[args.dataset]}, k = {best_k}",
                                     image_shape=data.image_shape)
-    name = (result_name("knn", args.features[0], args.dataset) if len(args.features) == 1
+    # One descriptor: knn_<spec>; several, or the pixels alone: knn_features (knn.png
+    # stays the lab's own result, made by knn.py).
+    single = len(args.features) == 1 and args.features[0] != "raw"
+    name = (result_name("knn", args.features[0], args.dataset) if single
             else result_name("knn_features", dataset=args.dataset))
     title = (f"kNN on {TITLES[args.dataset]} ({len(data_train)} train / {len(data_test)} "
              f"test, seed {args.seed})\n"

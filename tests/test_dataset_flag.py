@@ -90,7 +90,7 @@ def test_knn_study_descriptors_and_figures_on_grey_images(data_dir, tmp_path):
     assert result["dataset"] == "fashion-mnist"
     run(knn_study.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--k-max", "3",
         "--figures")
-    record(tmp_path, "knn_fashion-mnist", figures=[
+    record(tmp_path, "knn_features_fashion-mnist", figures=[
         "knn_fashion-mnist_confusion", "knn_fashion-mnist_predictions",
         "knn_fashion-mnist_mistakes"])
 
