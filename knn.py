@@ -23,6 +23,8 @@ CHUNK_BYTES = 128 * 2**20
 BLOCK_BYTES = 16 * 2**20
 # Most entries per group in the threshold selection of _smallest.
 GROUP = 8
+# The tie rules of the vote (see _vote).
+TIES = ("nearest", "smallest")
 # Training rows averaged for the centre of the shift (see _centre).
 CENTRE_ROWS = 1024
 
@@ -252,7 +254,14 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     return best_indices
 
 
-def _vote(neighbours, n_classes, k_values):
+def _check_ties(ties):
+    """``ties`` if it is one of ``TIES``, else a ValueError."""
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+    return ties
+
+
+def _vote(neighbours, n_classes, k_values, ties="nearest"):
     """Majority vote of the k nearest neighbours, for every k in ``k_values``.
 
     Parameters
@@ -262,12 +271,15 @@ def _vote(neighbours, n_classes, k_values):
         with ``k_max >= max(k_values)``.
     n_classes : int
     k_values : list of int
+    ties : {"nearest", "smallest"}
+        Where a tie in the vote goes: to the tied class whose member is nearest (so
+        k = 2 always predicts like k = 1), or to the smallest tied class code (the
+        rule of scikit-learn's KNeighborsClassifier).
 
     Returns
     -------
     list of np.ndarray of int, shape (n_test,)
-        The predicted class code for each k. A tie in the vote goes to the tied class
-        whose member is nearest, so k = 2 always predicts like k = 1.
+        The predicted class code for each k.
     """
     n_test, k_max = neighbours.shape
     rows = np.arange(n_test)
@@ -279,12 +291,14 @@ def _vote(neighbours, n_classes, k_values):
         votes[rows, classes] += 1
         first[rows, classes] = np.minimum(first[rows, classes], rank)
         # More votes win; between equal votes the smaller rank wins. One more vote
-        # outweighs any difference of rank, which is at most k_max.
-        predictions[rank + 1] = np.argmax(votes * (k_max + 1) - first, axis=1)
+        # outweighs any difference of rank, which is at most k_max. (argmax takes the
+        # first of equal values: the smallest class code.)
+        score = votes * (k_max + 1) - first if ties == "nearest" else votes
+        predictions[rank + 1] = np.argmax(score, axis=1)
     return [predictions[k] for k in k_values]
 
 
-def knn_predict(dists, labels_train, k):
+def knn_predict(dists, labels_train, k, ties="nearest"):
     """Predict the class of each test point by a vote of its ``k`` nearest neighbours.
 
     Parameters
@@ -296,14 +310,17 @@ def knn_predict(dists, labels_train, k):
     labels_train : np.ndarray of int, shape (n_train,)
     k : int
         Number of neighbours, 1 <= k <= n_train.
+    ties : {"nearest", "smallest"}, optional
+        Where a tie in the vote goes: by default to the tied class whose member is
+        nearest, so k = 2 predicts like k = 1; "smallest": to the smallest tied label,
+        as scikit-learn's KNeighborsClassifier does.
 
     Returns
     -------
     np.ndarray of np.int64, shape (n_test,)
         The most common label among the k nearest training points of each test
-        point. A tie goes to the tied class whose member is nearest, so k = 2
-        predicts like k = 1. Among training points at exactly equal distance, which
-        one counts as nearer is unspecified.
+        point, ties broken as ``ties`` says. Among training points at exactly equal
+        distance, which one counts as nearer is unspecified.
 
     Raises
     ------
@@ -319,13 +336,14 @@ def knn_predict(dists, labels_train, k):
                          "distance_matrix(data_train, data_test) returns it")
     check_nonnegative(dists, "dists")
     k = check_int(k, "k", 1, len(labels_train))
+    ties = _check_ties(ties)
     classes, codes = np.unique(labels_train, return_inverse=True)
     nearest = _nearest(dists.T, k)            # (n_test, k)
-    return classes[_vote(codes[nearest], len(classes), [k])[0]]
+    return classes[_vote(codes[nearest], len(classes), [k], ties)[0]]
 
 
 def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_values,
-                       chunk_bytes=CHUNK_BYTES):
+                       chunk_bytes=CHUNK_BYTES, ties="nearest"):
     """Accuracy of kNN on the test set for several k, from one pass over the distances.
 
     The ``max(k_values)`` nearest neighbours of each test point are found once
@@ -341,6 +359,8 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     k_values : iterable of int
         Each in 1..n_train.
     chunk_bytes : int >= 1, optional
+    ties : {"nearest", "smallest"}, optional
+        Where a tie in the vote goes (see ``knn_predict``).
 
     Returns
     -------
@@ -364,14 +384,15 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
         raise ValueError("k_values is empty")
     k_values = [check_int(k, "k", 1, len(data_train)) for k in k_values]
     chunk_bytes = check_int(chunk_bytes, "chunk_bytes", 1)
+    ties = _check_ties(ties)
     classes, codes = np.unique(labels_train, return_inverse=True)
     nearest = _nearest_neighbours(data_train, data_test, max(k_values), chunk_bytes)
-    predictions = _vote(codes[nearest], len(classes), k_values)          # (n_test,) each
+    predictions = _vote(codes[nearest], len(classes), k_values, ties)    # (n_test,) each
     correct = [np.count_nonzero(classes[predicted] == labels_test) for predicted in predictions]
     return [count / len(data_test) for count in correct]
 
 
-def evaluate_knn(data_train, labels_train, data_test, labels_test, k):
+def evaluate_knn(data_train, labels_train, data_test, labels_test, k, ties="nearest"):
     """Accuracy of kNN with ``k`` neighbours on the test set.
 
     Parameters
@@ -382,6 +403,8 @@ def evaluate_knn(data_train, labels_train, data_test, labels_test, k):
     labels_test : np.ndarray of int, shape (n_test,)
     k : int
         Number of neighbours, 1 <= k <= n_train.
+    ties : {"nearest", "smallest"}, optional
+        Where a tie in the vote goes (see ``knn_predict``).
 
     Returns
     -------
@@ -390,7 +413,8 @@ def evaluate_knn(data_train, labels_train, data_test, labels_test, k):
         Computed by ``evaluate_knn_sweep`` with the single value k, in chunks of the
         test set so that memory stays bounded.
     """
-    return evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, [k])[0]
+    return evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, [k],
+                              ties=ties)[0]
 
 
 def plot_accuracy(k_values, accuracies, title):

@@ -81,7 +81,7 @@ def _cross_validate(data, labels, n_folds, seed, score, verbose):
 
 
 def cross_validate_knn(data, labels, k_values, n_folds=5, seed=None, standardize_features=False,
-                       chunk_bytes=CHUNK_BYTES, verbose=False):
+                       chunk_bytes=CHUNK_BYTES, verbose=False, ties="nearest"):
     """Cross-validated kNN accuracy for several k, one distance pass per fold.
 
     Parameters
@@ -101,6 +101,8 @@ def cross_validate_knn(data, labels, k_values, n_folds=5, seed=None, standardize
         Working memory of ``knn.evaluate_knn_sweep``.
     verbose : bool
         Print a line per fold.
+    ties : {"nearest", "smallest"}
+        Where a tie in the vote goes (see ``knn.knn_predict``).
 
     Returns
     -------
@@ -116,7 +118,7 @@ def cross_validate_knn(data, labels, k_values, n_folds=5, seed=None, standardize
         if standardize_features:
             train, held = standardize(train, held)
         return evaluate_knn_sweep(train, train_labels, held, held_labels, k_values,
-                                  chunk_bytes=chunk_bytes)
+                                  chunk_bytes=chunk_bytes, ties=ties)
 
     return _cross_validate(data, labels, n_folds, seed, score, verbose)
 

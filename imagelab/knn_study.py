@@ -24,7 +24,7 @@ from imagelab.figures import (knn_predictions, plot_cv, plot_k_curves,
                               save_classification_figures)
 from imagelab.files import result_name, save_results
 from imagelab.preprocessing import standardize
-from knn import evaluate_knn, evaluate_knn_sweep
+from knn import TIES, evaluate_knn, evaluate_knn_sweep
 
 
 def parse_arguments(argv=None):
@@ -40,6 +40,10 @@ def parse_arguments(argv=None):
                         help="representations to compare on one figure: raw (the pixels) "
                              "or descriptor specs such as hog, lbp, color, hog+color "
                              "(see imagelab/descriptors.py; needs scikit-image)")
+    parser.add_argument("--ties", choices=TIES, default="nearest",
+                        help="where a tie in the vote goes: to the class of the nearest "
+                             "neighbour (default, the lab's) or to the smallest class code "
+                             "(scikit-learn's KNeighborsClassifier)")
     parser.add_argument("--cv", type=fold_count, metavar="N",
                         help="choose k by stratified N-fold cross-validation on the "
                              "training split (N >= 2), then test that k on the test split")
@@ -84,7 +88,7 @@ def compare_representations(args, k_values):
         data, data_train, labels_train, data_test, labels_test = load_scaled(args, spec)
         refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
         curves[spec] = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
-                                          k_values)
+                                          k_values, ties=args.ties)
         print(f"{spec}: best k = {k_values[int(np.argmax(curves[spec]))]}, "
               f"accuracy {max(curves[spec]):.4f} ({time.perf_counter() - start:.0f} s)")
     if args.figures:
@@ -100,11 +104,13 @@ def compare_representations(args, k_values):
     single = len(args.features) == 1 and args.features[0] != "raw"
     name = (result_name("knn", args.features[0], args.dataset) if single
             else result_name("knn_features", dataset=args.dataset))
+    name += "" if args.ties == "nearest" else f"_ties_{args.ties}"
     title = (f"kNN on {TITLES[args.dataset]} ({len(data_train)} train / {len(data_test)} "
              f"test, seed {args.seed})\n"
              "descriptors standardised with training statistics, raw pixels as they are")
-    record = {"dataset": args.dataset, "k": k_values, "accuracy": curves, "split": args.split,
-              "seed": args.seed, "n_train": len(data_train), "n_test": len(data_test),
+    record = {"dataset": args.dataset, "ties": args.ties, "k": k_values, "accuracy": curves,
+              "split": args.split, "seed": args.seed, "n_train": len(data_train),
+              "n_test": len(data_test),
               "scaling": "descriptors standardised with training statistics; raw pixels as is",
               "seconds": round(time.perf_counter() - start, 1)}
     save_results(args.results_dir, name, plot_k_curves(k_values, curves, title), record,
@@ -128,11 +134,12 @@ def choose_k(args, k_values):
     check_folds(args.cv, args.k_max, labels_train)
     mean, std, folds = cross_validate_knn(data_train, labels_train, k_values, n_folds=args.cv,
                                           seed=args.seed, standardize_features=spec != "raw",
-                                          verbose=True)
+                                          verbose=True, ties=args.ties)
     chosen = k_values[int(np.argmax(mean))]        # the smallest k among equal means
     if spec != "raw":
         data_train, data_test = standardize(data_train, data_test)
-    test_accuracy = evaluate_knn(data_train, labels_train, data_test, labels_test, chosen)
+    test_accuracy = evaluate_knn(data_train, labels_train, data_test, labels_test, chosen,
+                                 ties=args.ties)
     elapsed = time.perf_counter() - start
     print(" k  mean    std")
     for k, m, s in zip(k_values, mean, std):
@@ -141,7 +148,7 @@ def choose_k(args, k_values):
     title = (f"kNN on {TITLES[args.dataset]} ({'raw pixels' if spec == 'raw' else spec}): "
              f"{args.cv}-fold cross-validation, seed {args.seed}\nk chosen on the "
              f"{len(data_train)} training rows; tested once on the {len(data_test)} test rows")
-    record = {"dataset": args.dataset, "k": k_values, "mean": mean.tolist(),
+    record = {"dataset": args.dataset, "ties": args.ties, "k": k_values, "mean": mean.tolist(),
               "std": std.tolist(), "fold_accuracy": folds.tolist(), "n_folds": args.cv,
               "chosen_k": chosen,
               "test_accuracy": test_accuracy, "features": spec, "split": args.split,

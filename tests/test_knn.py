@@ -297,3 +297,50 @@ def test_sweep_on_huge_float32_entries_ranks_as_on_the_unscaled_ones():
     huge = data * np.float32(2.0 ** 100)       # squares overflow float32; a power of two is exact
     assert evaluate_knn_sweep(huge[train], labels[train], huge[test], labels[test],
                               k_values) == expected
+
+
+def predict_loop_smallest(dists, labels, k):
+    """Reference vote with scikit-learn's rule: a tie goes to the smallest label."""
+    predictions = []
+    for column in dists.T:
+        nearest = [labels[i] for i in np.argsort(column, kind="stable")[:k]]
+        counts = {c: nearest.count(c) for c in nearest}
+        best = max(counts.values())
+        predictions.append(min(c for c in counts if counts[c] == best))
+    return np.array(predictions)
+
+
+def test_knn_predict_smallest_tie_rule_matches_a_loop_for_every_k():
+    rng = np.random.default_rng(10)
+    n_train, n_test = 40, 25
+    dists = rng.permutation(n_train * n_test).reshape(n_train, n_test).astype(np.float64)
+    labels = rng.integers(0, 3, size=n_train)
+    for k in range(1, n_train + 1):
+        np.testing.assert_array_equal(knn_predict(dists, labels, k, ties="smallest"),
+                                      predict_loop_smallest(dists, labels, k), err_msg=f"k={k}")
+
+
+def test_the_two_tie_rules_differ_only_on_ties():
+    dists = np.array([[1.0], [2.0], [3.0]])              # 3 training points, 1 test point
+    labels = np.array([5, 2, 2])
+    assert knn_predict(dists, labels, 2)[0] == 5          # 1-1 tie: the nearest, 5
+    assert knn_predict(dists, labels, 2, ties="smallest")[0] == 2
+    assert knn_predict(dists, labels, 3, ties="smallest")[0] == 2   # no tie: the majority
+
+
+def test_sweep_with_the_smallest_tie_rule_agrees_with_knn_predict():
+    rng = np.random.default_rng(11)
+    data, labels = blobs(rng, 90)
+    train, test = slice(0, 70), slice(70, None)
+    swept = evaluate_knn_sweep(data[train], labels[train], data[test], labels[test],
+                               range(1, 11), ties="smallest")
+    dists = distance_matrix(data[train], data[test])
+    for k, accuracy in zip(range(1, 11), swept):
+        expected = np.mean(knn_predict(dists, labels[train], k, ties="smallest") == labels[test])
+        assert accuracy == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", ["largest", None, 1])
+def test_unknown_tie_rule_is_refused(ties):
+    with pytest.raises(ValueError, match="ties must be one of nearest, smallest"):
+        knn_predict(np.zeros((2, 1)), np.zeros(2, dtype=int), 1, ties=ties)

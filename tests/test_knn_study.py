@@ -49,7 +49,7 @@ def test_knn_study_defaults_to_the_raw_pixels(tiny_cifar):
 def test_knn_cv_chooses_k_on_the_training_split_only(tiny_cifar, monkeypatch):
     tested = []
     monkeypatch.setattr(knn_study, "evaluate_knn",
-                        lambda *args: tested.append(args[-1]) or 0.25)
+                        lambda *args, **kwargs: tested.append(args[-1]) or 0.25)
     names, record = run_knn(tiny_cifar, "--cv", "3", "--features", "color")
     assert names == ["knn_cv_color.json"]
     assert record["n_train"] == 108 and record["n_folds"] == 3
@@ -125,3 +125,8 @@ def test_a_missing_skimage_ends_the_study_with_a_message(tiny_cifar, monkeypatch
     message = str(info.value.code)                       # a message, not a traceback
     assert message.startswith("error: ") and "requirements-extra.txt" in message
     assert not os.path.exists(os.path.join(tiny_cifar, "results"))
+
+
+def test_knn_study_smallest_tie_rule_writes_its_own_file(tiny_cifar):
+    names, record = run_knn(tiny_cifar, "--ties", "smallest")
+    assert names == ["knn_features_ties_smallest.json"] and record["ties"] == "smallest"
