@@ -16,14 +16,15 @@ def distances_loop(a, b):
     return np.array([[np.sqrt(np.sum((x - y) ** 2)) for y in b] for x in a])
 
 
-def predict_loop(dists, labels, k):
-    """Reference vote: sort each column, count the k nearest labels, ties to the nearest class."""
+def predict_loop(dists, labels, k, ties="nearest"):
+    """Reference vote: sort each column, count the k nearest labels; a tie goes to the
+    class of the nearest member ("nearest") or to the smallest label ("smallest")."""
     predictions = []
     for column in dists.T:
         nearest = [labels[i] for i in np.argsort(column, kind="stable")[:k]]
         counts = {c: nearest.count(c) for c in nearest}
-        best = max(counts.values())
-        predictions.append(next(c for c in nearest if counts[c] == best))
+        tied = [c for c in nearest if counts[c] == max(counts.values())]
+        predictions.append(tied[0] if ties == "nearest" else min(tied))
     return np.array(predictions)
 
 
@@ -299,17 +300,6 @@ def test_sweep_on_huge_float32_entries_ranks_as_on_the_unscaled_ones():
                               k_values) == expected
 
 
-def predict_loop_smallest(dists, labels, k):
-    """Reference vote with scikit-learn's rule: a tie goes to the smallest label."""
-    predictions = []
-    for column in dists.T:
-        nearest = [labels[i] for i in np.argsort(column, kind="stable")[:k]]
-        counts = {c: nearest.count(c) for c in nearest}
-        best = max(counts.values())
-        predictions.append(min(c for c in counts if counts[c] == best))
-    return np.array(predictions)
-
-
 def test_knn_predict_smallest_tie_rule_matches_a_loop_for_every_k():
     rng = np.random.default_rng(10)
     n_train, n_test = 40, 25
@@ -317,7 +307,7 @@ def test_knn_predict_smallest_tie_rule_matches_a_loop_for_every_k():
     labels = rng.integers(0, 3, size=n_train)
     for k in range(1, n_train + 1):
         np.testing.assert_array_equal(knn_predict(dists, labels, k, ties="smallest"),
-                                      predict_loop_smallest(dists, labels, k), err_msg=f"k={k}")
+                                      predict_loop(dists, labels, k, ties="smallest"), err_msg=f"k={k}")
 
 
 def test_the_two_tie_rules_differ_only_on_ties():
