@@ -48,7 +48,9 @@ def test_the_same_seed_gives_the_batches_of_the_network_trainer():
     loader = DataLoader(rows(10), batch_size=3, shuffle=True, rng=5)
     rng = np.random.default_rng(5)
     for _ in range(2):                                    # two passes, two epochs
-        for (_, y), index in zip(loader, iterate_minibatches(10, 3, rng), strict=True):
+        batches, indices = [y for _, y in loader], list(iterate_minibatches(10, 3, rng))
+        assert len(batches) == len(indices) == 4
+        for y, index in zip(batches, indices):
             np.testing.assert_array_equal(y, index)
 
 
