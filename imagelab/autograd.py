@@ -82,7 +82,7 @@ def _axes(axis, ndim):
 
 
 def _unreduce(grad, axes, keepdims, shape):
-    """The gradient of a reduction's result, (keepdims or not), broadcast back to ``shape``.
+    """The gradient of a reduction over ``axes`` (kept or not), broadcast back to ``shape``.
 
     The view is read-only: gradients are never modified in place.
     """
@@ -420,11 +420,11 @@ class Tensor:
         equally between ties)."""
         axes = _axes(axis, self.ndim)
         out = self.data.max(axis=axes, keepdims=True)
-        top = self.data == out
-        share = top / top.sum(axis=axes, keepdims=True)
 
         def backward(g):
-            return (_unreduce(g, axes, keepdims, self.shape) * share,)
+            top = self.data == out                   # 1 at the largest entries, 0 elsewhere
+            return (_unreduce(g, axes, keepdims, self.shape) * top
+                    / top.sum(axis=axes, keepdims=True),)
         return _node(out if keepdims else np.squeeze(out, axes), "max", (self,), backward)
 
     def softmax(self, axis=-1):
