@@ -8,8 +8,9 @@ draws them; a module may import modules of its own layer or of a layer below:
     1 data readers   read_cifar, imagelab.arguments, data, datasets, descriptors
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
-                     optimizers, model, training, two_class
-    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy
+                     optimizers, model, training, two_class, autograd, autograd_nn,
+                     autograd_optim, autograd_data, autograd_tasks
+    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy, framework_lab
 
 A new module must be given its layer here, which is the point: where it sits is a
 decision, not an accident.
@@ -32,9 +33,11 @@ LAYERS = {
     "imagelab.cross_validation": 3, "imagelab.figures": 3, "imagelab.layers": 3,
     "imagelab.losses": 3, "imagelab.optimizers": 3, "imagelab.model": 3,
     "imagelab.training": 3, "imagelab.nn_layers": 3, "imagelab.two_class": 3,
+    "imagelab.autograd": 3, "imagelab.autograd_nn": 3, "imagelab.autograd_optim": 3,
+    "imagelab.autograd_data": 3, "imagelab.autograd_tasks": 3,
     "imagelab.numpy_nn": 4,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
-    "imagelab.toy": 4,
+    "imagelab.toy": 4, "imagelab.framework_lab": 4,
 }
 
 

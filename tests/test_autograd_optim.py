@@ -1,0 +1,77 @@
+"""Optimizers on Tensor parameters: the updates of the layer-by-layer network's optimizers."""
+import numpy as np
+import pytest
+
+from imagelab import optimizers
+from imagelab.autograd import Tensor
+from imagelab.autograd_optim import SGD, Adam
+from imagelab.layers import Parameter
+
+
+def twins(seed=0):
+    """The same two weight arrays as Tensors and as layer Parameters, and 5 gradients each."""
+    rng = np.random.default_rng(seed)
+    values = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    tensors = [Tensor(v.copy(), requires_grad=True) for v in values]
+    parameters = [Parameter(v.copy()) for v in values]
+    grads = [[rng.standard_normal(v.shape) for v in values] for _ in range(5)]
+    return tensors, parameters, grads
+
+
+@pytest.mark.parametrize("make, make_layer", [
+    (lambda p: Adam(p, 0.01), lambda p: optimizers.Adam(p)),
+    (lambda p: SGD(p, 0.01, momentum=0.9), lambda p: optimizers.SGD(p, momentum=0.9)),
+])
+def test_steps_equal_the_layer_by_layer_optimizers(make, make_layer):
+    tensors, parameters, grads = twins()
+    optimizer, layer_optimizer = make(tensors), make_layer(parameters)
+    for step_grads in grads:
+        for t, p, g in zip(tensors, parameters, step_grads):
+            t.grad, p.grad = g, g
+        optimizer.step()
+        layer_optimizer.step(0.01)
+    for t, p in zip(tensors, parameters):
+        np.testing.assert_allclose(t.data, p.value, rtol=0, atol=1e-14)
+
+
+def test_weight_decay_adds_its_gradient():
+    # From zero velocity: w <- w - lr (g + wd w).
+    w = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    w.grad = np.array([0.5, 0.5])
+    SGD([w], 0.1, momentum=0.9, weight_decay=0.01).step()
+    np.testing.assert_allclose(w.data, [1 - 0.1 * (0.5 + 0.01), -2 - 0.1 * (0.5 - 0.02)])
+
+
+@pytest.mark.parametrize("optimizer", [Adam, SGD])
+def test_a_parameter_without_gradient_is_left_alone(optimizer):
+    used, unused = (Tensor(np.ones(2), requires_grad=True) for _ in range(2))
+    used.grad = np.ones(2)
+    optimizer([used, unused], 0.1).step()
+    assert np.all(used.data < 1) and np.all(unused.data == 1)
+
+
+def test_zero_grad_and_a_descent():
+    # Minimise ||w - 3||^2 with SGD and momentum: w reaches 3.
+    w = Tensor(np.zeros(2), requires_grad=True)
+    optimizer = SGD([w], 0.1, momentum=0.5)
+    for _ in range(100):
+        optimizer.zero_grad()
+        ((w - 3.0) ** 2).sum().backward()
+        optimizer.step()
+    np.testing.assert_allclose(w.data, 3.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: SGD([], 0.1), "parameters must hold at least one Tensor, got none"),
+    (lambda: SGD([Tensor(np.ones(2))], 0.1), "Tensors requiring a gradient, got Tensor"),
+    (lambda: Adam([np.ones(2)], 0.1), r"got array\(\[1., 1.\]\) at position 0"),
+    (lambda: Adam([Tensor(1.0, requires_grad=True)], -1.0),
+     "learning_rate must be a finite number > 0, got -1.0"),
+    (lambda: SGD([Tensor(1.0, requires_grad=True)], 0.1, momentum=1),
+     r"momentum must be a finite number in \[0, 1\), got 1"),
+    (lambda: SGD([Tensor(1.0, requires_grad=True)], 0.1, weight_decay=float("nan")),
+     "weight_decay must be a finite number >= 0, got nan"),
+])
+def test_arguments_are_checked(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
