@@ -23,6 +23,33 @@ class Network:
         """Every ``Parameter`` of every layer, in layer order."""
         return [p for layer in self.layers for p in layer.parameters()]
 
+    def buffers(self):
+        """Every untrained array a layer keeps (batch norm's running statistics)."""
+        return [b for layer in self.layers for b in layer.buffers()]
+
+    def output_shapes(self, input_shape):
+        """Shape of each layer's output (no batch axis) for inputs of ``input_shape``.
+
+        Raises ValueError, naming the layer and the shape, where a layer does not fit.
+        """
+        shapes = []
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+            shapes.append(tuple(input_shape))
+        return shapes
+
+    def summary(self, input_shape):
+        """A table of the layers, their output shapes and parameter counts, as a string."""
+        rows = [("layer", "output shape", "parameters"), ("input", str(tuple(input_shape)), "")]
+        for layer, shape in zip(self.layers, self.output_shapes(input_shape)):
+            count = sum(p.value.size for p in layer.parameters())
+            rows.append((repr(layer), str(shape), f"{count:,}" if count else ""))
+        total = sum(p.value.size for p in self.parameters())
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        return "\n".join([lines[0], rule, *lines[1:], rule, f"{total:,} parameters"])
+
     def forward(self, x, training=False):
         """Logits (N, d_out) of the rows of ``x`` (N, d_in); ``training`` turns dropout on."""
         for layer in self.layers:
@@ -55,20 +82,28 @@ class Network:
                     p.grad += weight_decay * p.value
         return value, z
 
-    def predict_logits(self, x, batch_size=4096):
-        """Logits of ``x`` (N, d_in) in the weights' dtype, by batches to bound the memory."""
-        x = np.asarray(x, self.parameters()[0].value.dtype)
-        return np.concatenate([self.forward(x[i:i + batch_size])
+    def predict_logits(self, x, batch_size=4096, prepare=None):
+        """Logits of ``x`` (N, ...) in the weights' dtype, by batches to bound the memory.
+
+        ``prepare``, if given, turns each batch of ``x`` into the network's input
+        (``imagelab.augment.ImagePipeline.evaluation``); by default it is converted to
+        the weights' dtype.
+        """
+        dtype = self.parameters()[0].value.dtype
+        if prepare is None:
+            x = np.asarray(x, dtype)
+        return np.concatenate([self.forward(x[i:i + batch_size] if prepare is None
+                                            else prepare(x[i:i + batch_size]))
                                for i in range(0, len(x), batch_size)])
 
     def get_weights(self):
-        """Copies of every parameter array, in ``parameters()`` order."""
-        return [p.value.copy() for p in self.parameters()]
+        """Copies of every parameter array, then of every buffer, in layer order."""
+        return [p.value.copy() for p in self.parameters()] + [b.copy() for b in self.buffers()]
 
     def set_weights(self, weights):
         """Copy ``weights`` (as ``get_weights`` returns them) into the network."""
-        for p, w in zip(self.parameters(), weights):
-            p.value[...] = w
+        for target, w in zip([p.value for p in self.parameters()] + self.buffers(), weights):
+            target[...] = w
 
 
 def mlp(sizes, activation="sigmoid", init=None, dropout=0.0, seed=None, dtype=np.float32):
