@@ -1,0 +1,77 @@
+"""Tests of imagelab.batchnorm: the normalisation, the running statistics, the
+gradients against finite differences, and what the layer refuses."""
+import numpy as np
+import pytest
+
+from conftest import numerical_gradient
+from imagelab.batchnorm import BatchNorm
+
+
+def layer_with_random_affine(channels, seed=0):
+    layer = BatchNorm(channels, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    layer.gamma.value[:] = rng.normal(size=channels)
+    layer.beta.value[:] = rng.normal(size=channels)
+    return layer
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 4, 2, 3)])
+def test_gradients_match_finite_differences(shape):
+    rng = np.random.default_rng(1)
+    x, r = rng.normal(size=shape), rng.normal(size=shape)
+    layer = layer_with_random_affine(3)
+
+    def loss():                                   # C = sum(y * R): dC/dy = R
+        return np.sum(layer.forward(x, training=True) * r)
+
+    layer.forward(x, training=True)
+    dx = layer.backward(r)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
+    np.testing.assert_allclose(layer.gamma.grad, numerical_gradient(loss, layer.gamma.value),
+                               atol=1e-7)
+    np.testing.assert_allclose(layer.beta.grad, numerical_gradient(loss, layer.beta.value),
+                               atol=1e-7)
+
+
+def test_training_output_has_each_channels_mean_beta_and_std_gamma():
+    rng = np.random.default_rng(2)
+    x = rng.normal(5, 3, size=(8, 5, 5, 4))
+    layer = layer_with_random_affine(4)
+    y = layer.forward(x, training=True).reshape(-1, 4)
+    np.testing.assert_allclose(y.mean(axis=0), layer.beta.value, atol=1e-12)
+    # std of gamma x_hat is |gamma| sqrt(var / (var + eps)).
+    var = x.reshape(-1, 4).var(axis=0)
+    expected = np.abs(layer.gamma.value) * np.sqrt(var / (var + 1e-5))
+    np.testing.assert_allclose(y.std(axis=0), expected, rtol=1e-12)
+
+
+def test_running_statistics_follow_their_formula_and_serve_evaluation():
+    rng = np.random.default_rng(3)
+    layer = BatchNorm(2, momentum=0.25, dtype=np.float64)
+    batches = [rng.normal(i, 1 + i, size=(10, 2)) for i in range(3)]
+    mean, var = np.zeros(2), np.ones(2)
+    for batch in batches:
+        layer.forward(batch, training=True)
+        mean = 0.75 * mean + 0.25 * batch.mean(axis=0)
+        var = 0.75 * var + 0.25 * batch.var(axis=0, ddof=1)
+    np.testing.assert_allclose(layer.running_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var, var, rtol=1e-12)
+    x = rng.normal(size=(4, 2))
+    np.testing.assert_allclose(layer.forward(x), (x - mean) / np.sqrt(var + 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(layer.running_mean, mean, rtol=1e-12)    # evaluation: unchanged
+
+
+def test_keeps_float32_and_its_buffers_are_saved():
+    layer = BatchNorm(3)
+    x = np.ones((2, 4, 4, 3), np.float32) * np.arange(3, dtype=np.float32)
+    y = layer.forward(x, training=True)
+    assert y.dtype == np.float32 and layer.backward(y).dtype == np.float32
+    assert layer.buffers() == [layer.running_mean, layer.running_var]
+
+
+def test_refuses_other_channel_counts_and_bad_settings():
+    with pytest.raises(ValueError, match=r"BatchNorm\(3\) expects 3 channels on the last axis, "
+                                         r"got input shape \(4, 4, 2\)"):
+        BatchNorm(3).forward(np.zeros((1, 4, 4, 2)))
+    with pytest.raises(ValueError, match=r"momentum must be a finite number in \(0, 1\], got 0"):
+        BatchNorm(3, momentum=0)

@@ -1,0 +1,67 @@
+"""Tests of imagelab.cnn and of Network.summary: the architectures build for each
+dataset's images, every layer's input size is inferred, and a spec that does not fit
+is refused by name."""
+import json
+
+import numpy as np
+import pytest
+
+from imagelab.cnn import build, conv4, lenet
+from imagelab.conv import Conv2d
+from imagelab.layers import Dense
+
+
+@pytest.mark.parametrize("shape, flat", [((32, 32, 3), 16 * 5 * 5), ((28, 28, 1), 16 * 4 * 4)])
+def test_lenet_infers_each_layers_input(shape, flat):
+    network = build(lenet(10), shape, seed=0)
+    dense = [layer for layer in network.layers if isinstance(layer, Dense)]
+    assert dense[0].w.value.shape == (flat, 120)
+    assert network.layers[0].w.value.shape == (5, 5, shape[2], 6)
+    out = network.forward(np.zeros((2, *shape), np.float32))
+    assert out.shape == (2, 10) and out.dtype == np.float32
+
+
+def test_conv4_with_and_without_batch_norm():
+    with_bn, without = conv4(10), conv4(10, batch_norm=False)
+    assert sum(entry == ["bn"] for entry in with_bn) == 5 and ["bn"] not in without
+    assert with_bn[with_bn.index(["dense", 512]) + 1] == ["bn"]
+    assert json.loads(json.dumps(with_bn)) == with_bn          # plain data, saved as JSON
+    network = build(with_bn, (32, 32, 3), seed=0)
+    assert network.output_shapes((32, 32, 3))[-1] == (10,)
+
+
+def test_summary_lists_layers_shapes_and_parameter_counts():
+    network = build([["conv", 4, 3, 1, 1], ["relu"], ["pool", 2], ["flatten"], ["dense", 3]],
+                    (6, 6, 2), seed=0)
+    text = network.summary((6, 6, 2))
+    lines = text.splitlines()
+    assert lines[0].split() == ["layer", "output", "shape", "parameters"]
+    assert "Conv2d(2, 4, kernel_size=(3, 3), stride=1, padding=1)  (6, 6, 4)" in text
+    assert any(line.startswith("Conv2d") and line.endswith(" 76") for line in lines)  # 3*3*2*4+4
+    assert any(line.startswith("Dense(36, 3)") and line.endswith(" 111") for line in lines)
+    assert lines[-1] == "187 parameters"
+
+
+def test_same_seed_same_weights():
+    first, second = build(lenet(10), (32, 32, 3), seed=4), build(lenet(10), (32, 32, 3), seed=4)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_he_initialisation_scale():
+    layer = build([["conv", 64, 3, 1, 1]], (8, 8, 32), seed=0).layers[0]
+    assert isinstance(layer, Conv2d)
+    assert abs(layer.w.value.std() - np.sqrt(2 / (3 * 3 * 32))) < 0.01
+
+
+@pytest.mark.parametrize("spec, message", [
+    ([["dense", 10]], r"a dense layer needs flat inputs, got shape \(8, 8, 3\): put a 'flatten' "
+                      r"before it"),
+    ([["conv", 4, 9, 1, 0]], r"a 9-wide window does not fit in an input height of 8"),
+    ([["pool", 2], ["pool", 2], ["pool", 2], ["pool", 2]], r"a 2-wide window does not fit in "
+                                                            r"an input height of 1"),
+    ([["softmax"]], r"unknown layer 'softmax' in the architecture"),
+])
+def test_a_spec_that_does_not_fit_is_refused_by_name(spec, message):
+    with pytest.raises(ValueError, match=message):
+        build(spec, (8, 8, 3))

@@ -1,0 +1,173 @@
+"""Tests of imagelab.conv: each layer against a plain-loop reference and against finite
+differences on tiny shapes, the two backward paths of Conv2d against each other, and
+the shapes the layers refuse."""
+import numpy as np
+import pytest
+
+from conftest import numerical_gradient
+from imagelab.conv import Conv2d, Flatten, MaxPool2d, col2im, im2col
+
+# (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
+# "as a convolution", the others the product by W^T and col2im.
+CONV_CASES = [(3, 1, 1), (3, 1, 0), (5, 1, 2), (1, 1, 0), (2, 2, 0), (3, 2, 1), (3, 1, 3),
+              ((2, 3), 1, 1)]
+
+
+def conv_loop(x, w, b, stride, padding):
+    """Reference, one output at a time:
+    out[n, i, j, o] = b[o] + sum_{a, b, c} x_pad[n, s i + a, s j + b, c] w[a, b, c, o]."""
+    kh, kw, _, c_out = w.shape
+    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    h_out = (x.shape[1] - kh) // stride + 1
+    w_out = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((len(x), h_out, w_out, c_out))
+    for n in range(len(x)):
+        for i in range(h_out):
+            for j in range(w_out):
+                for o in range(c_out):
+                    window = x[n, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                    out[n, i, j, o] = b[o] + np.sum(window * w[..., o])
+    return out
+
+
+def pool_loop(x, k, stride):
+    """Reference: the maximum of each k x k window."""
+    h_out, w_out = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    out = np.zeros((len(x), h_out, w_out, x.shape[3]))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = x[:, i * stride:i * stride + k, j * stride:j * stride + k]
+            out[:, i, j] = window.max(axis=(1, 2))
+    return out
+
+
+def conv_layer(kernel, stride, padding, c_in=3, c_out=4, seed=1):
+    layer = Conv2d(c_in, c_out, kernel, stride, padding, rng=seed, dtype=np.float64)
+    layer.b.value[:] = np.random.default_rng(seed).normal(size=c_out)
+    return layer
+
+
+@pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
+def test_conv_forward_matches_the_loop(kernel, stride, padding):
+    x = np.random.default_rng(0).normal(size=(2, 7, 6, 3))
+    layer = conv_layer(kernel, stride, padding)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, conv_loop(x, layer.w.value, layer.b.value, stride, padding),
+                               rtol=1e-12, atol=1e-12)
+    assert out.shape[1:] == layer.output_shape(x.shape[1:])
+
+
+@pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
+def test_conv_gradients_match_finite_differences(kernel, stride, padding):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 6, 5, 3))
+    layer = conv_layer(kernel, stride, padding)
+    r = rng.normal(size=layer.forward(x).shape)
+
+    def loss():                                 # C = sum(out * R): dC/dout = R
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    dx = layer.backward(r)
+    # Central differences of a quadratic-free (linear) function: exact but for
+    # rounding, about 1e-16 * |C| / eps = 1e-10 here.
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
+    for parameter in (layer.w, layer.b):
+        np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
+                                   atol=1e-7)
+
+
+def test_conv_backward_as_a_convolution_equals_col2im():
+    rng = np.random.default_rng(3)
+    layer = conv_layer(3, 1, 1, c_in=5, c_out=6)
+    x = rng.normal(size=(3, 8, 8, 5))
+    r = rng.normal(size=layer.forward(x).shape)
+    fast = layer.backward(r)
+    layer.forward(x)
+    d_cols = r.reshape(-1, 6) @ layer.w.value.reshape(-1, 6).T
+    slow = col2im(d_cols, (3, 10, 10, 5), (3, 3), 1)[:, 1:-1, 1:-1]
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+
+
+def test_first_layer_skips_the_input_gradient():
+    layer = conv_layer(3, 1, 1)
+    layer.forward(np.ones((1, 4, 4, 3)))
+    assert layer.backward(np.ones((1, 4, 4, 4)), need_dx=False) is None
+    assert layer.w.grad.shape == (3, 3, 3, 4) and layer.b.grad.shape == (4,)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_col2im_is_the_adjoint_of_im2col(stride):
+    # <im2col(x), c> = <x, col2im(c)> for all x, c: col2im is im2col's transpose.
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 7, 8, 3))
+    cols = im2col(x, (3, 2), stride)
+    c = rng.normal(size=cols.shape)
+    assert np.isclose(np.sum(cols * c), np.sum(x * col2im(c, x.shape, (3, 2), stride)))
+
+
+def test_conv_keeps_float32():
+    layer = Conv2d(3, 8, 3, padding=1, rng=0)
+    out = layer.forward(np.ones((2, 5, 5, 3), np.float32), training=True)
+    assert out.dtype == np.float32 and layer.backward(out).dtype == np.float32
+
+
+@pytest.mark.parametrize("k, stride", [(2, 2), (3, 2), (2, 1), (3, 3)])
+def test_pool_forward_matches_the_loop_and_gradients_match(k, stride):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 7, 6, 3))
+    layer = MaxPool2d(k, stride)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, pool_loop(x, k, stride))
+    r = rng.normal(size=out.shape)
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-7)
+
+
+def test_pool_gives_a_tie_to_the_first_maximum_only():
+    x = np.zeros((1, 2, 2, 1))                     # four equal values, as after a ReLU
+    layer = MaxPool2d(2)
+    layer.forward(x)
+    dx = layer.backward(np.full((1, 1, 1, 1), -3.0))
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[-3, 0], [0, 0]])
+    assert not np.signbit(dx.ravel()[1:]).any()     # zeros, not -0 (-3 * 0)
+
+
+def test_flatten_round_trip():
+    x = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    layer = Flatten()
+    out = layer.forward(x)
+    assert out.shape == (2, 60) and layer.output_shape((3, 4, 5)) == (60,)
+    np.testing.assert_array_equal(layer.backward(out), x)
+
+
+@pytest.mark.parametrize("make, shape, message", [
+    (lambda: Conv2d(3, 4, 3), (2, 8, 8, 1),
+     r"expects images of shape \(N, H, W, 3\), got shape \(2, 8, 8, 1\)"),
+    (lambda: Conv2d(3, 4, 3), (8, 8, 3),
+     r"expects images of shape \(N, H, W, 3\), got shape \(8, 8, 3\)"),
+    (lambda: Conv2d(3, 4, 5), (2, 4, 8, 3),
+     r"a 5-wide window does not fit in an input height of 4 \(padding 0\)"),
+    (lambda: MaxPool2d(3), (2, 2, 2, 1),
+     r"a 3-wide window does not fit in an input height of 2"),
+    (lambda: MaxPool2d(2), (2, 4, 4),
+     r"expects images of shape \(N, H, W, C\), got shape \(2, 4, 4\)"),
+])
+def test_shapes_that_do_not_fit_are_named(make, shape, message):
+    with pytest.raises(ValueError, match=message):
+        make().forward(np.zeros(shape))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Conv2d(0, 4), "c_in must be an integer >= 1, got 0"),
+    (lambda: Conv2d(3, 4, stride=0), "stride must be an integer >= 1, got 0"),
+    (lambda: Conv2d(3, 4, padding=-1), "padding must be an integer >= 0, got -1"),
+    (lambda: MaxPool2d(0), "kernel_size must be an integer >= 1, got 0"),
+])
+def test_bad_settings_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
