@@ -284,3 +284,26 @@ def plot_k_curves(k_values, curves, title):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the axes
     figure.tight_layout()
     return figure
+
+
+def plot_filters(weights, title, columns=16):
+    """The filters of a first convolution as small images, each scaled to its own range.
+
+    Parameters
+    ----------
+    weights : np.ndarray, shape (kh, kw, c_in, c_out)
+        c_in = 3 draws colour filters, c_in = 1 grey ones.
+    """
+    c_in, c_out = weights.shape[2:]
+    grid_rows = -(-c_out // columns)
+    figure = Figure(figsize=(0.8 * columns, 0.8 * grid_rows + 0.6))
+    axes = np.atleast_1d(figure.subplots(grid_rows, columns, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < c_out:
+            f = weights[..., i]
+            f = (f - f.min()) / max(float(f.max() - f.min()), 1e-12)
+            ax.imshow(f if c_in == 3 else f[..., 0], cmap="gray", interpolation="nearest")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -51,16 +51,22 @@ def split_validation(data, labels, fraction_val, seed=None):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def evaluate(network, data, labels, loss="cross_entropy"):
-    """Loss (without weight decay) and accuracy of ``network`` on labelled data."""
-    z = network.predict_logits(data)
+def evaluate(network, data, labels, loss="cross_entropy", pipeline=None):
+    """Loss (without weight decay) and accuracy of ``network`` on labelled data.
+
+    With an ``imagelab.augment.ImagePipeline``, ``data`` holds rows of uint8 pixels,
+    fed by batches of 250 images (a convolution's window matrix is large: 295 MB for
+    conv4's second layer).
+    """
+    z = (network.predict_logits(data) if pipeline is None else
+         network.predict_logits(data, 250, pipeline.evaluation))
     return LOSSES[loss](z, labels)[0], float(np.mean(predicted_classes(z, loss) == labels))
 
 
 def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=128,
           optimizer=None, learning_rate=1e-3, schedule="cosine", weight_decay=0.0,
-          loss="cross_entropy", patience=None, data_flipped=None, seed=None,
-          verbose=False):
+          loss="cross_entropy", patience=None, data_flipped=None, pipeline=None,
+          seed=None, verbose=False):
     """Train ``network`` by mini-batches, keeping the weights of the best validation epoch.
 
     Parameters
@@ -87,6 +93,9 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
         Another view of each training row (its mirror image, transformed like
         ``data``): each epoch, each row is taken from ``data`` or ``data_flipped`` at
         random (data augmentation; a precomputed view costs nothing per epoch).
+    pipeline : imagelab.augment.ImagePipeline, optional
+        For images: ``data`` and ``data_val`` then hold rows of uint8 pixels, which
+        the pipeline augments (training batches) and normalises as they are drawn.
     seed : None, int >= 0 or np.random.Generator
         Seed of the batch order and of the augmentation.
     verbose : bool
@@ -131,12 +140,14 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             x = data[index]
             if flip is not None:
                 x[flip[index]] = data_flipped[index[flip[index]]]
+            if pipeline is not None:
+                x = pipeline.training(x, rng)
             _, z = network.loss_and_gradients(x, labels[index], loss, weight_decay)
             optimizer.step(rate)
             # The data loss alone (no weight-decay penalty), comparable with val_loss.
             total_loss += LOSSES[loss](z, labels[index])[0] * len(index)
             total_correct += np.count_nonzero(predicted_classes(z, loss) == labels[index])
-        val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss)
+        val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss, pipeline)
         values = (total_loss / len(data), total_correct / len(data), val_loss,
                   val_accuracy, rate, time.perf_counter() - start)
         for key, value in zip(keys, values):
@@ -144,9 +155,12 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
         if val_accuracy > best_accuracy:
             best_accuracy, best_weights, best_epoch = val_accuracy, network.get_weights(), epoch + 1
         if verbose:
+            seconds = values[5]
+            left = (num_epoch - epoch - 1) * sum(history["seconds"]) / (epoch + 1)
             print(f"epoch {epoch + 1:3d}/{num_epoch}  lr {rate:.2e}  "
                   f"loss {values[0]:.4f}  train {values[1]:.4f}  "
-                  f"val loss {val_loss:.4f}  val {val_accuracy:.4f}  {values[5]:.1f} s",
+                  f"val loss {val_loss:.4f}  val {val_accuracy:.4f}  {seconds:.1f} s  "
+                  f"{len(data) / seconds:,.0f} images/s  {left / 60:.1f} min left",
                   flush=True)
         if patience is not None and epoch + 1 - best_epoch >= patience:
             break
