@@ -4,13 +4,15 @@ Each module is read with ``ast`` (nothing is imported). The layers, as the READM
 draws them; a module may import modules of its own layer or of a layer below:
 
     0 base helpers   imagelab.checks, progress, files, images, preprocessing, download,
-                     idx
+                     idx, allocator
     1 data readers   read_cifar, imagelab.arguments, data, datasets, descriptors
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
                      optimizers, model, training, two_class, autograd, autograd_nn,
-                     autograd_optim, autograd_data, autograd_tasks
-    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy, framework_lab
+                     autograd_optim, autograd_data, autograd_tasks, conv, batchnorm,
+                     cnn, augment, model_files, robustness
+    4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy, framework_lab,
+                     train_cnn, classify, robustness_study
 
 A new module must be given its layer here, which is the point: where it sits is a
 decision, not an accident.
@@ -26,7 +28,7 @@ LAYERS = {
     "imagelab": 0,
     "imagelab.checks": 0, "imagelab.progress": 0, "imagelab.files": 0,
     "imagelab.images": 0, "imagelab.preprocessing": 0, "imagelab.download": 0,
-    "imagelab.idx": 0,
+    "imagelab.idx": 0, "imagelab.allocator": 0,
     "read_cifar": 1, "imagelab.arguments": 1, "imagelab.data": 1, "imagelab.descriptors": 1,
     "imagelab.datasets": 1,
     "knn": 2, "mlp": 2,
@@ -35,9 +37,12 @@ LAYERS = {
     "imagelab.training": 3, "imagelab.nn_layers": 3, "imagelab.two_class": 3,
     "imagelab.autograd": 3, "imagelab.autograd_nn": 3, "imagelab.autograd_optim": 3,
     "imagelab.autograd_data": 3, "imagelab.autograd_tasks": 3,
+    "imagelab.conv": 3, "imagelab.batchnorm": 3, "imagelab.cnn": 3, "imagelab.augment": 3,
+    "imagelab.model_files": 3, "imagelab.robustness": 3,
     "imagelab.numpy_nn": 4,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
-    "imagelab.toy": 4, "imagelab.framework_lab": 4,
+    "imagelab.toy": 4, "imagelab.framework_lab": 4, "imagelab.train_cnn": 4,
+    "imagelab.classify": 4, "imagelab.robustness_study": 4,
 }
 
 

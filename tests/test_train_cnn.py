@@ -1,0 +1,98 @@
+"""End-to-end runs of ``python -m imagelab.train_cnn`` and ``python -m imagelab.classify``
+on a tiny CIFAR-format folder (50 training and 10 test images)."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, USAGE, is_png, run_script, snapshot
+
+SCRIPT = "imagelab.train_cnn"
+PROG = f"python -m {SCRIPT}"
+
+
+def classify(*args):
+    return subprocess.run([sys.executable, "-m", "imagelab.classify", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_training_writes_results_and_a_model_that_classifies_files(folders, tmp_path):
+    models = tmp_path / "models"
+    result = run_script(SCRIPT, *folders, "--arch", "lenet", "--num-epoch", "2",
+                        "--batch-size", "8", "--pad", "2", "--flip", "--brightness", "0.2",
+                        "--contrast", "0.2", "--robustness", "--model-dir", str(models),
+                        "--validation", "0.1")
+    assert result.returncode == 0, result.stderr
+    assert "44,426 parameters" not in result.stdout           # CIFAR's LeNet is larger
+    assert "62,006 parameters" in result.stdout
+    assert re.search(r"epoch   2/2 .* images/s  0\.0 min left", result.stdout)
+    results = folders[1]
+    for suffix in ("", "_confusion", "_predictions", "_mistakes", "_filters", "_robustness"):
+        assert is_png(os.path.join(results, f"cnn_lenet{suffix}.png"))
+    with open(os.path.join(results, "cnn_lenet.json")) as f:
+        record = json.load(f)
+    assert record["n_train"] + record["n_val"] == 50 and record["n_test"] == 10
+    assert len(record["history"]["val_accuracy"]) == 2 and record["architecture"][0][0] == "conv"
+    assert len(record["robustness"]["brightness_accuracy"]) == 9
+    assert record["peak_memory_mb"] > 0
+    # Three image files, one a JPEG of another size: each gets one line with a class.
+    pixels = np.random.default_rng(0).integers(0, 256, size=(3, 40, 36, 3), dtype=np.uint8)
+    paths = [str(tmp_path / name) for name in ("a.png", "b.jpg", "c.png")]
+    for path, image in zip(paths, pixels):
+        Image.fromarray(image).save(path)
+    Image.fromarray(pixels[2, :, :, 0]).save(paths[2])           # a grey PNG
+    out = classify(str(models / "cnn_lenet.npz"), *paths)
+    assert out.returncode == 0, out.stderr
+    names = ("airplane|automobile|bird|cat|deer|dog|frog|horse|ship|truck")
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == paths
+    assert all(re.fullmatch(rf".*: ({names}) \(\d+%\)", line) for line in lines)
+    # The saved model, compared with itself under light changes.
+    study = run_script("imagelab.robustness_study", *folders, str(models / "cnn_lenet.npz"))
+    assert study.returncode == 0, study.stderr
+    with open(os.path.join(results, "robustness.json")) as f:
+        curves = json.load(f)["curves"]
+    # b = 0, c = 1: the test images again, up to float32 rounding of m + (x - m),
+    # which could move one image of ten at most.
+    assert abs(curves["cnn_lenet"]["brightness_accuracy"][4] - record["test_accuracy"]) <= 0.1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pad", "9"], r"--pad: invalid choice: 9 \(choose from 0, 1, .*8\)"),
+    (["--learning-rate", "nan"], "--learning-rate: must be a finite number > 0, got nan"),
+    (["--weight-decay", "-1"], "--weight-decay: must be a finite number >= 0, got -1"),
+    (["--brightness", "1"], r"--brightness: must be a finite number in \[0, 1\), got 1"),
+    (["--num-epoch", "0"], "--num-epoch: must be an integer >= 1, got 0"),
+    (["--arch", "resnet"],
+     r"--arch: invalid choice: 'resnet' \(choose from '?conv4'?, '?lenet'?\)"),
+])
+def test_a_bad_flag_is_one_line_before_any_data_is_read(folders, flags, message):
+    before = snapshot(*folders)
+    result = run_script(SCRIPT, *folders, *flags)
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument {message}{re.escape(USAGE)}\n",
+                        result.stderr), result.stderr
+    assert snapshot(*folders) == before
+
+
+def test_a_model_dir_that_is_a_file_is_refused_before_the_data(folders, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    result = run_script(SCRIPT, *folders, "--model-dir", str(afile))
+    assert result.returncode == 2
+    assert result.stderr == (f"{PROG}: error: argument --model-dir: must be a folder, got "
+                             f"{afile} (a file){USAGE}\n")
+
+
+def test_classify_refuses_a_bad_model_or_image_in_one_line(tmp_path):
+    (tmp_path / "model.npz").write_bytes(b"not a model")
+    (tmp_path / "image.png").write_bytes(b"not an image")
+    out = classify(str(tmp_path / "model.npz"), str(tmp_path / "image.png"))
+    assert out.returncode == 1
+    assert out.stderr == (f"error: model file {tmp_path / 'model.npz'} is not an .npz file "
+                          "(not a zip archive)\n")
