@@ -1,0 +1,471 @@
+"""How fast does the convolutional network train, and how much memory does it take?
+
+Issue 13, point 4. On the CIFAR-10 net (``conv4(10)``: four 3 x 3 convolutions with
+batch norm, 32-32-pool-64-64-pool, dense 512) and 32 x 32 x 3 inputs, this prints:
+
+1. for each convolution, at the training batch size, the time of ``Conv2d.forward``
+   followed by ``Conv2d.backward`` (``need_dx`` as in training: False for the first
+   layer) over the time of the matrix products that pair does, alone, on random arrays
+   of the same shapes, dtypes and layouts (forward cols @ W; backward cols.T @ dout;
+   and for dC/dx, at stride 1, the window matrix of the padded dout times the turned
+   weights, as ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before
+   ``col2im``). Goal: at most 1.5x. The two are timed alternately in the same
+   process (the machines are shared and noisy) and medians are kept. With
+   ``--kernels``, the table is made once per OpenBLAS kernel (``OPENBLAS_CORETYPE``
+   must be set before NumPy loads, so each kernel runs in its own process);
+2. images per second of a whole training step (forward, loss with weight decay,
+   backward, SGD step with momentum) of conv4 and of LeNet, and what the input
+   pipeline (uint8 rows -> crops with padding 4, mirror images, normalisation) adds;
+3. when PyTorch is installed, the same conv4 net's training step in PyTorch with
+   ``torch.set_num_threads`` equal to our BLAS's thread count, and our time over
+   theirs (goal: at most 2x). PyTorch is never a dependency: without it, this part is
+   skipped with a message;
+4. the peak memory (maximum resident set size) of a process that runs the training
+   as ``python -m imagelab.train_cnn`` does: a uint8 dataset of CIFAR-10's size held in
+   memory (50,000 + 10,000 random images), its training rows copied out, conv4 trained
+   through ``imagelab.training.train`` with an ``ImagePipeline`` (pad 4, flip) for one
+   epoch on a subset, then the validation split and the 10,000 test images evaluated.
+   Goal: at most 2 GB. The trainer records the real run's peak (loading the float32
+   dataset included) in ``results/cnn_conv4.json``, key ``peak_memory_mb``; it is
+   printed too when that file exists.
+
+glibc is asked to keep freed memory (``imagelab.allocator``), as the trainer does.
+
+Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7]
+                                        [--kernels unset Haswell SkylakeX ...] [--quick]
+Random data; speed does not depend on the values. ``--quick`` is a smoke test (tiny
+batch, few repeats, small memory run): its numbers mean nothing.
+"""
+import argparse
+import ctypes
+import glob
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from functools import partial
+from statistics import median
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+sys.path.insert(0, ROOT)
+from imagelab.allocator import keep_freed_memory  # noqa: E402
+from imagelab.augment import ImagePipeline  # noqa: E402
+from imagelab.cnn import build, conv4, lenet  # noqa: E402
+from imagelab.conv import Conv2d  # noqa: E402
+from imagelab.optimizers import SGD  # noqa: E402
+from imagelab.training import train  # noqa: E402
+
+SHAPE = (32, 32, 3)               # CIFAR-10 images, channels last
+CLASSES = 10
+WEIGHT_DECAY = 5e-4               # imagelab.train_cnn's default
+LEARNING_RATE = 1e-3              # small: the random batch is seen again and again
+LAYER_GOAL = 1.5                  # forward + backward over its products
+TORCH_GOAL = 2.0                  # our training step over PyTorch's
+MEMORY_GOAL_MB = 2048
+N_TRAIN, N_TEST, N_VAL = 50_000, 10_000, 1_000   # CIFAR-10; train_cnn holds out 2%
+RECORD = os.path.join(ROOT, "results", "cnn_conv4.json")
+
+
+# --- The machine --------------------------------------------------------------------
+
+def openblas():
+    """NumPy's bundled OpenBLAS (a ctypes library), or None if it has none."""
+    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(folder, "libscipy_openblas*.so")):
+        return ctypes.CDLL(path)
+    return None
+
+
+def _openblas_call(names, restype):
+    """Call the first of ``names`` that NumPy's OpenBLAS exports; None if none does."""
+    library = openblas()
+    for name in names if library is not None else []:
+        if hasattr(library, name):
+            function = getattr(library, name)
+            function.restype = restype
+            return function()
+    return None
+
+
+def blas_kernel():
+    """The kernel OpenBLAS picked in this process, or "?"."""
+    name = _openblas_call(["scipy_openblas_get_corename64_", "scipy_openblas_get_corename"],
+                          ctypes.c_char_p)
+    return name.decode() if name else "?"
+
+
+def blas_threads():
+    """Threads of NumPy's matrix products: OpenBLAS's own count, else the environment's."""
+    count = _openblas_call(["scipy_openblas_get_num_threads64_",
+                            "scipy_openblas_get_num_threads"], ctypes.c_int)
+    if count:
+        return count
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(variable, "").isdigit() and int(os.environ[variable]) > 0:
+            return int(os.environ[variable])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_name():
+    """Name and version of the BLAS NumPy was built with, from ``np.show_config``."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except (TypeError, KeyError):         # NumPy < 1.26 has no mode="dicts"
+        return "BLAS ?"
+
+
+def header(kept_memory):
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; Python "
+          f"{platform.python_version()}, NumPy {np.__version__}, {blas_name()} (kernel "
+          f"{blas_kernel()}, threads {blas_threads()}); glibc keeps freed memory: "
+          f"{'yes' if kept_memory else 'no'}", flush=True)
+
+
+# --- Timing helpers -----------------------------------------------------------------
+
+def seconds(function):
+    """Wall time of one call."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def random_array(rng, shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+# --- 1. Each convolution against its matrix products -------------------------------
+
+def conv_layers(network, input_shape):
+    """(index, layer, its input shape, need_dx) of each Conv2d, need_dx as in training."""
+    shapes = [tuple(input_shape)] + network.output_shapes(input_shape)
+    return [(i, layer, shapes[i], i > 0) for i, layer in enumerate(network.layers)
+            if isinstance(layer, Conv2d)]
+
+
+def short_name(layer):
+    """'conv 3->32 3x3 s1 p1' for a Conv2d."""
+    (kh, kw), stride, padding = layer.kernel, layer.stride, layer.padding
+    return f"conv {layer.c_in}->{layer.c_out} {kh}x{kw} s{stride} p{padding}"
+
+
+def conv_products(layer, input_shape, batch, need_dx, rng):
+    """The matrix products of one forward and backward pass of ``layer``, on random arrays.
+
+    Returns
+    -------
+    list of (name, a, b)
+        ``a @ b`` is one product the layer does, with the same shapes, dtype and memory
+        layout (``a`` may be a transposed view, as ``cols.T`` is in the layer).
+    """
+    h, w, c_in = input_shape
+    h_out, w_out, c_out = layer.output_shape(input_shape)
+    (kh, kw), m = layer.kernel, batch * h_out * w_out
+    cols = random_array(rng, (m, kh * kw * c_in))               # the window matrix
+    weights = layer.w.value.reshape(-1, c_out)                  # (kh kw c_in, c_out)
+    rows = random_array(rng, (m, c_out))                        # dC/dout, one row a pixel
+    products = [("forward", cols, weights), ("dW", cols.T, rows)]
+    if not need_dx:
+        return products
+    if layer.stride == 1 and layer.padding < min(layer.kernel):  # _backward_as_convolution
+        padded_cols = random_array(rng, (batch * h * w, kh * kw * c_out))
+        turned = random_array(rng, (kh * kw * c_out, c_in))
+        return products + [("dx", padded_cols, turned)]
+    return products + [("dx", rows, weights.T)]                # then col2im
+
+
+def flops(products):
+    return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for _, a, b in products)
+
+
+def time_conv_layer(layer, input_shape, batch, need_dx, repeats, rng):
+    """Median seconds of the layer's forward + backward and of each of its products.
+
+    The two measurements alternate, so that both see the same machine load; one
+    round of each is run first and not counted (first-touch of the memory).
+    """
+    x = random_array(rng, (batch, *input_shape))
+    d_out = random_array(rng, (batch, *layer.output_shape(input_shape)))
+    products = conv_products(layer, input_shape, batch, need_dx, rng)
+
+    def layer_pass():
+        layer.forward(x, training=True)
+        layer.backward(d_out, need_dx)
+
+    layer_times, product_times = [], []
+    for _ in range(repeats + 1):
+        layer_times.append(seconds(layer_pass))
+        product_times.append([seconds(partial(np.matmul, a, b)) for _, a, b in products])
+    product_times = np.array(product_times[1:])
+    return (median(layer_times[1:]), np.median(product_times.sum(axis=1)),
+            np.median(product_times, axis=0), products)
+
+
+def layer_table(batch, repeats):
+    """Print, for each convolution of conv4, forward + backward over its products."""
+    rng = np.random.default_rng(0)
+    network = build(conv4(CLASSES), SHAPE, seed=0)
+    kernel = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    print(f"\nEach convolution of conv4, batch {batch}, forward + backward over its matrix "
+          f"products (medians of {repeats}; OPENBLAS_CORETYPE {kernel}, kernel "
+          f"{blas_kernel()}); goal <= {LAYER_GOAL}x", flush=True)
+    print(f"{'layer':<29} {'input':>8} {'fwd+bwd':>9} {'products':>9}  "
+          f"{'forward / dW / dx ms':<21} {'GFLOP/s':>7}  ratio")
+    total_layer = total_products = 0.0
+    for index, layer, shape, need_dx in conv_layers(network, SHAPE):
+        whole, products, each, arrays = time_conv_layer(layer, shape, batch, need_dx,
+                                                        repeats, rng)
+        parts = " / ".join(f"{t * 1e3:.1f}" for t in each) + ("" if need_dx else " / -")
+        print(f"{index:>2} {short_name(layer):<26} {'x'.join(map(str, shape)):>8} "
+              f"{whole * 1e3:7.1f}ms {products * 1e3:7.1f}ms  {parts:<21} "
+              f"{flops(arrays) / products / 1e9:7.1f}  {whole / products:.2f}x", flush=True)
+        total_layer, total_products = total_layer + whole, total_products + products
+    print(f"{'all four':<38} {total_layer * 1e3:7.1f}ms {total_products * 1e3:7.1f}ms  "
+          f"{'':<21} {'':>7}  {total_layer / total_products:.2f}x", flush=True)
+
+
+def layer_tables(batch, repeats, kernels):
+    """The table once per OpenBLAS kernel, each in its own process."""
+    for kernel in kernels:
+        env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+        if kernel != "unset":
+            env["OPENBLAS_CORETYPE"] = kernel
+        subprocess.run([sys.executable, __file__, "--worker", "layers", "--batch-size",
+                        str(batch), "--repeats", str(repeats)], env=env, check=True)
+
+
+# --- 2. Whole training steps --------------------------------------------------------
+
+def training_step_seconds(spec, batch, repeats, rng):
+    """Median seconds of one training step: forward, loss, backward, SGD step."""
+    network = build(spec, SHAPE, seed=0)
+    optimizer = SGD(network.parameters(), momentum=0.9)
+    x = random_array(rng, (batch, *SHAPE))
+    labels = rng.integers(0, CLASSES, size=batch)
+
+    def step():
+        network.loss_and_gradients(x, labels, weight_decay=WEIGHT_DECAY)
+        optimizer.step(LEARNING_RATE)
+
+    step()                                          # first-touch of the memory
+    return median(seconds(step) for _ in range(repeats))
+
+
+def pipeline_seconds(batch, repeats, rng):
+    """Median seconds of the input pipeline on one batch of uint8 rows (pad 4, flip)."""
+    pipeline = ImagePipeline(SHAPE, np.full(3, 120, np.float32), np.full(3, 60, np.float32),
+                             pad=4, flip=True)
+    rows = rng.integers(0, 256, size=(batch, int(np.prod(SHAPE))), dtype=np.uint8)
+    return median(seconds(lambda: pipeline.training(rows, rng)) for _ in range(repeats))
+
+
+def training_steps(batch, repeats):
+    """Print images per second of conv4's and LeNet's training steps; return conv4's time."""
+    rng = np.random.default_rng(1)
+    print(f"\nWhole training step (forward, loss, backward, SGD with momentum and weight "
+          f"decay), batch {batch}, median of {repeats}:", flush=True)
+    times = {}
+    for name, spec in (("conv4", conv4(CLASSES)), ("lenet", lenet(CLASSES))):
+        times[name] = training_step_seconds(spec, batch, repeats, rng)
+        print(f"  {name:<6} {times[name] * 1e3:8.1f} ms a step, {batch / times[name]:8,.0f} "
+              f"images/s", flush=True)
+    extra = pipeline_seconds(batch, repeats, rng)
+    print(f"  input pipeline (uint8 -> crop with padding 4, mirror, normalise): "
+          f"{extra * 1e3:.1f} ms a batch, {extra / times['conv4']:.0%} of conv4's step; "
+          f"conv4 with it: {batch / (times['conv4'] + extra):,.0f} images/s", flush=True)
+    return times["conv4"]
+
+
+# --- 3. PyTorch ---------------------------------------------------------------------
+
+def torch_network(spec, input_shape):
+    """The network ``spec`` describes, built in PyTorch (NCHW, its default layout)."""
+    from torch import nn
+    network = build(spec, input_shape, seed=0)       # for each layer's input shape
+    shapes = [tuple(input_shape)] + network.output_shapes(input_shape)
+    layers = []
+    for (kind, *args), shape in zip(spec, shapes):
+        if kind == "conv":
+            layers.append(nn.Conv2d(shape[-1], *args))
+        elif kind == "bn":
+            layers.append(nn.BatchNorm2d(shape[-1]) if len(shape) == 3
+                          else nn.BatchNorm1d(shape[-1]))
+        elif kind == "pool":
+            layers.append(nn.MaxPool2d(*args))
+        elif kind == "dense":
+            layers.append(nn.Linear(shape[0], *args))
+        else:
+            layers.append({"relu": nn.ReLU, "flatten": nn.Flatten,
+                           "dropout": nn.Dropout}[kind](*args))
+    return nn.Sequential(*layers)
+
+
+def torch_worker(batch, repeats, threads):
+    """Time PyTorch's training step of conv4 in this process; print one JSON line."""
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    network = torch_network(conv4(CLASSES), SHAPE).train()
+    optimizer = torch.optim.SGD(network.parameters(), lr=LEARNING_RATE, momentum=0.9,
+                                weight_decay=WEIGHT_DECAY)
+    h, w, c = SHAPE
+    x, labels = torch.randn(batch, c, h, w), torch.randint(0, CLASSES, (batch,))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(network(x), labels).backward()
+        optimizer.step()
+
+    for _ in range(3):                               # oneDNN builds its kernels first
+        step()
+    print(json.dumps({"version": torch.__version__, "threads": torch.get_num_threads(),
+                      "seconds": median(seconds(step) for _ in range(repeats))}))
+
+
+def compare_with_torch(ours, batch, repeats):
+    """Print our conv4 step time over PyTorch's, timed in a process of its own."""
+    print(f"\nPyTorch, same conv4 net and step, batch {batch}:", flush=True)
+    if importlib.util.find_spec("torch") is None:
+        print("  PyTorch is not installed: comparison skipped (it is never a dependency; "
+              "install it in a separate environment to compare)", flush=True)
+        return
+    threads = blas_threads()
+    done = subprocess.run([sys.executable, __file__, "--worker", "torch", "--batch-size",
+                           str(batch), "--repeats", str(repeats), "--threads", str(threads)],
+                          check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        print(f"  PyTorch failed, comparison skipped: {last}", flush=True)
+        return
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  torch {theirs['version']}, threads {theirs['threads']} (ours: {threads}): "
+          f"{theirs['seconds'] * 1e3:.1f} ms a step, {batch / theirs['seconds']:,.0f} "
+          f"images/s; ours over theirs {ours / theirs['seconds']:.2f}x "
+          f"(goal <= {TORCH_GOAL}x)", flush=True)
+
+
+# --- 4. Peak memory of a training run ----------------------------------------------
+
+def peak_rss_mb():
+    """This process's maximum resident set size so far, in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024   # bytes vs kB
+
+
+def memory_worker(batch, n_images, n_train, n_test):
+    """Train conv4 as imagelab.train_cnn does, on a bounded subset; print the peak RSS."""
+    rng = np.random.default_rng(2)
+    size = int(np.prod(SHAPE))
+    rows_train = rng.integers(0, 256, size=(n_train, size), dtype=np.uint8)
+    labels_train = rng.integers(0, CLASSES, size=n_train)
+    rows_test = rng.integers(0, 256, size=(n_test, size), dtype=np.uint8)
+    data_mb = peak_rss_mb()
+    n_val = min(N_VAL, n_train // 50)
+    train_rows = rows_train[n_val:].copy()           # the trainer's copy of its training rows
+    pipeline = ImagePipeline(SHAPE, np.full(3, 120, np.float32), np.full(3, 60, np.float32),
+                             pad=4, flip=True)
+    network = build(conv4(CLASSES), SHAPE, seed=0)
+    start = time.perf_counter()
+    train(network, train_rows[:n_images], labels_train[n_val:n_val + n_images],
+          rows_train[:n_val], labels_train[:n_val], num_epoch=1, batch_size=batch,
+          optimizer=SGD(network.parameters(), 0.9), learning_rate=LEARNING_RATE,
+          weight_decay=WEIGHT_DECAY, pipeline=pipeline, seed=0)
+    training_mb = peak_rss_mb()
+    network.predict_logits(rows_test, 500, pipeline.evaluation)   # as Classifier.logits
+    print(f"  {n_train:,} + {n_test:,} uint8 images held, one epoch on {n_images:,} "
+          f"(batch {batch}, pad 4, flip), {n_val:,} validation and {n_test:,} test images "
+          f"evaluated by batches of 500, {time.perf_counter() - start:.0f} s:", flush=True)
+    print(f"  peak RSS {peak_rss_mb():,.0f} MB (goal <= {MEMORY_GOAL_MB:,} MB); it was "
+          f"{data_mb:,.0f} MB with the data in memory, {training_mb:,.0f} MB after training "
+          f"and validation", flush=True)
+
+
+def training_memory(batch, n_images, n_train, n_test):
+    """Run ``memory_worker`` in a fresh process; print the trainer's own record too."""
+    print("\nPeak memory of a training run of conv4 (a process of its own):", flush=True)
+    subprocess.run([sys.executable, __file__, "--worker", "memory", "--batch-size",
+                    str(batch), "--memory-images", str(n_images), "--dataset-size",
+                    str(n_train), str(n_test)], check=True)
+    try:
+        with open(RECORD) as f:
+            record = json.load(f)
+        print(f"  the real run ({os.path.relpath(RECORD, ROOT)}, loading included): "
+              f"peak_memory_mb {record.get('peak_memory_mb', '?')}, "
+              f"{record.get('training_minutes', '?')} min of training", flush=True)
+    except (OSError, ValueError):
+        print(f"  the trainer records the real run's peak in "
+              f"{os.path.relpath(RECORD, ROOT)} (key peak_memory_mb); no such file yet",
+              flush=True)
+
+
+# --- Command line -------------------------------------------------------------------
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per batch (default: 128, --quick: 8)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timings kept the median of (default: 7, --quick: 2)")
+    parser.add_argument("--kernels", nargs="+", default=None,
+                        help="OPENBLAS_CORETYPE values to make the per-layer table under, "
+                             "each in its own process, 'unset' for the machine's own "
+                             "(default: only this process's kernel)")
+    parser.add_argument("--memory-images", type=int, default=None,
+                        help="images of the memory run's epoch (default: 2,000, --quick: 64)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: tiny batch, few repeats, small memory run")
+    parser.add_argument("--worker", choices=["layers", "torch", "memory"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dataset-size", type=int, nargs=2, default=None,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    quick = args.quick
+    args.batch_size = args.batch_size or (8 if quick else 128)
+    args.repeats = args.repeats or (2 if quick else 7)
+    args.memory_images = args.memory_images or (64 if quick else 2_000)
+    args.dataset_size = args.dataset_size or ((2_000, 500) if quick else (N_TRAIN, N_TEST))
+    return args
+
+
+def main():
+    args = parse_arguments()
+    batch, repeats = args.batch_size, args.repeats
+    kept_memory = keep_freed_memory()
+    if args.worker == "layers":
+        return layer_table(batch, repeats)
+    if args.worker == "torch":
+        return torch_worker(batch, repeats, args.threads)
+    if args.worker == "memory":
+        return memory_worker(batch, args.memory_images, *args.dataset_size)
+    header(kept_memory)
+    if args.kernels:
+        layer_tables(batch, repeats, args.kernels)
+    else:
+        layer_table(batch, repeats)
+    ours = training_steps(batch, repeats)
+    compare_with_torch(ours, batch, repeats)
+    training_memory(batch, args.memory_images, *args.dataset_size)
+
+
+if __name__ == "__main__":
+    main()
