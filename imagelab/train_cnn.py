@@ -1,6 +1,6 @@
 """Train a convolutional network on the images, by mini-batches, and save it.
 
-    python -m imagelab.train_cnn --arch conv4 --num-epoch 16 --pad 4 --flip ...
+    python -m imagelab.train_cnn --arch conv4 --num-epoch 14 --pad 4 --flip ...
 
 The data stays uint8 in memory; each batch is augmented and normalised as it is drawn
 (``imagelab.augment``). A validation split carved out of the training images picks
@@ -53,13 +53,13 @@ def parse_arguments(argv=None):
                         help="conv4: dropout rate before the last layer (default: 0)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="sgd",
                         help="(default: sgd, with --momentum)")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.05,
-                        help="base learning rate of the cosine schedule (default: 0.05)")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.1,
+                        help="base learning rate of the cosine schedule (default: 0.1)")
     parser.add_argument("--momentum", type=rate, default=0.9, help="(default: 0.9)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=5e-4,
                         help="L2 penalty factor on the weights (default: 5e-4)")
-    parser.add_argument("--num-epoch", type=positive_int, default=16,
-                        help="passes over the training images (default: 16)")
+    parser.add_argument("--num-epoch", type=positive_int, default=14,
+                        help="passes over the training images (default: 14)")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="images per mini-batch (default: 128)")
     parser.add_argument("--validation", type=fraction, default=0.02,
