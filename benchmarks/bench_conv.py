@@ -59,7 +59,7 @@ from imagelab.augment import ImagePipeline  # noqa: E402
 from imagelab.cnn import build, conv4, lenet  # noqa: E402
 from imagelab.conv import Conv2d  # noqa: E402
 from imagelab.optimizers import SGD  # noqa: E402
-from imagelab.training import train  # noqa: E402
+from imagelab.training import evaluate, train  # noqa: E402
 
 SHAPE = (32, 32, 3)               # CIFAR-10 images, channels last
 CLASSES = 10
@@ -279,15 +279,18 @@ def pipeline_seconds(batch, repeats, rng):
 
 
 def training_steps(batch, repeats):
-    """Print images per second of conv4's and LeNet's training steps; return conv4's time."""
+    """Print images per second of the training steps of conv4, conv4 without its batch
+    norms (what they cost) and LeNet; return conv4's time."""
     rng = np.random.default_rng(1)
     print(f"\nWhole training step (forward, loss, backward, SGD with momentum and weight "
           f"decay), batch {batch}, median of {repeats}:", flush=True)
     times = {}
-    for name, spec in (("conv4", conv4(CLASSES)), ("lenet", lenet(CLASSES))):
+    for name, spec in (("conv4", conv4(CLASSES)),
+                       ("conv4 without batch norm", conv4(CLASSES, batch_norm=False)),
+                       ("lenet", lenet(CLASSES))):
         times[name] = training_step_seconds(spec, batch, repeats, rng)
-        print(f"  {name:<6} {times[name] * 1e3:8.1f} ms a step, {batch / times[name]:8,.0f} "
-              f"images/s", flush=True)
+        print(f"  {name:<24} {times[name] * 1e3:8.1f} ms a step, "
+              f"{batch / times[name]:8,.0f} images/s", flush=True)
     extra = pipeline_seconds(batch, repeats, rng)
     print(f"  input pipeline (uint8 -> crop with padding 4, mirror, normalise): "
           f"{extra * 1e3:.1f} ms a batch, {extra / times['conv4']:.0%} of conv4's step; "
@@ -378,6 +381,7 @@ def memory_worker(batch, n_images, n_train, n_test):
     rows_train = rng.integers(0, 256, size=(n_train, size), dtype=np.uint8)
     labels_train = rng.integers(0, CLASSES, size=n_train)
     rows_test = rng.integers(0, 256, size=(n_test, size), dtype=np.uint8)
+    labels_test = rng.integers(0, CLASSES, size=n_test)
     data_mb = peak_rss_mb()
     n_val = min(N_VAL, n_train // 50)
     train_rows = rows_train[n_val:].copy()           # the trainer's copy of its training rows
@@ -390,10 +394,10 @@ def memory_worker(batch, n_images, n_train, n_test):
           optimizer=SGD(network.parameters(), 0.9), learning_rate=LEARNING_RATE,
           weight_decay=WEIGHT_DECAY, pipeline=pipeline, seed=0)
     training_mb = peak_rss_mb()
-    network.predict_logits(rows_test, 500, pipeline.evaluation)   # as Classifier.logits
+    evaluate(network, rows_test, labels_test, pipeline=pipeline)   # the trainer's batches
     print(f"  {n_train:,} + {n_test:,} uint8 images held, one epoch on {n_images:,} "
           f"(batch {batch}, pad 4, flip), {n_val:,} validation and {n_test:,} test images "
-          f"evaluated by batches of 500, {time.perf_counter() - start:.0f} s:", flush=True)
+          f"evaluated as the trainer does, {time.perf_counter() - start:.0f} s:", flush=True)
     print(f"  peak RSS {peak_rss_mb():,.0f} MB (goal <= {MEMORY_GOAL_MB:,} MB); it was "
           f"{data_mb:,.0f} MB with the data in memory, {training_mb:,.0f} MB after training "
           f"and validation", flush=True)
