@@ -13,6 +13,7 @@ import numpy as np
 
 from imagelab.autograd import Tensor
 from imagelab.checks import check_float
+from imagelab.optimizers import adam_update
 
 
 class Optimizer:
@@ -105,16 +106,5 @@ class Adam(Optimizer):
         step_size = self.learning_rate * math.sqrt(c2) / c1
         eps = self.eps * math.sqrt(c2)
         for p, (m, s, work) in zip(self.parameters, self.moments):
-            if p.grad is None:
-                continue
-            m *= self.beta1
-            m += (1 - self.beta1) * p.grad
-            s *= self.beta2
-            np.multiply(p.grad, p.grad, out=work)
-            work *= 1 - self.beta2
-            s += work
-            np.sqrt(s, out=work)
-            work += eps
-            np.divide(m, work, out=work)
-            work *= step_size
-            p.data -= work
+            if p.grad is not None:
+                adam_update(p.data, p.grad, m, s, work, self.beta1, self.beta2, step_size, eps)

@@ -64,18 +64,24 @@ class Adam:
         step_size = learning_rate * math.sqrt(c2) / c1
         eps = self.eps * math.sqrt(c2)       # = eps added to sqrt(s / c2), rescaled
         for p, (m, s, work) in zip(self.parameters, self.moments):
-            g = p.grad
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            s *= self.beta2
-            np.multiply(g, g, out=work)
-            work *= 1 - self.beta2
-            s += work
-            np.sqrt(s, out=work)
-            work += eps
-            np.divide(m, work, out=work)
-            work *= step_size
-            p.value -= work
+            adam_update(p.value, p.grad, m, s, work, self.beta1, self.beta2, step_size, eps)
+
+
+def adam_update(value, grad, m, s, work, beta1, beta2, step_size, eps):
+    """One Adam step on ``value``, in place, with the bias corrections already folded into
+    ``step_size`` and ``eps``: m, s updated from ``grad``; ``work`` is a scratch buffer of
+    the same shape (no new array per step)."""
+    m *= beta1
+    m += (1 - beta1) * grad
+    s *= beta2
+    np.multiply(grad, grad, out=work)
+    work *= 1 - beta2
+    s += work
+    np.sqrt(s, out=work)
+    work += eps
+    np.divide(m, work, out=work)
+    work *= step_size
+    value -= work
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
