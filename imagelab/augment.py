@@ -26,28 +26,46 @@ def channel_statistics(images, chunk=4096):
     return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
 
 
-def translate(images, pad, rng):
-    """Each image moved by its own random offset in -pad..pad on each axis, zeros coming in.
+def translate(images, pad, rng, mode="constant"):
+    """Each image moved by its own random offset in -pad..pad on each axis.
 
-    Equivalently, a random crop of the image padded with ``pad`` zero pixels on each
-    side (the CIFAR-10 recipe's "crop with padding 4"; small shifts for MNIST).
+    Equivalently, a random crop of the image padded with ``pad`` pixels on each side
+    (the CIFAR-10 recipe's "crop with padding 4"; small shifts for MNIST). The pixels
+    coming in are zeros (``mode="constant"``) or the image's mirror at its edge
+    (``mode="reflect"``, as the fast-training recipe does: no black border to learn).
 
     images : np.ndarray, shape (N, H, W, C); returns the same shape and dtype.
     """
     n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=mode)
     top, left = rng.integers(0, 2 * pad + 1, size=(2, n))
     rows = top[:, None] + np.arange(h)                     # (N, H)
     cols = left[:, None] + np.arange(w)                    # (N, W)
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def mirror(images, rng):
-    """A copy of ``images`` (N, H, W, C) with a random half flipped left to right."""
+def mirror(images, rng=None, flip=None):
+    """A copy of ``images`` (N, H, W, C) with some flipped left to right.
+
+    Those of the boolean mask ``flip`` (N,), or, without it, a random half drawn by ``rng``.
+    """
     out = images.copy()
-    flip = rng.random(len(images)) < 0.5
+    flip = rng.random(len(images)) < 0.5 if flip is None else flip
     out[flip] = images[flip, :, ::-1]
     return out
+
+
+def alternating_flips(first, epoch):
+    """Which images to mirror at ``epoch`` (0-based), from the random mask of epoch 0.
+
+    The fast-training recipe's rule (airbench): a random half is mirrored at epoch 0,
+    then every image flips at each epoch, so that each one is seen both ways in any
+    two epochs in a row, where independent coin flips show a quarter of the images
+    the same way twice.
+
+    first : np.ndarray of bool, shape (N,); returns a mask of the same shape.
+    """
+    return first if epoch % 2 == 0 else ~first
 
 
 def adjust_light(images, brightness, contrast):
@@ -94,10 +112,12 @@ class ImagePipeline:
         Random left-right mirror images.
     brightness, contrast : float in [0, 1)
         Strength of the random light changes (``jitter_light``; 0: none).
+    pad_mode : {"constant", "reflect"}
+        What comes in at the edge of a translated image (``translate``).
     """
 
     def __init__(self, image_shape, mean, std, pad=0, flip=False, brightness=0.0,
-                 contrast=0.0):
+                 contrast=0.0, pad_mode="constant"):
         self.image_shape = tuple(image_shape)
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
@@ -105,6 +125,9 @@ class ImagePipeline:
         self.flip = bool(flip)
         self.brightness = check_float(brightness, "brightness", 0, 1, include_max=False)
         self.contrast = check_float(contrast, "contrast", 0, 1, include_max=False)
+        if pad_mode not in ("constant", "reflect"):
+            raise ValueError(f"pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
+        self.pad_mode = pad_mode
 
     def images(self, rows):
         """Rows (N, H W C) -> a view of shape (N, H, W, C), same dtype."""
@@ -118,13 +141,17 @@ class ImagePipeline:
         """The network's input for rows of pixels, without augmentation."""
         return self.normalize(self.images(rows))
 
-    def training(self, rows, rng):
-        """The network's input for rows of pixels, randomly augmented."""
+    def training(self, rows, rng, flip=None):
+        """The network's input for rows of pixels, randomly augmented.
+
+        ``flip``, a boolean mask (N,), chooses the mirrored images (``alternating_flips``)
+        instead of a coin per image; it needs the pipeline's ``flip``.
+        """
         images = self.images(rows)
         if self.pad:
-            images = translate(images, self.pad, rng)
+            images = translate(images, self.pad, rng, self.pad_mode)
         if self.flip:
-            images = mirror(images, rng)
+            images = mirror(images, rng, flip)
         if self.brightness or self.contrast:
             images = jitter_light(images, self.brightness, self.contrast, rng)
         return self.normalize(images)

@@ -14,7 +14,7 @@ from imagelab.images import IMAGE_SHAPE, rows_to_images
 from knn import distance_matrix, knn_predict
 
 
-def plot_learning_curves(history, title):
+def plot_learning_curves(history, title, other="val"):
     """Training and validation accuracy (left) and loss (right) against the epoch.
 
     Parameters
@@ -22,17 +22,22 @@ def plot_learning_curves(history, title):
     history : dict
         As ``network.train`` returns it: lists "train_accuracy", "val_accuracy",
         "train_loss", "val_loss" (one value per epoch) and "best_epoch" (1-based),
-        which is marked.
+        which is marked if present.
     title : str
+    other : {"val", "test"}
+        The second curve: the validation split's, or the test set's (a trainer that
+        chooses nothing on it, ``imagelab.recipe``).
     """
+    label = {"val": "validation", "test": "test"}[other]
     figure = Figure(figsize=(11, 4.5))
     axes = figure.subplots(1, 2)
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     for ax, quantity in zip(axes, ("accuracy", "loss")):
         ax.plot(epochs, history[f"train_{quantity}"], marker=".", label="training")
-        ax.plot(epochs, history[f"val_{quantity}"], marker=".", label="validation")
-        ax.axvline(history["best_epoch"], color="grey", linestyle="--",
-                   label=f"kept: epoch {history['best_epoch']}")
+        ax.plot(epochs, history[f"{other}_{quantity}"], marker=".", label=label)
+        if "best_epoch" in history:
+            ax.axvline(history["best_epoch"], color="grey", linestyle="--",
+                       label=f"kept: epoch {history['best_epoch']}")
         ax.set(xlabel="epoch", ylabel=quantity)
         ax.grid(alpha=0.3)
         ax.legend()

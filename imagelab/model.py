@@ -56,12 +56,15 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def loss_and_gradients(self, x, labels, loss="cross_entropy", weight_decay=0.0):
+    def loss_and_gradients(self, x, labels, loss="cross_entropy", weight_decay=0.0,
+                           trained_from=0):
         """Forward and backward pass on one batch; the gradients go to the parameters.
 
         Dropout is on. The loss is ``LOSSES[loss]`` plus the L2 penalty
         (weight_decay / 2) sum ||W||^2 over the weights (not the biases), whose
         gradient is weight_decay * W; ``weight_decay`` is a finite number >= 0.
+        The backward pass stops at layer ``trained_from``: the layers below it (frozen)
+        get no gradient, and it saves their cost.
 
         Returns
         -------
@@ -71,10 +74,11 @@ class Network:
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         weight_decay = check_float(weight_decay, "weight_decay", 0)
+        trained_from = check_int(trained_from, "trained_from", 0, len(self.layers) - 1)
         z = self.forward(x, training=True)
         value, grad = LOSSES[loss](z, labels)
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i].backward(grad, need_dx=i > 0)
+        for i in range(len(self.layers) - 1, trained_from - 1, -1):
+            grad = self.layers[i].backward(grad, need_dx=i > trained_from)
         if weight_decay:
             for p in self.parameters():
                 if p.decay:

@@ -26,7 +26,7 @@ from imagelab.data import data_note, load_split
 from imagelab.datasets import IMAGE_SHAPES, TITLES
 from imagelab.figures import plot_filters, plot_learning_curves, save_classification_figures
 from imagelab.files import result_name, save_figure, save_results
-from imagelab.images import images_to_rows, rows_to_images
+from imagelab.images import images_to_rows, uint8_channels_last
 from imagelab.model_files import Classifier, save_model
 from imagelab.optimizers import SGD, Adam
 from imagelab.robustness import light_robustness, plot_robustness
@@ -83,11 +83,6 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
-def uint8_images(rows, image_shape):
-    """Rows of pixels (float32, planes) -> uint8 rows of channels-last images (N, H W C)."""
-    return np.ascontiguousarray(rows_to_images(rows, image_shape), np.uint8).reshape(len(rows), -1)
-
-
 def architecture(args, num_classes):
     """The layer specification the flags describe."""
     if args.arch == "lenet":
@@ -102,8 +97,8 @@ def run(args, argv):
     shape = IMAGE_SHAPES[args.dataset]
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
-    rows_train, labels_train = uint8_images(data.data_train, shape), data.labels_train
-    rows_test, labels_test = uint8_images(data.data_test, shape), data.labels_test
+    rows_train, labels_train = uint8_channels_last(data.data_train, shape), data.labels_train
+    rows_test, labels_test = uint8_channels_last(data.data_test, shape), data.labels_test
     label_names, data = data.label_names, None             # free the float32 copies
     train_index, val_index = split_validation(rows_train, labels_train, args.validation,
                                               seed=args.seed)

@@ -3,8 +3,8 @@ images, the light changes' formula, the channel statistics, and the pipeline."""
 import numpy as np
 import pytest
 
-from imagelab.augment import (ImagePipeline, adjust_light, channel_statistics, jitter_light,
-                              mirror, translate)
+from imagelab.augment import (ImagePipeline, adjust_light, alternating_flips,
+                              channel_statistics, jitter_light, mirror, translate)
 
 
 def uint8_images(n=6, h=5, w=4, c=3, seed=0):
@@ -19,6 +19,19 @@ def test_translate_is_a_crop_of_the_zero_padded_image():
     for image, moved in zip(padded, out):
         crops = [image[a:a + 5, b:b + 4] for a in range(5) for b in range(5)]
         assert any(np.array_equal(moved, crop) for crop in crops)
+
+
+def test_translate_with_reflection_is_a_crop_of_the_reflected_image():
+    images = uint8_images()
+    out = translate(images, 2, np.random.default_rng(1), mode="reflect")
+    assert out.shape == images.shape and out.dtype == np.uint8
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    for image, moved in zip(padded, out):
+        crops = [image[a:a + 5, b:b + 4] for a in range(5) for b in range(5)]
+        assert any(np.array_equal(moved, crop) for crop in crops)
+    # No zero comes in: every pixel of a moved image of ones is one.
+    ones = np.ones((50, 5, 4, 1), np.uint8)
+    assert np.all(translate(ones, 2, np.random.default_rng(3), mode="reflect") == 1)
 
 
 def test_translate_uses_every_offset_and_zero_padding_changes_nothing():
@@ -37,6 +50,22 @@ def test_mirror_flips_about_half_and_keeps_the_rest():
     flipped = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)])
     kept = np.array([np.array_equal(o, i) for o, i in zip(out, images)])
     assert np.all(flipped | kept) and 70 < flipped.sum() < 130
+
+
+def test_mirror_flips_exactly_the_images_of_a_mask():
+    images = uint8_images(n=5)
+    flip = np.array([True, False, False, True, False])
+    out = mirror(images, flip=flip)
+    for o, i, f in zip(out, images, flip):
+        np.testing.assert_array_equal(o, i[:, ::-1] if f else i)
+
+
+def test_alternating_flips_see_each_image_both_ways_in_two_epochs():
+    first = np.random.default_rng(0).random(100) < 0.5
+    for epoch in range(4):
+        np.testing.assert_array_equal(alternating_flips(first, epoch),
+                                      first if epoch % 2 == 0 else ~first)
+        assert np.all(alternating_flips(first, epoch) != alternating_flips(first, epoch + 1))
 
 
 def test_adjust_light_formula_and_clipping():
@@ -74,10 +103,19 @@ def test_pipeline_normalises_rows_and_augments_only_in_training():
     np.testing.assert_array_equal(rows, images.reshape(4, -1))   # the data is untouched
 
 
+def test_pipeline_flips_the_images_it_is_told_to():
+    images = uint8_images(n=4)
+    pipeline = ImagePipeline((5, 4, 3), np.zeros(3), np.ones(3), flip=True)
+    flip = np.array([False, True, True, False])
+    x = pipeline.training(images.reshape(4, -1), np.random.default_rng(0), flip)
+    np.testing.assert_array_equal(x, mirror(images, flip=flip).astype(np.float32))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"pad": -1}, "pad must be an integer >= 0, got -1"),
     ({"brightness": 1.0}, r"brightness must be a finite number in \[0, 1\), got 1.0"),
     ({"contrast": -0.1}, r"contrast must be a finite number in \[0, 1\), got -0.1"),
+    ({"pad_mode": "wrap"}, "pad_mode must be 'constant' or 'reflect', got 'wrap'"),
 ])
 def test_pipeline_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

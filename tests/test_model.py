@@ -139,3 +139,20 @@ def test_lab_network_is_the_one_layer_case():
     assert loss == pytest.approx(expected_loss)
     for p, e in zip(net.get_weights(), expected):
         np.testing.assert_allclose(p, e)
+
+
+def test_the_backward_pass_stops_at_trained_from():
+    rng = np.random.default_rng(3)
+    x, labels = rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
+    net = model.mlp([4, 5, 5, 3], "relu", seed=1, dtype=np.float64)
+    net.loss_and_gradients(x, labels)
+    full = [p.grad.copy() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad[...] = -1                                   # marks a gradient left alone
+    net.loss_and_gradients(x, labels, trained_from=2)      # layers 2.. (Dense, ReLU, Dense)
+    grads = [p.grad for p in net.parameters()]
+    assert all(np.all(g == -1) for g in grads[:2])         # the first Dense: untouched
+    for got, expected in zip(grads[2:], full[2:]):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"trained_from must be an integer in \[0, 4\], got 5"):
+        net.loss_and_gradients(x, labels, trained_from=5)
