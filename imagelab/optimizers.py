@@ -7,31 +7,60 @@ import math
 
 import numpy as np
 
-from imagelab.checks import check_float
+from imagelab.checks import CheckError, check_float
 
 
 class SGD:
-    """Stochastic gradient descent with (heavy-ball) momentum.
+    """Stochastic gradient descent with momentum, heavy-ball (default) or Nesterov's.
 
-    v <- momentum v - learning_rate g;  w <- w + v.  ``momentum=0`` is the lab's step.
+    g <- grad + weight_decay w (coupled L2, as PyTorch's SGD), then
+
+    * heavy ball (``nesterov=False``): v <- momentum v - learning_rate g;  w <- w + v.
+      ``momentum=0`` is the lab's step.
+    * Nesterov (``nesterov=True``), PyTorch's formulation: b <- momentum b + g;
+      w <- w - learning_rate (g + momentum b), b starting at 0 (so b = g after the
+      first step, as PyTorch's buffer).
+
+    The weight decay applies to every parameter given, whatever its ``decay`` flag:
+    give it here or to ``Network.loss_and_gradients``, not both. For parameter groups
+    with their own settings (airbench's batch-norm biases: 64 times the learning rate,
+    1/64 of the weight decay), build one SGD per group and step each with its own rate::
+
+        biases = SGD(bn_biases, 0.85, nesterov=True, weight_decay=wd / 64)
+        others = SGD(the_rest, 0.85, nesterov=True, weight_decay=wd)
+        ...
+        biases.step(64 * lr * triangle(step, total))
+        others.step(lr * triangle(step, total))
 
     Parameters
     ----------
     parameters : iterable of ``imagelab.layers.Parameter``
     momentum : float in [0, 1)
+    nesterov : bool
+    weight_decay : float >= 0
     """
 
-    def __init__(self, parameters, momentum=0.9):
+    def __init__(self, parameters, momentum=0.9, nesterov=False, weight_decay=0.0):
         self.parameters = list(parameters)
         self.momentum = check_float(momentum, "momentum", 0, 1, include_max=False)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise CheckError("nesterov", "True or False", nesterov)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0)
+        # v (heavy ball) or b (Nesterov) for each parameter.
         self.velocities = [np.zeros_like(p.value) for p in self.parameters]
 
     def step(self, learning_rate):
         """Update every parameter in place from its gradient."""
         for p, v in zip(self.parameters, self.velocities):
+            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
             v *= self.momentum
-            v -= learning_rate * p.grad
-            p.value += v
+            if self.nesterov:
+                v += g
+                p.value -= learning_rate * (g + self.momentum * v)
+            else:
+                v -= learning_rate * g
+                p.value += v
 
 
 class Adam:
@@ -98,3 +127,4 @@ def learning_rate_at(epoch, base, num_epoch, schedule="cosine"):
     if schedule == "cosine":
         return base * 0.5 * (1 + math.cos(math.pi * epoch / num_epoch))
     raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+

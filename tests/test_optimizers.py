@@ -1,5 +1,6 @@
-"""Tests of imagelab.optimizers: SGD and Adam against the textbook rules written as loops,
-their state per parameter, and the learning-rate schedules."""
+"""Tests of imagelab.optimizers: SGD (heavy ball, Nesterov, weight decay) and Adam against
+the textbook or PyTorch rules written as loops, their state per parameter, and the
+learning-rate schedules."""
 import numpy as np
 import pytest
 
@@ -27,6 +28,75 @@ def test_sgd_momentum_matches_a_loop():
             velocity[index] = 0.8 * velocity[index] - 0.05 * g[index]
             w[index] += velocity[index]
         np.testing.assert_allclose(layer.w.value, w)
+
+
+def test_sgd_default_is_the_former_heavy_ball_step_to_the_bit():
+    # float32, as in training: the update written as it was before nesterov and
+    # weight_decay existed, the same operations in the same order.
+    rng = np.random.default_rng(10)
+    net = model.mlp([3, 2], seed=0)
+    w, velocity = net.layers[0].w.value.copy(), np.zeros((3, 2), np.float32)
+    sgd = SGD(net.parameters())
+    for learning_rate in (0.1, 0.05, 0.02):
+        g = rng.normal(size=(3, 2)).astype(np.float32)
+        net.layers[0].w.grad, net.layers[0].b.grad = g, np.zeros((1, 2), np.float32)
+        sgd.step(learning_rate)
+        velocity *= 0.9
+        velocity -= learning_rate * g
+        w += velocity
+        np.testing.assert_array_equal(net.layers[0].w.value, w)
+
+
+def pytorch_nesterov_loop(w, gradients, learning_rates, momentum, weight_decay):
+    """PyTorch's SGD (torch.optim.sgd, nesterov, dampening 0) entry by entry: its buffer
+    is None before the first step, then a copy of the gradient."""
+    w = w.copy()
+    buffers = {}
+    for g, learning_rate in zip(gradients, learning_rates):
+        for index in np.ndindex(w.shape):
+            d = g[index] + weight_decay * w[index]
+            if index not in buffers:
+                buffers[index] = d
+            else:
+                buffers[index] = momentum * buffers[index] + d
+            d = d + momentum * buffers[index]
+            w[index] = w[index] - learning_rate * d
+    return w
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.03])
+def test_sgd_nesterov_matches_pytorchs_algorithm(weight_decay):
+    rng = np.random.default_rng(11)
+    net, gradients = one_parameter_network(rng)
+    layer = net.layers[0]
+    learning_rates = [0.1, 0.3, 0.05, 0.2]
+    start = layer.w.value.copy()
+    sgd = SGD(net.parameters(), momentum=0.85, nesterov=True, weight_decay=weight_decay)
+    for step, (g, learning_rate) in enumerate(zip(gradients, learning_rates), start=1):
+        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
+        sgd.step(learning_rate)
+        expected = pytorch_nesterov_loop(start, gradients[:step], learning_rates[:step], 0.85,
+                                         weight_decay)
+        # The same float64 operations in the same order, so equal to the bit: b = m b + g
+        # from b = 0 gives PyTorch's b = g at the first step exactly (m 0 + g = g).
+        np.testing.assert_array_equal(layer.w.value, expected)
+
+
+def test_sgd_weight_decay_adds_the_l2_gradient_before_the_momentum():
+    rng = np.random.default_rng(12)
+    net, gradients = one_parameter_network(rng)
+    layer = net.layers[0]
+    w, velocity = layer.w.value.copy(), np.zeros((3, 2))
+    b = layer.b.value.copy()
+    sgd = SGD(net.parameters(), momentum=0.8, weight_decay=0.1)
+    for learning_rate, g in zip([0.05, 0.1, 0.02, 0.07], gradients):
+        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
+        sgd.step(learning_rate)
+        for index in np.ndindex(w.shape):          # g <- g + wd w, then the heavy ball
+            velocity[index] = 0.8 * velocity[index] - learning_rate * (g[index] + 0.1 * w[index])
+            w[index] += velocity[index]
+        np.testing.assert_array_equal(layer.w.value, w)
+        np.testing.assert_array_equal(layer.b.value, b)   # zero bias and zero gradient stay
 
 
 def test_adam_matches_a_loop():
@@ -69,7 +139,8 @@ def test_each_optimizer_keeps_its_own_state(name):
 def test_optimizers_keep_float32_and_reject_bad_settings():
     net = model.mlp([4, 3, 2], "relu", seed=0)
     x, labels = np.ones((2, 4), np.float32), np.array([0, 1])
-    for optimizer in (SGD(net.parameters()), Adam(net.parameters())):
+    for optimizer in (SGD(net.parameters()), Adam(net.parameters()),
+                      SGD(net.parameters(), nesterov=True, weight_decay=5e-4)):
         net.loss_and_gradients(x, labels, weight_decay=1e-3)
         optimizer.step(1e-2)
         assert all(p.value.dtype == np.float32 for p in net.parameters())
@@ -96,6 +167,8 @@ def test_learning_rate_schedules():
     (lambda: Adam([], beta2=1.0), r"beta2 must be a finite number in \[0, 1\), got 1.0"),
     (lambda: Adam([], beta1=float("nan")), r"beta1 must be a finite number in \[0, 1\), got nan"),
     (lambda: Adam([], eps=0), r"eps must be a finite number > 0, got 0"),
+    (lambda: SGD([], weight_decay=-1), r"weight_decay must be a finite number >= 0, got -1"),
+    (lambda: SGD([], nesterov="yes"), r"nesterov must be True or False, got 'yes'"),
 ])
 def test_optimizers_refuse_bad_settings_by_name(make, message):
     with pytest.raises(ValueError, match=f"^{message}"):
