@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from imagelab.checks import CheckError, check_float
+from imagelab.checks import CheckError, check_float, check_int
 
 
 class SGD:
@@ -128,3 +128,34 @@ def learning_rate_at(epoch, base, num_epoch, schedule="cosine"):
         return base * 0.5 * (1 + math.cos(math.pi * epoch / num_epoch))
     raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
+
+def triangle(step, total, start=0.2, peak=0.23, end=0.07):
+    """Learning-rate multiplier of optimizer step ``step`` out of ``total``: warm-up, decay.
+
+    airbench's ``triangle``: piecewise linear through (0, start), (int(peak total), 1)
+    and (total, end), as ``np.interp(step, [0, int(peak total), total], [start, 1, end])``
+    (so 1 at step 0 when int(peak total) = 0, and ``end`` at step ``total``).
+
+    Parameters
+    ----------
+    step : int in [0, total]
+    total : int >= 1
+    start, end : float >= 0
+        Multipliers at the first and the last step.
+    peak : float in [0, 1]
+        Where the multiplier reaches 1, as a fraction of ``total``.
+
+    Returns
+    -------
+    float
+        A Python float: multiplying a float32 array keeps it float32.
+    """
+    total = check_int(total, "total", 1)
+    step = check_int(step, "step", 0, total)
+    start, end = check_float(start, "start", 0), check_float(end, "end", 0)
+    peak_step = int(check_float(peak, "peak", 0, 1) * total)
+    if step < peak_step:
+        return start + (1 - start) * step / peak_step
+    if step == total:                   # also when peak_step = total
+        return end
+    return 1 + (end - 1) * (step - peak_step) / (total - peak_step)

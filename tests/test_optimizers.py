@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from imagelab import model
-from imagelab.optimizers import OPTIMIZERS, SGD, Adam, learning_rate_at
+from imagelab.optimizers import OPTIMIZERS, SGD, Adam, learning_rate_at, triangle
 
 
 def one_parameter_network(rng):
@@ -160,6 +160,30 @@ def test_learning_rate_schedules():
         learning_rate_at(0, 0.1, 10, "step")
 
 
+def test_triangle_at_its_corners_and_midpoints():
+    # total 200: the peak at int(0.23 * 200) = 46, the midpoints at steps 23 and 123.
+    assert triangle(0, 200) == 0.2
+    assert triangle(46, 200) == 1
+    assert triangle(200, 200) == 0.07
+    assert triangle(23, 200) == pytest.approx((0.2 + 1) / 2)
+    assert triangle(123, 200) == pytest.approx((1 + 0.07) / 2)
+    assert triangle(3, 10, start=0.5, peak=0.6, end=0.0) == pytest.approx(0.75)
+    assert type(triangle(7, 200)) is float        # not np.float64, which upcasts float32
+
+
+@pytest.mark.parametrize("total", [1, 2, 5, 7, 100, 977])
+@pytest.mark.parametrize("start, peak, end", [(0.2, 0.23, 0.07), (0.0, 0.5, 0.0),
+                                              (1.5, 0.0, 0.3), (0.1, 1.0, 2.0)])
+def test_triangle_is_airbenchs_interpolation(total, start, peak, end):
+    steps = np.arange(total + 1)
+    expected = np.interp(steps, [0, int(peak * total), total], [start, 1, end])
+    got = [triangle(int(step), total, start, peak, end) for step in steps]
+    # Both evaluate a + (b - a) t, t in [0, 1], in at most 4 rounded float64 operations
+    # on values of magnitude at most max(1, start, end).
+    np.testing.assert_allclose(got, expected, rtol=0,
+                               atol=8 * np.finfo(float).eps * max(1, start, end))
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD([], momentum=float("nan")),
      r"momentum must be a finite number in \[0, 1\), got nan"),
@@ -169,6 +193,12 @@ def test_learning_rate_schedules():
     (lambda: Adam([], eps=0), r"eps must be a finite number > 0, got 0"),
     (lambda: SGD([], weight_decay=-1), r"weight_decay must be a finite number >= 0, got -1"),
     (lambda: SGD([], nesterov="yes"), r"nesterov must be True or False, got 'yes'"),
+    (lambda: triangle(11, 10), r"step must be an integer in \[0, 10\], got 11"),
+    (lambda: triangle(0, 0), r"total must be an integer >= 1, got 0"),
+    (lambda: triangle(1.0, 10), r"step must be an integer in \[0, 10\], got 1.0"),
+    (lambda: triangle(0, 10, peak=1.5), r"peak must be a finite number in \[0, 1\], got 1.5"),
+    (lambda: triangle(0, 10, start=-0.1), r"start must be a finite number >= 0, got -0.1"),
+    (lambda: triangle(0, 10, end=float("nan")), r"end must be a finite number >= 0, got nan"),
 ])
 def test_optimizers_refuse_bad_settings_by_name(make, message):
     with pytest.raises(ValueError, match=f"^{message}"):
