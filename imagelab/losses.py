@@ -8,13 +8,16 @@ classes off the outputs each loss is meant for.
 """
 import numpy as np
 
-from imagelab.checks import check_labels
+from imagelab.checks import check_float, check_labels
 from imagelab.nn_layers import SE
 from mlp import log_softmax, one_hot, sigmoid
 
 
-def softmax_cross_entropy(z, labels):
+def softmax_cross_entropy(z, labels, smoothing=0.0):
     """Mean cross-entropy of softmax(z) against integer labels, and its gradient.
+
+    With ``smoothing`` = eps > 0, against the smoothed targets of PyTorch's
+    ``CrossEntropyLoss(label_smoothing=eps)``: T = (1 - eps) Y + eps / C.
 
     Parameters
     ----------
@@ -22,20 +25,26 @@ def softmax_cross_entropy(z, labels):
         Logits.
     labels : np.ndarray of int, shape (N,)
         Class codes in 0..C-1.
+    smoothing : float in [0, 1)
 
     Returns
     -------
     loss : float
-        C = -(1/N) sum_n log softmax(z)[n, labels[n]].
+        -(1/N) sum_n sum_c T[n, c] log softmax(z)[n, c]
+        = (1 - eps) (-(1/N) sum_n log softmax(z)[n, labels[n]]) - eps mean(log softmax(z)).
     dz : np.ndarray, shape (N, C), dtype of ``z``
-        dC/dZ = (softmax(z) - Y) / N, Y the one-hot labels.
+        dC/dZ = (softmax(z) - T) / N, T = Y the one-hot labels when eps = 0.
     """
+    smoothing = check_float(smoothing, "smoothing", 0, 1, include_max=False)
     n = len(z)
     log_p = log_softmax(z)
     rows = np.arange(n)
     loss = -float(np.mean(log_p[rows, labels]))
     dz = np.exp(log_p)
-    dz[rows, labels] -= 1            # subtract Y in place: an int64 one-hot would upcast
+    dz[rows, labels] -= 1 - smoothing     # in place: an int64 one-hot would upcast
+    if smoothing:
+        loss = (1 - smoothing) * loss - smoothing * float(np.mean(log_p))
+        dz -= smoothing / z.shape[1]
     dz /= n
     return loss, dz
 
