@@ -60,7 +60,9 @@ class Network:
                            trained_from=0):
         """Forward and backward pass on one batch; the gradients go to the parameters.
 
-        Dropout is on. The loss is ``LOSSES[loss]`` plus the L2 penalty
+        Dropout is on. The loss is ``LOSSES[loss]`` (``loss`` a name) or ``loss`` itself
+        (a callable (z, labels) -> (value, dC/dz), such as
+        ``functools.partial(softmax_cross_entropy, smoothing=0.2)``), plus the L2 penalty
         (weight_decay / 2) sum ||W||^2 over the weights (not the biases), whose
         gradient is weight_decay * W; ``weight_decay`` is a finite number >= 0.
         The backward pass stops at layer ``trained_from``: the layers below it (frozen)
@@ -71,12 +73,13 @@ class Network:
         loss : float
         logits : np.ndarray, shape (N, d_out)
         """
-        if loss not in LOSSES:
+        if not callable(loss) and loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        loss_function = loss if callable(loss) else LOSSES[loss]
         weight_decay = check_float(weight_decay, "weight_decay", 0)
         trained_from = check_int(trained_from, "trained_from", 0, len(self.layers) - 1)
         z = self.forward(x, training=True)
-        value, grad = LOSSES[loss](z, labels)
+        value, grad = loss_function(z, labels)
         for i in range(len(self.layers) - 1, trained_from - 1, -1):
             grad = self.layers[i].backward(grad, need_dx=i > trained_from)
         if weight_decay:

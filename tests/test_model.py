@@ -1,6 +1,8 @@
 """Tests of imagelab.model: a network's gradients against finite differences (weight decay
 and dropout included), the multilayer perceptrons it builds, and the lab's network as the
 one-hidden-layer case."""
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -8,12 +10,14 @@ import mlp
 from conftest import numerical_gradient
 from imagelab import model
 from imagelab.layers import Dense, Dropout, ReLU
+from imagelab.losses import softmax_cross_entropy
 from imagelab.model import Network, from_lab_weights
 from imagelab.optimizers import SGD
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse",
+                                  partial(softmax_cross_entropy, smoothing=0.2)])
 def test_network_gradients_with_weight_decay_match_finite_differences(activation, loss):
     rng = np.random.default_rng(4)
     net = model.mlp([5, 4, 3, 3], activation, seed=0, dtype=np.float64)
@@ -90,6 +94,23 @@ def test_a_network_is_its_list_of_layers_applied_in_order():
     weights = net.get_weights()
     weights[0][...] = 0                              # copies: the network is untouched
     assert first.w.value.any()
+
+
+def test_loss_and_gradients_takes_a_loss_by_name_or_as_a_callable():
+    rng = np.random.default_rng(17)
+    net = model.mlp([4, 3, 3], seed=0)
+    x, labels = rng.normal(size=(6, 4)).astype(np.float32), rng.integers(0, 3, size=6)
+    by_name, z = net.loss_and_gradients(x, labels, "cross_entropy")
+    gradients = [p.grad.copy() for p in net.parameters()]
+    assert net.loss_and_gradients(x, labels, softmax_cross_entropy)[0] == by_name
+    for p, g in zip(net.parameters(), gradients):
+        np.testing.assert_array_equal(p.grad, g)
+    smoothed = partial(softmax_cross_entropy, smoothing=0.2)
+    assert net.loss_and_gradients(x, labels, smoothed)[0] == smoothed(z, labels)[0]
+    for loss in ("hinge", 3):
+        with pytest.raises(ValueError, match=r"^loss must be one of \['cross_entropy', 'mse', "
+                                             f"'se'\\], got {loss!r}$"):
+            net.loss_and_gradients(x, labels, loss)
 
 
 @pytest.mark.parametrize("weight_decay", [float("nan"), float("inf"), -1.0, "0.1"])
