@@ -139,6 +139,7 @@ def triangle(step, total, start=0.2, peak=0.23, end=0.07):
     Parameters
     ----------
     step : int in [0, total]
+        Optimizer steps already taken: the first step uses 0, as airbench's ``LambdaLR``.
     total : int >= 1
     start, end : float >= 0
         Multipliers at the first and the last step.
