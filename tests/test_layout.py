@@ -10,9 +10,10 @@ draws them; a module may import modules of its own layer or of a layer below:
     3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
                      optimizers, model, training, two_class, autograd, autograd_nn,
                      autograd_optim, autograd_data, autograd_tasks, conv, batchnorm,
-                     cnn, augment, model_files, robustness, whitening, averaging
+                     cnn, augment, model_files, robustness, whitening, averaging,
+                     tta, recipe
     4 entry points   imagelab.knn_study, mlp_study, train, numpy_nn, toy, framework_lab,
-                     train_cnn, classify, robustness_study
+                     train_cnn, classify, robustness_study, train_recipe, ablation
 
 A new module must be given its layer here, which is the point: where it sits is a
 decision, not an accident.
@@ -39,11 +40,12 @@ LAYERS = {
     "imagelab.autograd_data": 3, "imagelab.autograd_tasks": 3,
     "imagelab.conv": 3, "imagelab.batchnorm": 3, "imagelab.cnn": 3, "imagelab.augment": 3,
     "imagelab.model_files": 3, "imagelab.robustness": 3, "imagelab.whitening": 3,
-    "imagelab.averaging": 3,
+    "imagelab.averaging": 3, "imagelab.tta": 3, "imagelab.recipe": 3,
     "imagelab.numpy_nn": 4,
     "imagelab.knn_study": 4, "imagelab.mlp_study": 4, "imagelab.train": 4,
     "imagelab.toy": 4, "imagelab.framework_lab": 4, "imagelab.train_cnn": 4,
-    "imagelab.classify": 4, "imagelab.robustness_study": 4,
+    "imagelab.classify": 4, "imagelab.robustness_study": 4, "imagelab.train_recipe": 4,
+    "imagelab.ablation": 4,
 }
 
 
