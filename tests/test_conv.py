@@ -89,6 +89,56 @@ def test_conv_backward_as_a_convolution_equals_col2im():
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
 
 
+def test_conv_without_bias_matches_the_loop_and_finite_differences():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 5, 5, 3))
+    layer = Conv2d(3, 4, 3, 1, 1, rng=0, dtype=np.float64, bias=False)
+    assert layer.parameters() == [layer.w] and layer.b is None
+    assert repr(layer).endswith("padding=1, bias=False)")
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, conv_loop(x, layer.w.value, np.zeros(4), 1, 1),
+                               rtol=1e-12, atol=1e-12)
+    r = rng.normal(size=out.shape)
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    dx = layer.backward(r)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
+    np.testing.assert_allclose(layer.w.grad, numerical_gradient(loss, layer.w.value), atol=1e-7)
+
+
+def test_uniform_init_is_pytorchs():
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 3 * 3 * 16 = 144: inside the bound,
+    # variance 1 / (3 fan_in) within 5%, nearly four times its relative standard error
+    # sqrt(0.8 / n) = 1.3% for n = 3 * 3 * 16 * 32 = 4,608 weights.
+    layer = Conv2d(16, 32, 3, rng=0, init="uniform")
+    assert np.abs(layer.w.value).max() <= 1 / 12 and not layer.b.value.any()
+    assert layer.w.value.var() == pytest.approx(1 / (3 * 144), rel=0.05)
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel", [(3, 5, 3), (5, 3, 3), (4, 4, 5)])
+def test_identity_init_copies_the_first_channels(c_in, c_out, kernel):
+    x = np.random.default_rng(7).normal(size=(2, 6, 6, c_in)).astype(np.float32)
+    layer = Conv2d(c_in, c_out, kernel, 1, kernel // 2, rng=0, bias=False, init="identity")
+    n = min(c_in, c_out)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out[..., :n], x[..., :n])     # products by 0 and 1: exact
+    w = layer.w.value
+    assert np.count_nonzero(w[..., :n]) == n
+    bound = 1 / np.sqrt(kernel * kernel * c_in)                 # the others: "uniform"
+    assert np.all((np.abs(w[..., n:]) <= bound) & (w[..., n:] != 0))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 1, 1), ((3, 5), 1, 1), (3, 1, 0),
+                                                      (3, 2, 1)])
+def test_identity_init_needs_a_size_keeping_odd_kernel(kernel, stride, padding):
+    with pytest.raises(ValueError, match=r"^init='identity' needs odd kernel sizes, stride 1 "
+                                         r"and padding kh // 2 = kw // 2, got kernel_size="):
+        Conv2d(3, 3, kernel, stride, padding, init="identity")
+
+
 def test_first_layer_skips_the_input_gradient():
     layer = conv_layer(3, 1, 1)
     layer.forward(np.ones((1, 4, 4, 3)))
@@ -167,6 +217,9 @@ def test_shapes_that_do_not_fit_are_named(make, shape, message):
     (lambda: Conv2d(3, 4, stride=0), "stride must be an integer >= 1, got 0"),
     (lambda: Conv2d(3, 4, padding=-1), "padding must be an integer >= 0, got -1"),
     (lambda: MaxPool2d(0), "kernel_size must be an integer >= 1, got 0"),
+    (lambda: Conv2d(3, 4, init="zeros"), "init must be 'he', 'uniform' or 'identity', got "
+                                         "'zeros'"),
+    (lambda: Conv2d(3, 4, bias="false"), "bias must be True or False, got 'false'"),
 ])
 def test_bad_settings_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
