@@ -8,9 +8,11 @@ from conftest import numerical_gradient
 from imagelab.conv import Conv2d, Flatten, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
-# "as a convolution", the others the product by W^T and col2im.
+# "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.
 CONV_CASES = [(3, 1, 1), (3, 1, 0), (5, 1, 2), (1, 1, 0), (2, 2, 0), (3, 2, 1), (3, 1, 3),
               ((2, 3), 1, 1)]
+# (c_in, c_out): widening (col2im in every case) and narrowing (both routes).
+CHANNELS = [(3, 4), (4, 2)]
 
 
 def conv_loop(x, w, b, stride, padding):
@@ -57,11 +59,12 @@ def test_conv_forward_matches_the_loop(kernel, stride, padding):
     assert out.shape[1:] == layer.output_shape(x.shape[1:])
 
 
+@pytest.mark.parametrize("c_in, c_out", CHANNELS)
 @pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
-def test_conv_gradients_match_finite_differences(kernel, stride, padding):
+def test_conv_gradients_match_finite_differences(kernel, stride, padding, c_in, c_out):
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(2, 6, 5, 3))
-    layer = conv_layer(kernel, stride, padding)
+    x = rng.normal(size=(2, 6, 5, c_in))
+    layer = conv_layer(kernel, stride, padding, c_in, c_out)
     r = rng.normal(size=layer.forward(x).shape)
 
     def loss():                                 # C = sum(out * R): dC/dout = R
@@ -77,16 +80,41 @@ def test_conv_gradients_match_finite_differences(kernel, stride, padding):
                                    atol=1e-7)
 
 
-def test_conv_backward_as_a_convolution_equals_col2im():
+@pytest.mark.parametrize("c_in, c_out, kernel, padding", [
+    (5, 6, 3, 1), (6, 5, 3, 1), (2, 8, 3, 0), (8, 2, 5, 2), (4, 4, (2, 3), 1)])
+def test_conv_backward_as_a_convolution_equals_col2im(c_in, c_out, kernel, padding):
+    # Both private routes called directly, whichever ``backward`` would choose.
     rng = np.random.default_rng(3)
-    layer = conv_layer(3, 1, 1, c_in=5, c_out=6)
-    x = rng.normal(size=(3, 8, 8, 5))
+    layer = conv_layer(kernel, 1, padding, c_in, c_out)
+    x = rng.normal(size=(3, 8, 7, c_in))
     r = rng.normal(size=layer.forward(x).shape)
-    fast = layer.backward(r)
-    layer.forward(x)
-    d_cols = r.reshape(-1, 6) @ layer.w.value.reshape(-1, 6).T
-    slow = col2im(d_cols, (3, 10, 10, 5), (3, 3), 1)[:, 1:-1, 1:-1]
-    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+    as_convolution = layer._backward_as_convolution(r)
+    by_col2im = layer._backward_by_col2im(r)
+    assert as_convolution.shape == by_col2im.shape == x.shape
+    # The same sums of at most 5 * 5 * 8 products, in another order: float64 rounding.
+    np.testing.assert_allclose(as_convolution, by_col2im, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c_in, c_out, stride, padding, route", [
+    (6, 5, 1, 1, "convolution"), (5, 5, 1, 0, "convolution"), (5, 6, 1, 1, "col2im"),
+    (6, 5, 2, 1, "col2im"), (6, 5, 1, 3, "col2im")])
+def test_conv_backward_takes_the_route_with_the_smaller_matrix(c_in, c_out, stride, padding,
+                                                                route, monkeypatch):
+    layer = conv_layer(3, stride, padding, c_in, c_out)
+    taken = []
+
+    def spy(name, method):
+        def recorded(d_out):
+            taken.append(name)
+            return method(d_out)
+        return recorded
+
+    for name, attribute in (("convolution", "_backward_as_convolution"),
+                            ("col2im", "_backward_by_col2im")):
+        monkeypatch.setattr(layer, attribute, spy(name, getattr(layer, attribute)))
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, c_in))
+    assert layer.backward(layer.forward(x)).shape == x.shape
+    assert taken == [route] and layer.dx_as_convolution() == (route == "convolution")
 
 
 def test_conv_without_bias_matches_the_loop_and_finite_differences():
