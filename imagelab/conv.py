@@ -286,6 +286,40 @@ class MaxPool2d(Layer):
         return dx
 
 
+class GlobalMaxPool(Layer):
+    """(N, H, W, C) -> (N, C): each channel's maximum over all positions.
+
+    The gradient goes to the first maximum of each (n, c), row-major over (H, W), as in
+    ``MaxPool2d``. Only the argmax (N, C) is kept for backward, not the input.
+    """
+
+    def __repr__(self):
+        return "GlobalMaxPool()"
+
+    def output_shape(self, input_shape):
+        """(H, W, C) -> (C,); anything but an image shape is refused."""
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r} expects images of shape (H, W, C), got input shape "
+                             f"{tuple(input_shape)}")
+        return tuple(input_shape[2:])
+
+    def forward(self, x, training=False):
+        """out[n, c] = max_{i, j} x[n, i, j, c]; keeps the first argmax over i W + j."""
+        _check_images(x, None, repr(self))
+        self.shape = x.shape
+        flat = x.reshape(len(x), -1, x.shape[3])                      # (N, H W, C)
+        self.argmax = flat.argmax(axis=1)                             # first maximum
+        return np.take_along_axis(flat, self.argmax[:, None], axis=1)[:, 0]
+
+    def backward(self, d_out, need_dx=True):
+        """dC/dx: dC/dout[n, c] at the first maximum of (n, c), 0 elsewhere."""
+        n, h, w, c = self.shape
+        dx = np.zeros((n, h * w, c), d_out.dtype)
+        np.put_along_axis(dx, self.argmax[:, None], d_out[:, None], axis=1)
+        self.argmax = None
+        return dx.reshape(self.shape)
+
+
 class Flatten(Layer):
     """(N, H, W, C) -> (N, H W C), so that a ``Dense`` layer can follow."""
 

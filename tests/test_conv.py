@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.conv import Conv2d, Flatten, MaxPool2d, col2im, im2col
+from imagelab.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
 # "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.
@@ -215,6 +215,37 @@ def test_pool_gives_a_tie_to_the_first_maximum_only():
     assert not np.signbit(dx.ravel()[1:]).any()     # zeros, not -0 (-3 * 0)
 
 
+def test_global_max_pool_matches_the_loop_and_finite_differences():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 4, 5, 2))              # continuous values: no ties
+    layer = GlobalMaxPool()
+    out = layer.forward(x)
+    expected = np.array([[max(x[n, i, j, c] for i in range(4) for j in range(5))
+                          for c in range(2)] for n in range(3)])
+    np.testing.assert_array_equal(out, expected)
+    assert layer.output_shape((4, 5, 2)) == (2,) and out.shape == (3, 2)
+    r = rng.normal(size=out.shape)
+    top_two = np.sort(x.reshape(3, 20, 2), axis=1)[:, -2:]
+    assert (top_two[:, 1] - top_two[:, 0]).min() > 1e-4   # the argmax stays put at +-1e-6
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-7)
+
+
+def test_global_max_pool_gives_a_tie_to_the_first_maximum_only():
+    x = np.zeros((1, 2, 3, 2), np.float32)
+    x[0, 1, 0, 1] = x[0, 1, 2, 1] = 5              # channel 1: two maxima, row-major first
+    layer = GlobalMaxPool()
+    np.testing.assert_array_equal(layer.forward(x), [[0, 5]])
+    dx = layer.backward(np.array([[-3, 7]], np.float32))
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[-3, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(dx[0, :, :, 1], [[0, 0, 0], [7, 0, 0]])
+
+
 def test_flatten_round_trip():
     x = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
     layer = Flatten()
@@ -234,6 +265,8 @@ def test_flatten_round_trip():
      r"a 3-wide window does not fit in an input height of 2"),
     (lambda: MaxPool2d(2), (2, 4, 4),
      r"expects images of shape \(N, H, W, C\), got shape \(2, 4, 4\)"),
+    (lambda: GlobalMaxPool(), (2, 16),
+     r"GlobalMaxPool\(\) expects images of shape \(N, H, W, C\), got shape \(2, 16\)"),
 ])
 def test_shapes_that_do_not_fit_are_named(make, shape, message):
     with pytest.raises(ValueError, match=message):
