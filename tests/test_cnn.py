@@ -1,6 +1,6 @@
 """Tests of imagelab.cnn and of Network.summary: the architectures build for each
-dataset's images, every layer's input size is inferred, and a spec that does not fit
-is refused by name."""
+dataset's images, every layer's input size is inferred, an entry's options reach its
+layer, and a spec that does not fit is refused by name."""
 import json
 
 import numpy as np
@@ -61,7 +61,31 @@ def test_he_initialisation_scale():
     ([["pool", 2], ["pool", 2], ["pool", 2], ["pool", 2]], r"a 2-wide window does not fit in "
                                                             r"an input height of 1"),
     ([["softmax"]], r"unknown layer 'softmax' in the architecture"),
+    ([["softmax", {"a": 1}]], r"unknown layer 'softmax' in the architecture"),
+    ([["conv", 4, 3, 1, 1, {"bais": False}]], r"^layer 'conv' in the architecture takes no "
+                                              r"option 'bais' \(its options: bias, init\)$"),
+    ([["bn", {"gamma": False}]], r"^layer 'bn' in the architecture takes no option 'gamma' "
+                                 r"\(its options: momentum, eps, scale\)$"),
+    ([["gelu", {"approximate": "tanh"}]], r"^layer 'gelu' in the architecture takes no option "
+                                          r"'approximate' \(its options: none\)$"),
+    ([["conv", 4, 2, 1, 0, {"init": "identity"}]], r"^init='identity' needs odd kernel sizes"),
+    ([["bn", {"scale": "false"}]], r"^scale must be True or False, got 'false'$"),
+    ([["flatten"], ["gmaxpool"]], r"GlobalMaxPool\(\) expects images of shape \(H, W, C\), got "
+                                  r"input shape \(192,\)"),
 ])
 def test_a_spec_that_does_not_fit_is_refused_by_name(spec, message):
     with pytest.raises(ValueError, match=message):
         build(spec, (8, 8, 3))
+
+
+def test_an_entrys_options_reach_its_layer():
+    network = build([["conv", 4, 3, 1, 1, {"bias": False, "init": "uniform"}],
+                     ["bn", {"momentum": 0.6, "eps": 1e-12, "scale": False}], ["gelu"],
+                     ["gmaxpool"], ["dense", 3, {"bias": False}], ["scale", 0.5]],
+                    (6, 6, 2), seed=0)
+    conv, bn, _, _, dense, scale = network.layers
+    assert conv.b is None and np.abs(conv.w.value).max() <= 1 / np.sqrt(18)
+    assert (bn.gamma, bn.momentum, bn.eps) == (None, 0.6, 1e-12)
+    assert dense.b is None and scale.factor == 0.5
+    assert network.output_shapes((6, 6, 2))[-1] == (3,)
+    assert "Dense(4, 3, bias=False)" in network.summary((6, 6, 2))
