@@ -50,6 +50,33 @@ def conv4(num_classes, batch_norm=True, width=32, hidden=512, dropout=0.0):
     return spec + [["dense", num_classes]]
 
 
+def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.6, whiten_width=24,
+             identity_init=True):
+    """airbench94's network (Keller Jordan's cifar10-airbench), for 32 x 32 x 3 images.
+
+    A 2 x 2 convolution to ``whiten_width`` channels without padding (31 x 31; its
+    weights are meant to be set by patch whitening), GELU; then one block per width w:
+    conv 3 x 3 -> w, pool 2, BN, GELU, conv 3 x 3 -> w, BN, GELU (31 -> 15 -> 7 -> 3);
+    a global max pool, a dense layer without bias, and logits scaled by 1/9.
+
+    The block convolutions have no bias and are identity-initialised (``Conv2d``'s
+    init="identity") unless ``identity_init`` is False ("uniform"); the batch norms
+    have no gamma (scale=False), eps 1e-12 and momentum ``batchnorm_momentum``, in
+    ``BatchNorm``'s sense: the weight of the new batch in the running averages.
+
+    Not in ``ARCHITECTURES``, whose keys are ``train_cnn``'s --arch choices: its
+    ``architecture()`` builds conv4 for any name but lenet.
+    """
+    conv = {"bias": False, "init": "identity" if identity_init else "uniform"}
+    bn = {"momentum": batchnorm_momentum, "eps": 1e-12, "scale": False}
+    spec = [["conv", whiten_width, 2, 1, 0, {"init": "uniform"}], ["gelu"]]
+    for width in widths:
+        spec += [["conv", width, 3, 1, 1, dict(conv)], ["pool", 2], ["bn", dict(bn)], ["gelu"],
+                 ["conv", width, 3, 1, 1, dict(conv)], ["bn", dict(bn)], ["gelu"]]
+    return spec + [["gmaxpool"], ["dense", num_classes, {"bias": False, "init": "uniform"}],
+                   ["scale", 1 / 9]]
+
+
 ARCHITECTURES = {"lenet": lenet, "conv4": conv4}
 
 # Every layer kind a specification may name.
