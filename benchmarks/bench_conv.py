@@ -9,7 +9,8 @@ batch norm, 32-32-pool-64-64-pool, dense 512) and 32 x 32 x 3 inputs, this print
    of the same shapes, dtypes and layouts (forward cols @ W; backward cols.T @ dout;
    and for dC/dx, where ``Conv2d.dx_as_convolution()`` says so (stride 1, c_out <= c_in),
    the window matrix of the padded dout times the turned weights, as
-   ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before ``col2im``). Goal: at most 1.5x. The two are timed alternately in the same
+   ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before ``col2im``).
+   Goal: at most 1.5x. The two are timed alternately in the same
    process (the machines are shared and noisy) and medians are kept. With
    ``--kernels``, the table is made once per OpenBLAS kernel (``OPENBLAS_CORETYPE``
    must be set before NumPy loads, so each kernel runs in its own process);
