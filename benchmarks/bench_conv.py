@@ -7,10 +7,9 @@ batch norm, 32-32-pool-64-64-pool, dense 512) and 32 x 32 x 3 inputs, this print
    followed by ``Conv2d.backward`` (``need_dx`` as in training: False for the first
    layer) over the time of the matrix products that pair does, alone, on random arrays
    of the same shapes, dtypes and layouts (forward cols @ W; backward cols.T @ dout;
-   and for dC/dx, where ``Conv2d.dx_as_convolution()`` says so (stride 1, c_out <= c_in),
-   the window matrix of the padded dout times the turned weights, as
-   ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before ``col2im``).
-   Goal: at most 1.5x. The two are timed alternately in the same
+   and for dC/dx, at stride 1, the window matrix of the padded dout times the turned
+   weights, as ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before
+   ``col2im``). Goal: at most 1.5x. The two are timed alternately in the same
    process (the machines are shared and noisy) and medians are kept. With
    ``--kernels``, the table is made once per OpenBLAS kernel (``OPENBLAS_CORETYPE``
    must be set before NumPy loads, so each kernel runs in its own process);
@@ -187,7 +186,7 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
     products = [("forward", cols, weights), ("dW", cols.T, rows)]
     if not need_dx:
         return products
-    if layer.dx_as_convolution():                               # _backward_as_convolution
+    if layer.stride == 1 and layer.padding < min(layer.kernel):  # _backward_as_convolution
         padded_cols = random_array(rng, (batch * h * w, kh * kw * c_out))
         turned = random_array(rng, (kh * kw * c_out, c_in))
         return products + [("dx", padded_cols, turned)]
