@@ -217,8 +217,8 @@ class Conv2d(Layer):
         dx[n, y, x, c] = sum_{a, b, o} dout_pad[n, y + a, x + b, o] W[k-1-a, k-1-b, c, o]
         (the adjoint of the forward sum). It costs one window copy and one product as
         wide as the forward pass's, half the time measured for the product by W^T
-        followed by ``col2im``'s nine strided additions when c_out <= c_in. Needs
-        stride 1 and padding < kernel size (a padding of k - 1 - p >= 0).
+        followed by ``col2im``'s nine strided additions. Needs stride 1 and padding <
+        kernel size (a padding of k - 1 - p >= 0); ``backward`` also asks c_out <= c_in.
         """
         (kh, kw), p = self.kernel, self.padding
         padded = np.pad(d_out, ((0, 0), (kh - 1 - p, kh - 1 - p), (kw - 1 - p, kw - 1 - p),
