@@ -82,6 +82,19 @@ def check_float(value, name, min_value=None, max_value=None, include_min=True,
     return float(value)
 
 
+def check_bool(value, name):
+    """True or False (a Python or NumPy bool): not 0, 1 or the string "false", which an
+    ``if`` would read as a truth value without a word.
+
+    Returns
+    -------
+    bool
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise CheckError(name, "True or False", value)
+    return bool(value)
+
+
 def check_seed(seed, name="seed", allow_generator=True):
     """None, an integer >= 0 (not a bool) or, if allowed, a ``np.random.Generator``.
 

@@ -5,13 +5,18 @@ and nothing in a model file is code. ``build`` follows it, inferring each layer'
 input size from the previous layer's output shape.
 
     [["conv", 32, 3, 1, 1], ["bn"], ["relu"], ["pool", 2], ["flatten"], ["dense", 10]]
+
+Entries: ["conv", c_out, kernel, stride, padding], ["pool", k], ["gmaxpool"], ["bn"],
+["relu"], ["gelu"], ["scale", factor], ["flatten"], ["dense", d_out], ["dropout", rate].
+"conv", "dense" and "bn" may end with a dict of keyword arguments (``OPTIONS``), such as
+["conv", 64, 3, 1, 1, {"bias": false, "init": "identity"}] or ["bn", {"scale": false}].
 """
 import numpy as np
 
 from imagelab.batchnorm import BatchNorm
 from imagelab.checks import check_seed
-from imagelab.conv import Conv2d, Flatten, MaxPool2d
-from imagelab.layers import Dense, Dropout, ReLU
+from imagelab.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d
+from imagelab.layers import GELU, Dense, Dropout, ReLU, Scale
 from imagelab.model import Network
 
 
@@ -45,31 +50,86 @@ def conv4(num_classes, batch_norm=True, width=32, hidden=512, dropout=0.0):
     return spec + [["dense", num_classes]]
 
 
+def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.6, whiten_width=24,
+             identity_init=True):
+    """airbench94's network (Keller Jordan's cifar10-airbench), for 32 x 32 x 3 images.
+
+    A 2 x 2 convolution to ``whiten_width`` channels without padding (31 x 31; its
+    weights are meant to be set by patch whitening), GELU; then one block per width w:
+    conv 3 x 3 -> w, pool 2, BN, GELU, conv 3 x 3 -> w, BN, GELU (31 -> 15 -> 7 -> 3);
+    a global max pool, a dense layer without bias, and logits scaled by 1/9.
+
+    The block convolutions have no bias and are identity-initialised (``Conv2d``'s
+    init="identity") unless ``identity_init`` is False ("uniform"); the batch norms
+    have no gamma (scale=False), eps 1e-12 and momentum ``batchnorm_momentum``, in
+    ``BatchNorm``'s sense: the weight of the new batch in the running averages.
+
+    Not in ``ARCHITECTURES``, whose keys are ``train_cnn``'s --arch choices: its
+    ``architecture()`` builds conv4 for any name but lenet.
+    """
+    conv = {"bias": False, "init": "identity" if identity_init else "uniform"}
+    bn = {"momentum": batchnorm_momentum, "eps": 1e-12, "scale": False}
+    spec = [["conv", whiten_width, 2, 1, 0, {"init": "uniform"}], ["gelu"]]
+    for width in widths:
+        spec += [["conv", width, 3, 1, 1, dict(conv)], ["pool", 2], ["bn", dict(bn)], ["gelu"],
+                 ["conv", width, 3, 1, 1, dict(conv)], ["bn", dict(bn)], ["gelu"]]
+    return spec + [["gmaxpool"], ["dense", num_classes, {"bias": False, "init": "uniform"}],
+                   ["scale", 1 / 9]]
+
+
 ARCHITECTURES = {"lenet": lenet, "conv4": conv4}
+
+# Every layer kind a specification may name.
+KINDS = ("conv", "pool", "gmaxpool", "bn", "relu", "gelu", "scale", "flatten", "dense",
+         "dropout")
+OPTIONS = {"conv": ("bias", "init"), "dense": ("bias", "init"), "bn": ("momentum", "eps", "scale")}
+"""The keyword arguments that an entry's trailing dict may give, by layer kind."""
+
+
+def _options(entry):
+    """An entry's kind, positional arguments and keyword arguments (its trailing dict).
+
+    Raises ValueError naming an unknown kind, or the layer and the key of an option it
+    does not take.
+    """
+    kind, *args = entry
+    if kind not in KINDS:
+        raise ValueError(f"unknown layer {kind!r} in the architecture, expected one of "
+                         f"{', '.join(KINDS)}")
+    options = args.pop() if args and isinstance(args[-1], dict) else {}
+    for key in options:
+        if key not in OPTIONS.get(kind, ()):
+            expected = ", ".join(OPTIONS.get(kind, ())) or "none"
+            raise ValueError(f"layer {kind!r} in the architecture takes no option {key!r} "
+                             f"(its options: {expected})")
+    return kind, args, options
 
 
 def _layer(entry, shape, rng):
     """The layer that ``entry`` describes, for inputs of ``shape`` (no batch axis)."""
-    kind, *args = entry
+    kind, args, options = _options(entry)
     if kind == "conv":
-        return Conv2d(shape[-1], *args, rng=rng)
+        return Conv2d(shape[-1], *args, rng=rng, **options)
     if kind == "pool":
         return MaxPool2d(*args)
+    if kind == "gmaxpool":
+        return GlobalMaxPool()
     if kind == "bn":
-        return BatchNorm(shape[-1])
+        return BatchNorm(shape[-1], **options)
     if kind == "relu":
         return ReLU()
+    if kind == "gelu":
+        return GELU()
+    if kind == "scale":
+        return Scale(*args)
     if kind == "flatten":
         return Flatten()
     if kind == "dense":
         if len(shape) != 1:
             raise ValueError(f"a dense layer needs flat inputs, got shape {shape}: "
                              "put a 'flatten' before it")
-        return Dense(shape[0], *args, init="he", rng=rng)
-    if kind == "dropout":
-        return Dropout(*args, rng=rng)
-    raise ValueError(f"unknown layer {kind!r} in the architecture, expected one of "
-                     "conv, pool, bn, relu, flatten, dense, dropout")
+        return Dense(shape[0], *args, rng=rng, **{"init": "he", **options})
+    return Dropout(*args, rng=rng)                                  # "dropout"
 
 
 def build(spec, input_shape, seed=None):

@@ -1,4 +1,5 @@
-"""Convolution, max pooling and flattening layers for images, channels last.
+"""Convolution, max pooling (windowed and global) and flattening layers for images,
+channels last.
 
 Images are arrays of shape (N, H, W, C), float32, C innermost ("channels last"). That
 layout was chosen by measurement: a convolution becomes one matrix product of an
@@ -17,7 +18,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from imagelab.checks import check_int, check_seed
+from imagelab.checks import check_bool, check_int, check_seed
 from imagelab.layers import Layer, Parameter
 
 
@@ -99,29 +100,56 @@ class Conv2d(Layer):
         Zeros added on each side of H and W ("same" size: padding = kernel_size // 2).
     rng : None, int >= 0 or np.random.Generator
     dtype : floating dtype of the weights
-
-    The weights are He-normal, N(0, 2 / (kh kw c_in)), for the ReLU units that follow.
+    bias : bool
+        False: no b, so ``parameters()`` is [W] and ``self.b`` is None.
+    init : {"he", "uniform", "identity"}
+        With fan_in = kh kw c_in: "he", N(0, 2 / fan_in), for the ReLU units that
+        follow; "uniform", U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)), PyTorch's default;
+        "identity", "uniform" and then, as ``torch.nn.init.dirac_`` on the first
+        min(c_in, c_out) output channels, W[:, :, :, o] = 0 but W[kh // 2, kw // 2, o, o]
+        = 1: at first, output channel o copies input channel o. It needs odd kernel
+        sizes, stride 1 and padding kh // 2 = kw // 2, which keep the size.
     """
 
     def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=0, rng=None,
-                 dtype=np.float32):
+                 dtype=np.float32, bias=True, init="he"):
         self.c_in, self.c_out = check_int(c_in, "c_in", 1), check_int(c_out, "c_out", 1)
         kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         self.kernel = (check_int(kh, "kernel_size", 1), check_int(kw, "kernel_size", 1))
         self.stride = check_int(stride, "stride", 1)
         self.padding = check_int(padding, "padding", 0)
         rng = np.random.default_rng(check_seed(rng, "rng"))
-        fan_in = kh * kw * c_in
-        w = rng.normal(0, math.sqrt(2 / fan_in), size=(kh, kw, c_in, c_out))
-        self.w = Parameter(w.astype(dtype))
-        self.b = Parameter(np.zeros(c_out, dtype), decay=False)
+        self.w = Parameter(self._initial_weights(init, rng).astype(dtype))
+        self.b = (Parameter(np.zeros(c_out, dtype), decay=False)
+                  if check_bool(bias, "bias") else None)
+
+    def _initial_weights(self, init, rng):
+        """W (kh, kw, c_in, c_out), float64, drawn as ``init`` says."""
+        (kh, kw), shape = self.kernel, (*self.kernel, self.c_in, self.c_out)
+        fan_in = kh * kw * self.c_in
+        if init == "he":
+            return rng.normal(0, math.sqrt(2 / fan_in), size=shape)
+        if init not in ("uniform", "identity"):
+            raise ValueError(f"init must be 'he', 'uniform' or 'identity', got {init!r}")
+        w = rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), size=shape)
+        if init == "identity":
+            if kh % 2 == 0 or kw % 2 == 0 or self.stride != 1 or not (
+                    self.padding == kh // 2 == kw // 2):
+                raise ValueError(f"init='identity' needs odd kernel sizes, stride 1 and "
+                                 f"padding kh // 2 = kw // 2, got kernel_size={self.kernel}, "
+                                 f"stride={self.stride}, padding={self.padding}")
+            n = min(self.c_in, self.c_out)
+            w[..., :n] = 0
+            w[kh // 2, kw // 2, range(n), range(n)] = 1
+        return w
 
     def __repr__(self):
         return (f"Conv2d({self.c_in}, {self.c_out}, kernel_size={self.kernel}, "
-                f"stride={self.stride}, padding={self.padding})")
+                f"stride={self.stride}, padding={self.padding}"
+                f"{'' if self.b is not None else ', bias=False'})")
 
     def parameters(self):
-        return [self.w, self.b]
+        return [self.w] if self.b is None else [self.w, self.b]
 
     def output_shape(self, input_shape):
         """(H, W, c_in) -> (H', W', c_out); a window that does not fit is refused."""
@@ -145,7 +173,8 @@ class Conv2d(Layer):
                              x.shape[2] + 2 * self.padding, self.c_in)
         self.cols = im2col(self._pad(x), self.kernel, self.stride)   # (M, K)
         out = self.cols @ self.w.value.reshape(-1, self.c_out)       # (M, c_out)
-        out += self.b.value
+        if self.b is not None:
+            out += self.b.value
         self.out_shape = (x.shape[0], h_out, w_out, self.c_out)
         return out.reshape(self.out_shape)
 
@@ -153,13 +182,29 @@ class Conv2d(Layer):
         """Fill dC/dW, dC/db from dC/dout (N, H', W', c_out); return dC/dx or None."""
         rows = d_out.reshape(-1, self.c_out)                         # (M, c_out)
         self.w.grad = (self.cols.T @ rows).reshape(self.w.value.shape)
-        self.b.grad = rows.sum(axis=0)
+        if self.b is not None:
+            self.b.grad = rows.sum(axis=0)
         self.cols = None                      # the largest array of the layer: free it now
         if not need_dx:
             return None
         d_out = d_out.reshape(self.out_shape)
-        if self.stride == 1 and self.padding < min(self.kernel):
+        # Each route builds one large matrix: the convolution route copies dC/dout's
+        # windows, (N H W, kh kw c_out); the other computes dC/dout W^T, (N H' W',
+        # kh kw c_in). At stride 1, H' W' ~ H W, so their sizes go as c_out : c_in: for a
+        # widening layer (64 -> 256 channels at 15 x 15, batch 256) the convolution route
+        # would copy 531 MB, against 133 MB. So it is taken, where it is otherwise the
+        # faster, only when c_out <= c_in.
+        if self.dx_as_convolution():
             return self._backward_as_convolution(d_out)
+        return self._backward_by_col2im(d_out)
+
+    def dx_as_convolution(self):
+        """Whether ``backward`` computes dC/dx as a convolution (else by W^T and col2im)."""
+        return self.stride == 1 and self.padding < min(self.kernel) and self.c_out <= self.c_in
+
+    def _backward_by_col2im(self, d_out):
+        """dC/dx for any stride and padding: d_cols = dC/dout W^T (M, kh kw c_in), each
+        window's row added back onto x_pad by ``col2im``, the padding cut off."""
         d_cols = d_out.reshape(-1, self.c_out) @ self.w.value.reshape(-1, self.c_out).T
         dx = col2im(d_cols, self.padded_shape, self.kernel, self.stride)   # (M, K) -> x_pad
         p = self.padding
@@ -172,7 +217,8 @@ class Conv2d(Layer):
         dx[n, y, x, c] = sum_{a, b, o} dout_pad[n, y + a, x + b, o] W[k-1-a, k-1-b, c, o]
         (the adjoint of the forward sum). It costs one window copy and one product as
         wide as the forward pass's, half the time measured for the product by W^T
-        followed by ``col2im``'s nine strided additions.
+        followed by ``col2im``'s nine strided additions. Needs stride 1 and padding <
+        kernel size (a padding of k - 1 - p >= 0); ``backward`` also asks c_out <= c_in.
         """
         (kh, kw), p = self.kernel, self.padding
         padded = np.pad(d_out, ((0, 0), (kh - 1 - p, kh - 1 - p), (kw - 1 - p, kw - 1 - p),
@@ -238,6 +284,40 @@ class MaxPool2d(Layer):
         dx += 0                                       # -g * 0 gives -0: make it 0
         self.x = self.out = None
         return dx
+
+
+class GlobalMaxPool(Layer):
+    """(N, H, W, C) -> (N, C): each channel's maximum over all positions.
+
+    The gradient goes to the first maximum of each (n, c), row-major over (H, W), as in
+    ``MaxPool2d``. Only the argmax (N, C) is kept for backward, not the input.
+    """
+
+    def __repr__(self):
+        return "GlobalMaxPool()"
+
+    def output_shape(self, input_shape):
+        """(H, W, C) -> (C,); anything but an image shape is refused."""
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r} expects images of shape (H, W, C), got input shape "
+                             f"{tuple(input_shape)}")
+        return tuple(input_shape[2:])
+
+    def forward(self, x, training=False):
+        """out[n, c] = max_{i, j} x[n, i, j, c]; keeps the first argmax over i W + j."""
+        _check_images(x, None, repr(self))
+        self.shape = x.shape
+        flat = x.reshape(len(x), -1, x.shape[3])                      # (N, H W, C)
+        self.argmax = flat.argmax(axis=1)                             # first maximum
+        return np.take_along_axis(flat, self.argmax[:, None], axis=1)[:, 0]
+
+    def backward(self, d_out, need_dx=True):
+        """dC/dx: dC/dout[n, c] at the first maximum of (n, c), 0 elsewhere."""
+        n, h, w, c = self.shape
+        dx = np.zeros((n, h * w, c), d_out.dtype)
+        np.put_along_axis(dx, self.argmax[:, None], d_out[:, None], axis=1)
+        self.argmax = None
+        return dx.reshape(self.shape)
 
 
 class Flatten(Layer):

@@ -7,19 +7,20 @@ from conftest import numerical_gradient
 from imagelab.batchnorm import BatchNorm
 
 
-def layer_with_random_affine(channels, seed=0):
-    layer = BatchNorm(channels, dtype=np.float64)
+def layer_with_random_affine(channels, seed=0, **settings):
+    layer = BatchNorm(channels, dtype=np.float64, **settings)
     rng = np.random.default_rng(seed)
-    layer.gamma.value[:] = rng.normal(size=channels)
-    layer.beta.value[:] = rng.normal(size=channels)
+    for parameter in layer.parameters():
+        parameter.value[:] = rng.normal(size=channels)
     return layer
 
 
+@pytest.mark.parametrize("settings", [{}, {"scale": False, "eps": 1e-12}])
 @pytest.mark.parametrize("shape", [(6, 3), (3, 4, 2, 3)])
-def test_gradients_match_finite_differences(shape):
+def test_gradients_match_finite_differences(shape, settings):
     rng = np.random.default_rng(1)
     x, r = rng.normal(size=shape), rng.normal(size=shape)
-    layer = layer_with_random_affine(3)
+    layer = layer_with_random_affine(3, **settings)
 
     def loss():                                   # C = sum(y * R): dC/dy = R
         return np.sum(layer.forward(x, training=True) * r)
@@ -27,10 +28,9 @@ def test_gradients_match_finite_differences(shape):
     layer.forward(x, training=True)
     dx = layer.backward(r)
     np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
-    np.testing.assert_allclose(layer.gamma.grad, numerical_gradient(loss, layer.gamma.value),
-                               atol=1e-7)
-    np.testing.assert_allclose(layer.beta.grad, numerical_gradient(loss, layer.beta.value),
-                               atol=1e-7)
+    for parameter in layer.parameters():
+        np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
+                                   atol=1e-7)
 
 
 def test_training_output_has_each_channels_mean_beta_and_std_gamma():
@@ -43,6 +43,34 @@ def test_training_output_has_each_channels_mean_beta_and_std_gamma():
     var = x.reshape(-1, 4).var(axis=0)
     expected = np.abs(layer.gamma.value) * np.sqrt(var / (var + 1e-5))
     np.testing.assert_allclose(y.std(axis=0), expected, rtol=1e-12)
+
+
+def test_without_scale_gamma_is_one_and_not_a_parameter():
+    rng = np.random.default_rng(4)
+    x = rng.normal(2, 3, size=(4, 3, 3, 5))
+    fixed = BatchNorm(5, dtype=np.float64, scale=False)
+    ones = BatchNorm(5, dtype=np.float64)
+    fixed.beta.value[:] = ones.beta.value[:] = rng.normal(size=5)
+    assert fixed.parameters() == [fixed.beta] and fixed.gamma is None
+    assert repr(fixed) == "BatchNorm(5, scale=False)"
+    # gamma = 1 exactly, and products by 1 are exact: the same bits, in training,
+    # evaluation and backward.
+    for training in (True, False):
+        np.testing.assert_array_equal(fixed.forward(x, training), ones.forward(x, training))
+    r = rng.normal(size=x.shape)
+    fixed.forward(x, training=True)
+    ones.forward(x, training=True)
+    np.testing.assert_array_equal(fixed.backward(r), ones.backward(r))
+    np.testing.assert_array_equal(fixed.beta.grad, ones.beta.grad)
+
+
+def test_tiny_eps_keeps_a_constant_channel_finite_in_float32():
+    x = np.random.default_rng(5).normal(size=(8, 3)).astype(np.float32)
+    x[:, 1] = 4                                    # var 0: x_hat = 0 * 1e6
+    layer = BatchNorm(3, eps=1e-12, scale=False)
+    y = layer.forward(x, training=True)
+    assert np.isfinite(y).all() and not y[:, 1].any()
+    assert np.isfinite(layer.backward(np.ones_like(y))).all()
 
 
 def test_running_statistics_follow_their_formula_and_serve_evaluation():
@@ -75,3 +103,7 @@ def test_refuses_other_channel_counts_and_bad_settings():
         BatchNorm(3).forward(np.zeros((1, 4, 4, 2)))
     with pytest.raises(ValueError, match=r"momentum must be a finite number in \(0, 1\], got 0"):
         BatchNorm(3, momentum=0)
+    with pytest.raises(ValueError, match=r"^eps must be a finite number > 0, got 0$"):
+        BatchNorm(3, eps=0)
+    with pytest.raises(ValueError, match=r"^scale must be True or False, got 'no'$"):
+        BatchNorm(3, scale="no")

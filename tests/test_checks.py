@@ -4,8 +4,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from imagelab.checks import (CheckError, check_dataset, check_finite, check_float, check_int,
-                             check_labels, check_nonnegative, check_seed)
+from imagelab.checks import (CheckError, check_bool, check_dataset, check_finite, check_float,
+                             check_int, check_labels, check_nonnegative, check_seed)
 
 
 # ---------------------------------------------------------------- check_int
@@ -64,6 +64,19 @@ def test_check_float_half_open_interval(value, accepted):
     else:
         with pytest.raises(ValueError, match=r"dropout must be a finite number in \[0, 1\)"):
             check_float(value, "dropout", 0, 1, include_max=False)
+
+
+# ---------------------------------------------------------------- check_bool
+
+def test_check_bool_accepts_python_and_numpy_bools():
+    assert check_bool(np.bool_(False), "bias") is False and check_bool(True, "bias") is True
+
+
+@pytest.mark.parametrize("value, shown", [(0, "0"), (1, "1"), ("false", "'false'"),
+                                          (None, "None")])
+def test_check_bool_refuses_what_only_reads_as_true_or_false(value, shown):
+    with pytest.raises(ValueError, match=f"^bias must be True or False, got {shown}$"):
+        check_bool(value, "bias")
 
 
 # ---------------------------------------------------------------- check_seed

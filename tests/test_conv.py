@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.conv import Conv2d, Flatten, MaxPool2d, col2im, im2col
+from imagelab.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
-# "as a convolution", the others the product by W^T and col2im.
+# "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.
 CONV_CASES = [(3, 1, 1), (3, 1, 0), (5, 1, 2), (1, 1, 0), (2, 2, 0), (3, 2, 1), (3, 1, 3),
               ((2, 3), 1, 1)]
+# (c_in, c_out): widening (col2im in every case) and narrowing (both routes).
+CHANNELS = [(3, 4), (4, 2)]
 
 
 def conv_loop(x, w, b, stride, padding):
@@ -57,11 +59,12 @@ def test_conv_forward_matches_the_loop(kernel, stride, padding):
     assert out.shape[1:] == layer.output_shape(x.shape[1:])
 
 
+@pytest.mark.parametrize("c_in, c_out", CHANNELS)
 @pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
-def test_conv_gradients_match_finite_differences(kernel, stride, padding):
+def test_conv_gradients_match_finite_differences(kernel, stride, padding, c_in, c_out):
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(2, 6, 5, 3))
-    layer = conv_layer(kernel, stride, padding)
+    x = rng.normal(size=(2, 6, 5, c_in))
+    layer = conv_layer(kernel, stride, padding, c_in, c_out)
     r = rng.normal(size=layer.forward(x).shape)
 
     def loss():                                 # C = sum(out * R): dC/dout = R
@@ -77,16 +80,91 @@ def test_conv_gradients_match_finite_differences(kernel, stride, padding):
                                    atol=1e-7)
 
 
-def test_conv_backward_as_a_convolution_equals_col2im():
+@pytest.mark.parametrize("c_in, c_out, kernel, padding", [
+    (5, 6, 3, 1), (6, 5, 3, 1), (2, 8, 3, 0), (8, 2, 5, 2), (4, 4, (2, 3), 1)])
+def test_conv_backward_as_a_convolution_equals_col2im(c_in, c_out, kernel, padding):
+    # Both private routes called directly, whichever ``backward`` would choose.
     rng = np.random.default_rng(3)
-    layer = conv_layer(3, 1, 1, c_in=5, c_out=6)
-    x = rng.normal(size=(3, 8, 8, 5))
+    layer = conv_layer(kernel, 1, padding, c_in, c_out)
+    x = rng.normal(size=(3, 8, 7, c_in))
     r = rng.normal(size=layer.forward(x).shape)
-    fast = layer.backward(r)
+    as_convolution = layer._backward_as_convolution(r)
+    by_col2im = layer._backward_by_col2im(r)
+    assert as_convolution.shape == by_col2im.shape == x.shape
+    # The same sums of at most 5 * 5 * 8 products, in another order: float64 rounding.
+    np.testing.assert_allclose(as_convolution, by_col2im, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c_in, c_out, stride, padding, route", [
+    (6, 5, 1, 1, "convolution"), (5, 5, 1, 0, "convolution"), (5, 6, 1, 1, "col2im"),
+    (6, 5, 2, 1, "col2im"), (6, 5, 1, 3, "col2im")])
+def test_conv_backward_takes_the_route_with_the_smaller_matrix(c_in, c_out, stride, padding,
+                                                                route, monkeypatch):
+    layer = conv_layer(3, stride, padding, c_in, c_out)
+    taken = []
+
+    def spy(name, method):
+        def recorded(d_out):
+            taken.append(name)
+            return method(d_out)
+        return recorded
+
+    for name, attribute in (("convolution", "_backward_as_convolution"),
+                            ("col2im", "_backward_by_col2im")):
+        monkeypatch.setattr(layer, attribute, spy(name, getattr(layer, attribute)))
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, c_in))
+    assert layer.backward(layer.forward(x)).shape == x.shape
+    assert taken == [route] and layer.dx_as_convolution() == (route == "convolution")
+
+
+def test_conv_without_bias_matches_the_loop_and_finite_differences():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 5, 5, 3))
+    layer = Conv2d(3, 4, 3, 1, 1, rng=0, dtype=np.float64, bias=False)
+    assert layer.parameters() == [layer.w] and layer.b is None
+    assert repr(layer).endswith("padding=1, bias=False)")
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, conv_loop(x, layer.w.value, np.zeros(4), 1, 1),
+                               rtol=1e-12, atol=1e-12)
+    r = rng.normal(size=out.shape)
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
     layer.forward(x)
-    d_cols = r.reshape(-1, 6) @ layer.w.value.reshape(-1, 6).T
-    slow = col2im(d_cols, (3, 10, 10, 5), (3, 3), 1)[:, 1:-1, 1:-1]
-    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+    dx = layer.backward(r)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
+    np.testing.assert_allclose(layer.w.grad, numerical_gradient(loss, layer.w.value), atol=1e-7)
+
+
+def test_uniform_init_is_pytorchs():
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 3 * 3 * 16 = 144: inside the bound,
+    # variance 1 / (3 fan_in) within 5%, nearly four times its relative standard error
+    # sqrt(0.8 / n) = 1.3% for n = 3 * 3 * 16 * 32 = 4,608 weights.
+    layer = Conv2d(16, 32, 3, rng=0, init="uniform")
+    assert np.abs(layer.w.value).max() <= 1 / 12 and not layer.b.value.any()
+    assert layer.w.value.var() == pytest.approx(1 / (3 * 144), rel=0.05)
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel", [(3, 5, 3), (5, 3, 3), (4, 4, 5)])
+def test_identity_init_copies_the_first_channels(c_in, c_out, kernel):
+    x = np.random.default_rng(7).normal(size=(2, 6, 6, c_in)).astype(np.float32)
+    layer = Conv2d(c_in, c_out, kernel, 1, kernel // 2, rng=0, bias=False, init="identity")
+    n = min(c_in, c_out)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out[..., :n], x[..., :n])     # products by 0 and 1: exact
+    w = layer.w.value
+    assert np.count_nonzero(w[..., :n]) == n
+    bound = 1 / np.sqrt(kernel * kernel * c_in)                 # the others: "uniform"
+    assert np.all((np.abs(w[..., n:]) <= bound) & (w[..., n:] != 0))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 1, 1), ((3, 5), 1, 1), (3, 1, 0),
+                                                      (3, 2, 1)])
+def test_identity_init_needs_a_size_keeping_odd_kernel(kernel, stride, padding):
+    with pytest.raises(ValueError, match=r"^init='identity' needs odd kernel sizes, stride 1 "
+                                         r"and padding kh // 2 = kw // 2, got kernel_size="):
+        Conv2d(3, 3, kernel, stride, padding, init="identity")
 
 
 def test_first_layer_skips_the_input_gradient():
@@ -137,6 +215,37 @@ def test_pool_gives_a_tie_to_the_first_maximum_only():
     assert not np.signbit(dx.ravel()[1:]).any()     # zeros, not -0 (-3 * 0)
 
 
+def test_global_max_pool_matches_the_loop_and_finite_differences():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 4, 5, 2))              # continuous values: no ties
+    layer = GlobalMaxPool()
+    out = layer.forward(x)
+    expected = np.array([[max(x[n, i, j, c] for i in range(4) for j in range(5))
+                          for c in range(2)] for n in range(3)])
+    np.testing.assert_array_equal(out, expected)
+    assert layer.output_shape((4, 5, 2)) == (2,) and out.shape == (3, 2)
+    r = rng.normal(size=out.shape)
+    top_two = np.sort(x.reshape(3, 20, 2), axis=1)[:, -2:]
+    assert (top_two[:, 1] - top_two[:, 0]).min() > 1e-4   # the argmax stays put at +-1e-6
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-7)
+
+
+def test_global_max_pool_gives_a_tie_to_the_first_maximum_only():
+    x = np.zeros((1, 2, 3, 2), np.float32)
+    x[0, 1, 0, 1] = x[0, 1, 2, 1] = 5              # channel 1: two maxima, row-major first
+    layer = GlobalMaxPool()
+    np.testing.assert_array_equal(layer.forward(x), [[0, 5]])
+    dx = layer.backward(np.array([[-3, 7]], np.float32))
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[-3, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(dx[0, :, :, 1], [[0, 0, 0], [7, 0, 0]])
+
+
 def test_flatten_round_trip():
     x = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
     layer = Flatten()
@@ -156,6 +265,8 @@ def test_flatten_round_trip():
      r"a 3-wide window does not fit in an input height of 2"),
     (lambda: MaxPool2d(2), (2, 4, 4),
      r"expects images of shape \(N, H, W, C\), got shape \(2, 4, 4\)"),
+    (lambda: GlobalMaxPool(), (2, 16),
+     r"GlobalMaxPool\(\) expects images of shape \(N, H, W, C\), got shape \(2, 16\)"),
 ])
 def test_shapes_that_do_not_fit_are_named(make, shape, message):
     with pytest.raises(ValueError, match=message):
@@ -167,6 +278,9 @@ def test_shapes_that_do_not_fit_are_named(make, shape, message):
     (lambda: Conv2d(3, 4, stride=0), "stride must be an integer >= 1, got 0"),
     (lambda: Conv2d(3, 4, padding=-1), "padding must be an integer >= 0, got -1"),
     (lambda: MaxPool2d(0), "kernel_size must be an integer >= 1, got 0"),
+    (lambda: Conv2d(3, 4, init="zeros"), "init must be 'he', 'uniform' or 'identity', got "
+                                         "'zeros'"),
+    (lambda: Conv2d(3, 4, bias="false"), "bias must be True or False, got 'false'"),
 ])
 def test_bad_settings_are_refused(make, message):
     with pytest.raises(ValueError, match=message):

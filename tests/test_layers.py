@@ -1,10 +1,13 @@
 """Tests of imagelab.layers: every gradient against finite differences, dropout's rate
 and mean, the activations' values, and the settings a layer refuses."""
+import math
+
 import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.layers import Dense, Dropout, Layer, Parameter, ReLU, Sigmoid
+from imagelab.layers import (ACTIVATIONS, GELU, Dense, Dropout, Layer, Parameter, ReLU, Scale,
+                             Sigmoid)
 
 
 def test_dense_gradients_match_finite_differences():
@@ -25,7 +28,7 @@ def test_dense_gradients_match_finite_differences():
     assert layer.backward(r, need_dx=False) is None
 
 
-@pytest.mark.parametrize("activation", [Sigmoid, ReLU])
+@pytest.mark.parametrize("activation", [Sigmoid, ReLU, GELU])
 def test_activation_gradients_match_finite_differences(activation):
     rng = np.random.default_rng(1)
     z = rng.normal(size=(6, 5))
@@ -38,6 +41,58 @@ def test_activation_gradients_match_finite_differences(activation):
 
     layer.forward(z)
     np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, z), atol=1e-8)
+
+
+def test_gelu_gradient_where_the_cubic_term_matters():
+    # Inputs up to |x| = 4, where 0.044715 x^3 ~ 3 and tanh saturates. The third
+    # derivative of this GELU stays below 0.8 in size, so central differences are off by
+    # at most eps^2 * 0.8 / 6 ~ 1e-13 per entry, plus rounding, 1e-16 |C| / eps ~ 1e-9:
+    # both far under the tolerance.
+    rng = np.random.default_rng(7)
+    z, r = rng.uniform(-4, 4, size=(5, 8)), rng.normal(size=(5, 8))
+    layer = GELU()
+
+    def loss():
+        return np.sum(layer.forward(z) * r)
+
+    layer.forward(z)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, z), atol=1e-8)
+
+
+def test_gelu_is_within_5e4_of_the_exact_erf_form():
+    # x Phi(x) with math.erf, one value at a time. The tanh form's largest gap, 4.7e-4
+    # near x = -2.7, lies inside the grid; beyond |x| = 10 both are x or 0 to 1e-20.
+    x = np.linspace(-10, 10, 20001)
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    gap = np.abs(GELU().forward(x) - exact)
+    assert gap.max() < 5e-4
+    assert abs(x[gap.argmax()]) == pytest.approx(2.7, abs=0.05)
+
+
+def test_gelu_keeps_float32_and_matches_its_float64_values():
+    x = np.random.default_rng(8).normal(0, 3, size=(4, 6)).astype(np.float32)
+    layer = GELU()
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(x))
+    assert y.dtype == dx.dtype == np.float32
+    # float32 against float64: about ten roundings of relative size 6e-8 on values of
+    # size |x| <= 15 -> under 1e-5 absolute.
+    exact = GELU()
+    np.testing.assert_allclose(y, exact.forward(x.astype(np.float64)), atol=1e-5)
+    np.testing.assert_allclose(dx, exact.backward(np.ones(x.shape)), atol=1e-5)
+    assert ACTIVATIONS["gelu"] is GELU
+
+
+def test_scale_multiplies_both_ways_and_keeps_the_dtype():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    layer = Scale(1 / 9)
+    y = layer.forward(x)
+    assert y.dtype == np.float32 and layer.backward(y).dtype == np.float32
+    np.testing.assert_array_equal(y, x * np.float32(1 / 9))
+    np.testing.assert_array_equal(layer.backward(x), x * np.float32(1 / 9))
+    assert repr(layer) == "Scale(0.111)" and layer.parameters() == []
+    with pytest.raises(ValueError, match="^factor must be a finite number, got inf$"):
+        Scale(float("inf"))
 
 
 def test_dropout_gradient_matches_finite_differences():
@@ -73,8 +128,36 @@ def test_activations_values():
 
 
 def test_dense_refuses_an_unknown_init():
-    with pytest.raises(ValueError, match="init"):
+    with pytest.raises(ValueError, match="^init must be 'glorot', 'he' or 'uniform', got 'zeros'$"):
         Dense(2, 2, init="zeros")
+
+
+def test_dense_without_bias():
+    rng = np.random.default_rng(9)
+    layer = Dense(4, 3, rng=0, dtype=np.float64, bias=False)
+    assert layer.parameters() == [layer.w] and layer.b is None
+    assert repr(layer) == "Dense(4, 3, bias=False)"
+    x, r = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    np.testing.assert_array_equal(layer.forward(x), x @ layer.w.value)
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    dx = layer.backward(r)
+    np.testing.assert_allclose(layer.w.grad, numerical_gradient(loss, layer.w.value), atol=1e-8)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-8)
+    with pytest.raises(ValueError, match="^bias must be True or False, got 0$"):
+        Dense(4, 3, bias=0)
+
+
+def test_dense_uniform_init_is_pytorchs():
+    # U(-1/sqrt(d_in), 1/sqrt(d_in)): every weight inside the bound, and the variance
+    # 1 / (3 d_in) within 5%, four times its relative standard error sqrt(0.8 / n) = 1.25%
+    # for n = 5,120 weights.
+    w = Dense(256, 20, init="uniform", rng=0).w.value
+    assert np.abs(w).max() <= 1 / 16
+    assert w.var() == pytest.approx(1 / (3 * 256), rel=0.05)
 
 
 def test_parameters_of_each_layer():

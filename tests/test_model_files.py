@@ -4,7 +4,7 @@ is refused in one line that names the file."""
 import numpy as np
 import pytest
 
-from imagelab.cnn import build
+from imagelab.cnn import airbench, build
 from imagelab.model_files import Classifier, load_model, save_model
 
 SPEC = [["conv", 4, 3, 1, 1], ["bn"], ["relu"], ["pool", 2], ["flatten"], ["dense", 3]]
@@ -35,6 +35,24 @@ def test_a_saved_model_gives_the_same_logits(tmp_path):
     assert labels.dtype == np.int64 and labels.shape == (5,)
     np.testing.assert_array_equal(loaded.network.buffers()[0],
                                   classifier.network.buffers()[0])   # running statistics
+
+
+def test_an_airbench_network_round_trips(tmp_path):
+    # Options in its spec (dicts), layers without bias or gamma: fewer arrays, same logits.
+    spec, shape = airbench(3, widths=(4, 8, 8), whiten_width=6), (32, 32, 3)
+    network = build(spec, shape, seed=0)
+    rng = np.random.default_rng(2)
+    network.forward(rng.normal(size=(4, *shape)).astype(np.float32), training=True)
+    classifier = Classifier(network, spec, shape, np.full(3, 120, np.float32),
+                            np.full(3, 60, np.float32), ["a", "b", "c"])
+    path = str(tmp_path / "airbench.npz")
+    save_model(path, classifier)
+    loaded = load_model(path)
+    assert loaded.architecture == spec
+    x = rng.integers(0, 256, size=(3, *shape), dtype=np.uint8)
+    np.testing.assert_array_equal(loaded.logits(x), classifier.logits(x))
+    for saved, kept in zip(loaded.network.get_weights(), network.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, kept)
 
 
 def test_classify_refuses_images_of_another_shape():
