@@ -50,7 +50,7 @@ def conv4(num_classes, batch_norm=True, width=32, hidden=512, dropout=0.0):
     return spec + [["dense", num_classes]]
 
 
-def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.6, whiten_width=24,
+def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.4, whiten_width=24,
              identity_init=True):
     """airbench94's network (Keller Jordan's cifar10-airbench), for 32 x 32 x 3 images.
 
@@ -62,7 +62,9 @@ def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.6, whiten_
     The block convolutions have no bias and are identity-initialised (``Conv2d``'s
     init="identity") unless ``identity_init`` is False ("uniform"); the batch norms
     have no gamma (scale=False), eps 1e-12 and momentum ``batchnorm_momentum``, in
-    ``BatchNorm``'s sense: the weight of the new batch in the running averages.
+    ``BatchNorm``'s sense: the weight of the new batch in the running averages
+    (airbench's 0.4: its hyperparameter 0.6 is the weight kept, and its BatchNorm
+    hands PyTorch momentum=1 - 0.6).
 
     Not in ``ARCHITECTURES``, whose keys are ``train_cnn``'s --arch choices: its
     ``architecture()`` builds conv4 for any name but lenet.

@@ -161,6 +161,11 @@ class Conv2d(Layer):
                 _output_size(w, self.kernel[1], self.stride, self.padding, "width", self),
                 self.c_out)
 
+    def flops(self, input_shape):
+        """2 H' W' kh kw c_in c_out: one window-matrix row times W per output position."""
+        h_out, w_out, _ = self.output_shape(input_shape)
+        return 2 * h_out * w_out * self.w.value.size
+
     def _pad(self, x):
         p = self.padding
         return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x

@@ -53,6 +53,12 @@ class Layer:
         """Shape of one output (no batch axis) for one input of ``input_shape``."""
         return tuple(input_shape)
 
+    def flops(self, input_shape):
+        """Floating-point operations of the forward pass on one input: its matrix
+        products' multiply-adds, two each; the element-wise work, a few operations per
+        value, is not counted (here: 0)."""
+        return 0
+
 
 class Dense(Layer):
     """Affine layer ``Z = X @ W + B``, W: (d_in, d_out), B: (1, d_out); or ``Z = X @ W``.
@@ -100,6 +106,11 @@ class Dense(Layer):
             raise ValueError(f"{self!r} expects inputs of shape ({self.w.value.shape[0]},), "
                              f"got {tuple(input_shape)}")
         return self.w.value.shape[1:]
+
+    def flops(self, input_shape):
+        """2 d_in d_out: the product X W for one row."""
+        self.output_shape(input_shape)
+        return 2 * self.w.value.size
 
     def forward(self, x, training=False):
         """(N, d_in) -> (N, d_out); keeps ``x`` for the backward pass."""

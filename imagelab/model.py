@@ -38,6 +38,12 @@ class Network:
             shapes.append(tuple(input_shape))
         return shapes
 
+    def flops(self, input_shape):
+        """Floating-point operations of a forward pass on one input (``Layer.flops``);
+        a training step costs about three times that per image (forward, dW, dx)."""
+        shapes = [tuple(input_shape)] + self.output_shapes(input_shape)
+        return sum(layer.flops(shape) for layer, shape in zip(self.layers, shapes))
+
     def summary(self, input_shape):
         """A table of the layers, their output shapes and parameter counts, as a string."""
         rows = [("layer", "output shape", "parameters"), ("input", str(tuple(input_shape)), "")]

@@ -70,7 +70,7 @@ def test_airbench_layers_take_their_options():
     first = convs[1].w.value                             # 24 -> 64, identity on 24 channels
     assert first[1, 1, np.arange(24), np.arange(24)].tolist() == [1] * 24
     assert np.count_nonzero(first[..., :24]) == 24
-    assert all(layer.gamma is None and layer.eps == 1e-12 and layer.momentum == 0.6
+    assert all(layer.gamma is None and layer.eps == 1e-12 and layer.momentum == 0.4
                for layer in network.layers if isinstance(layer, BatchNorm))
     dense, scale = network.layers[-2:]
     assert isinstance(dense, Dense) and dense.b is None and np.abs(dense.w.value).max() <= 1 / 16
@@ -136,3 +136,13 @@ def test_he_initialisation_scale():
 def test_a_spec_that_does_not_fit_is_refused_by_name(spec, message):
     with pytest.raises(ValueError, match=message):
         build(spec, (8, 8, 3))
+
+
+def test_flops_count_each_product_twice_per_multiply_add():
+    # LeNet on 32 x 32 x 3: conv 6 (5x5) on 28 x 28, conv 16 on 10 x 10, dense 400-120-84-10.
+    network = build(lenet(10), (32, 32, 3), seed=0)
+    macs = (28 * 28 * 5 * 5 * 3 * 6 + 10 * 10 * 5 * 5 * 6 * 16
+            + 400 * 120 + 120 * 84 + 84 * 10)
+    assert network.flops((32, 32, 3)) == 2 * macs
+    # airbench94: about 0.24 GFLOP a forward pass (the 0.71 for a training step).
+    assert 0.23e9 < build(airbench(10), (32, 32, 3), seed=0).flops((32, 32, 3)) < 0.25e9

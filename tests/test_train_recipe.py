@@ -1,0 +1,84 @@
+"""End-to-end runs of ``python -m imagelab.train_recipe`` and ``python -m imagelab.ablation``
+on a tiny CIFAR-format folder (50 training and 10 test images), with narrow blocks."""
+import json
+import os
+import re
+
+import pytest
+
+from conftest import USAGE, is_png, run_script, snapshot
+from imagelab.ablation import markdown_table, planned_runs
+from imagelab.recipe import ABLATIONS, Recipe
+
+SMALL = ["--widths", "4", "8", "8", "--batch-size", "16", "--micro-batch", "8"]
+
+
+def test_training_writes_results_and_a_model(folders, tmp_path):
+    models = tmp_path / "models"
+    result = run_script("imagelab.train_recipe", *folders, *SMALL, "--epochs", "2",
+                        "--model-dir", str(models))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"epoch   2/2 .* images/s  0\.0 min left", result.stdout)
+    assert "test accuracy by test-time augmentation level: 0: " in result.stdout
+    results = folders[1]
+    for suffix in ("", "_confusion", "_predictions", "_mistakes"):
+        assert is_png(os.path.join(results, f"recipe{suffix}.png"))
+    with open(os.path.join(results, "recipe.json")) as f:
+        record = json.load(f)
+    assert record["n_train"] == 50 and record["n_test"] == 10
+    assert len(record["test_accuracy_by_tta_level"]) == 3
+    assert record["test_accuracy"] == record["test_accuracy_by_tta_level"][2]
+    assert record["recipe"]["widths"] == [4, 8, 8] and record["cpu"]
+    assert len(record["history"]["test_accuracy"]) == 2
+    assert os.path.exists(models / "recipe.npz")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "--epochs: must be a finite number > 0, got 0"),
+    (["--learning-rate", "inf"], "--learning-rate: must be a finite number > 0, got inf"),
+    (["--label-smoothing", "1"], r"--label-smoothing: must be a finite number in \[0, 1\), got 1"),
+    (["--flip", "always"],
+     r"--flip: invalid choice: 'always' \(choose from '?alternating'?, '?random'?, '?none'?\)"),
+    (["--widths", "4", "0", "8"], "--widths: must be an integer >= 1, got 0"),
+    (["--translate", "5"], r"--translate: invalid choice: 5 \(choose from 0, 1, 2, 3, 4\)"),
+])
+def test_a_bad_flag_is_one_line_before_any_data_is_read(folders, flags, message):
+    before = snapshot(*folders)
+    result = run_script("imagelab.train_recipe", *folders, *flags)
+    assert result.returncode == 2
+    assert re.fullmatch(rf"python -m imagelab.train_recipe: error: argument {message}"
+                        rf"{re.escape(USAGE)}\n", result.stderr), result.stderr
+    assert snapshot(*folders) == before
+
+
+def test_the_full_recipe_runs_under_every_seed_and_the_others_once():
+    runs = planned_runs(Recipe(), list(ABLATIONS), [0, 1, 2])
+    assert len(runs) == 3 + len(ABLATIONS) - 1
+    assert [s for row, s, _ in runs if row == "full recipe"] == [0, 1, 2]
+    lookahead = [recipe for row, _, recipe in runs if row == "no lookahead"]
+    assert lookahead == [Recipe(lookahead=False)]
+
+
+def test_the_table_gives_the_spread_of_repeated_runs():
+    records = [{"row": "full recipe", "test_accuracy_by_tta_level": [0.90, 0.91, 0.92],
+                "training_minutes": 10.0},
+               {"row": "full recipe", "test_accuracy_by_tta_level": [0.92, 0.93, 0.94],
+                "training_minutes": 12.0},
+               {"row": "no lookahead", "test_accuracy_by_tta_level": [0.8, 0.81, 0.82],
+                "training_minutes": 11.0}]
+    lines = markdown_table(records).splitlines()
+    assert lines[2] == "| full recipe | 2 | 91.00 ± 1.00 | 92.00 ± 1.00 | 93.00 ± 1.00 | 11.0 |"
+    assert lines[3] == "| no lookahead | 1 | 80.00 | 81.00 | 82.00 | 11.0 |"
+
+
+def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
+    flags = [*SMALL, "--epochs", "1", "--seeds", "0", "--only", "no lookahead"]
+    first = run_script("imagelab.ablation", *folders, *flags)
+    assert first.returncode == 0, first.stderr
+    assert "[1/1] no lookahead, seed 0" in first.stdout
+    assert re.search(r"\| no lookahead \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", first.stdout)
+    with open(os.path.join(folders[1], "ablation.json")) as f:
+        assert [r["row"] for r in json.load(f)] == ["no lookahead"]
+    again = run_script("imagelab.ablation", *folders, *flags)
+    assert again.returncode == 0, again.stderr
+    assert "[1/" not in again.stdout and "| no lookahead | 1 |" in again.stdout
