@@ -1,35 +1,43 @@
-"""How fast does the convolutional network train, and how much memory does it take?
+"""How fast do the convolutional networks train, and how much memory do they take?
 
-Issue 13, point 4. On the CIFAR-10 net (``conv4(10)``: four 3 x 3 convolutions with
-batch norm, 32-32-pool-64-64-pool, dense 512) and 32 x 32 x 3 inputs, this prints:
+Issues 13 (point 4) and 15 (point 4). On two CIFAR-10 nets, 32 x 32 x 3 inputs:
+``conv4(10)`` (four 3 x 3 convolutions with batch norm, 32-32-pool-64-64-pool, dense
+512; batch 128) and the fast recipe's ``airbench(10)`` (a 2 x 2 whitening convolution,
+three blocks of widths 64-256-256, GELU, global max pooling; micro-batches of 256, steps
+of 1,024 images), this prints:
 
 1. for each convolution, at the training batch size, the time of ``Conv2d.forward``
    followed by ``Conv2d.backward`` (``need_dx`` as in training: False for the first
    layer) over the time of the matrix products that pair does, alone, on random arrays
    of the same shapes, dtypes and layouts (forward cols @ W; backward cols.T @ dout;
-   and for dC/dx, at stride 1, the window matrix of the padded dout times the turned
-   weights, as ``Conv2d._backward_as_convolution`` does; otherwise dout @ W.T before
-   ``col2im``). Goal: at most 1.5x. The two are timed alternately in the same
-   process (the machines are shared and noisy) and medians are kept. With
-   ``--kernels``, the table is made once per OpenBLAS kernel (``OPENBLAS_CORETYPE``
-   must be set before NumPy loads, so each kernel runs in its own process);
-2. images per second of a whole training step (forward, loss with weight decay,
-   backward, SGD step with momentum) of conv4 and of LeNet, and what the input
+   and for dC/dx, where ``Conv2d`` takes that route, the window matrix of the padded
+   dout times the turned weights; otherwise dout @ W.T before ``col2im``). Goal: at most
+   1.5x. The two are timed alternately in the same process (the machines are shared
+   and noisy) and medians are kept. With ``--kernels``, the tables are made once per
+   OpenBLAS kernel (``OPENBLAS_CORETYPE`` must be set before NumPy loads, so each
+   kernel runs in its own process);
+2. images per second of a whole training step (forward, loss, backward, optimizer
+   step) of conv4 (SGD with momentum and weight decay), of conv4 without its batch
+   norms, of LeNet, and of the recipe (label smoothing, Nesterov SGD per parameter
+   group, at 256 images and at 1,024 as 4 micro-batches), and what conv4's input
    pipeline (uint8 rows -> crops with padding 4, mirror images, normalisation) adds;
-3. when PyTorch is installed, the same conv4 net's training step in PyTorch with
+3. when PyTorch is installed, the same nets' training steps in PyTorch with
    ``torch.set_num_threads`` equal to our BLAS's thread count, and our time over
-   theirs (goal: at most 2x). PyTorch is never a dependency: without it, this part is
-   skipped with a message;
+   theirs (goals: at most 2x for conv4, 1.2x for the recipe's net). PyTorch is never a
+   dependency: without it, this part is skipped with a message;
 4. the peak memory (maximum resident set size) of a process that runs the training
    as ``python -m imagelab.train_cnn`` does: a uint8 dataset of CIFAR-10's size held in
    memory (50,000 + 10,000 random images), its training rows copied out, conv4 trained
    through ``imagelab.training.train`` with an ``ImagePipeline`` (pad 4, flip) for one
-   epoch on a subset, then the validation split and the 10,000 test images evaluated.
-   Goal: at most 2 GB. The trainer records the real run's peak (loading the float32
-   dataset included) in ``results/cnn_conv4.json``, key ``peak_memory_mb``; it is
-   printed too when that file exists.
+   epoch on a subset, then the validation split and the 10,000 test images evaluated
+   (goal: at most 2 GB); then the same for the recipe as ``python -m
+   imagelab.train_recipe`` runs it: two steps of 1,024 images, the test images
+   evaluated at every test-time augmentation level (goal: at most 3 GB). The trainers
+   record the real runs' peaks (loading the float32 dataset included) in
+   ``results/cnn_conv4.json`` and ``results/recipe.json``, key ``peak_memory_mb``;
+   they are printed too when those files exist.
 
-glibc is asked to keep freed memory (``imagelab.allocator``), as the trainer does.
+glibc is asked to keep freed memory (``imagelab.allocator``), as the trainers do.
 
 Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7]
                                         [--kernels unset Haswell SkylakeX ...] [--quick]
@@ -38,6 +46,7 @@ batch, few repeats, small memory run): its numbers mean nothing.
 """
 import argparse
 import ctypes
+import dataclasses
 import glob
 import importlib.util
 import json
@@ -56,9 +65,12 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 from imagelab.allocator import keep_freed_memory  # noqa: E402
 from imagelab.augment import ImagePipeline  # noqa: E402
-from imagelab.cnn import build, conv4, lenet  # noqa: E402
+from imagelab.cnn import airbench, build, conv4, lenet  # noqa: E402
 from imagelab.conv import Conv2d  # noqa: E402
+from imagelab.losses import softmax_cross_entropy  # noqa: E402
 from imagelab.optimizers import SGD  # noqa: E402
+from imagelab.recipe import (GradientSum, Recipe, build_network, parameter_groups,  # noqa: E402
+                             sgd_settings, tta_accuracies, train_recipe)
 from imagelab.training import evaluate, train  # noqa: E402
 
 SHAPE = (32, 32, 3)               # CIFAR-10 images, channels last
@@ -66,10 +78,13 @@ CLASSES = 10
 WEIGHT_DECAY = 5e-4               # imagelab.train_cnn's default
 LEARNING_RATE = 1e-3              # small: the random batch is seen again and again
 LAYER_GOAL = 1.5                  # forward + backward over its products
-TORCH_GOAL = 2.0                  # our training step over PyTorch's
-MEMORY_GOAL_MB = 2048
+TORCH_GOALS = {"conv4": 2.0, "airbench": 1.2}      # our training step over PyTorch's
+MEMORY_GOALS_MB = {"conv4": 2048, "airbench": 3072}
 N_TRAIN, N_TEST, N_VAL = 50_000, 10_000, 1_000   # CIFAR-10; train_cnn holds out 2%
-RECORD = os.path.join(ROOT, "results", "cnn_conv4.json")
+RECORDS = {"conv4": os.path.join(ROOT, "results", "cnn_conv4.json"),
+           "airbench": os.path.join(ROOT, "results", "recipe.json")}
+NETS = {"conv4": conv4(CLASSES), "airbench": airbench(CLASSES)}
+RECIPE = Recipe()                 # airbench's hyperparameters: steps of 1,024, micro-batches of 256
 
 
 # --- The machine --------------------------------------------------------------------
@@ -186,7 +201,7 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
     products = [("forward", cols, weights), ("dW", cols.T, rows)]
     if not need_dx:
         return products
-    if layer.stride == 1 and layer.padding < min(layer.kernel):  # _backward_as_convolution
+    if layer.dx_as_convolution():                                # _backward_as_convolution
         padded_cols = random_array(rng, (batch * h * w, kh * kw * c_out))
         turned = random_array(rng, (kh * kw * c_out, c_in))
         return products + [("dx", padded_cols, turned)]
@@ -220,12 +235,12 @@ def time_conv_layer(layer, input_shape, batch, need_dx, repeats, rng):
             np.median(product_times, axis=0), products)
 
 
-def layer_table(batch, repeats):
-    """Print, for each convolution of conv4, forward + backward over its products."""
+def layer_table(net, batch, repeats):
+    """Print, for each convolution of ``net``, forward + backward over its products."""
     rng = np.random.default_rng(0)
-    network = build(conv4(CLASSES), SHAPE, seed=0)
+    network = build(NETS[net], SHAPE, seed=0)
     kernel = os.environ.get("OPENBLAS_CORETYPE", "unset")
-    print(f"\nEach convolution of conv4, batch {batch}, forward + backward over its matrix "
+    print(f"\nEach convolution of {net}, batch {batch}, forward + backward over its matrix "
           f"products (medians of {repeats}; OPENBLAS_CORETYPE {kernel}, kernel "
           f"{blas_kernel()}); goal <= {LAYER_GOAL}x", flush=True)
     print(f"{'layer':<29} {'input':>8} {'fwd+bwd':>9} {'products':>9}  "
@@ -239,18 +254,19 @@ def layer_table(batch, repeats):
               f"{whole * 1e3:7.1f}ms {products * 1e3:7.1f}ms  {parts:<21} "
               f"{flops(arrays) / products / 1e9:7.1f}  {whole / products:.2f}x", flush=True)
         total_layer, total_products = total_layer + whole, total_products + products
-    print(f"{'all four':<38} {total_layer * 1e3:7.1f}ms {total_products * 1e3:7.1f}ms  "
+    print(f"{'all':<38} {total_layer * 1e3:7.1f}ms {total_products * 1e3:7.1f}ms  "
           f"{'':<21} {'':>7}  {total_layer / total_products:.2f}x", flush=True)
 
 
-def layer_tables(batch, repeats, kernels):
-    """The table once per OpenBLAS kernel, each in its own process."""
+def layer_tables(batches, repeats, kernels):
+    """The tables of both nets once per OpenBLAS kernel, each kernel in its own process."""
     for kernel in kernels:
         env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
         if kernel != "unset":
             env["OPENBLAS_CORETYPE"] = kernel
         subprocess.run([sys.executable, __file__, "--worker", "layers", "--batch-size",
-                        str(batch), "--repeats", str(repeats)], env=env, check=True)
+                        str(batches["conv4"]), "--micro-batch", str(batches["airbench"]),
+                        "--repeats", str(repeats)], env=env, check=True)
 
 
 # --- 2. Whole training steps --------------------------------------------------------
@@ -278,9 +294,37 @@ def pipeline_seconds(batch, repeats, rng):
     return median(seconds(lambda: pipeline.training(rows, rng)) for _ in range(repeats))
 
 
-def training_steps(batch, repeats):
+def recipe_step_seconds(batch, micro_batch, repeats, rng):
+    """Median seconds of one training step of the recipe on ``batch`` images: forward and
+    backward of each micro-batch (label smoothing), their gradients added up, then the
+    Nesterov SGD step of each parameter group, as ``imagelab.recipe.train_recipe`` does
+    while the whitening layer's bias still learns."""
+    recipe = dataclasses.replace(RECIPE, batch_size=batch, micro_batch=micro_batch)
+    images = random_array(rng, (512, *SHAPE))
+    _, network = build_network(recipe, SHAPE, CLASSES, images, seed=0)
+    groups = parameter_groups(network, recipe, whitened=True)
+    gradients = GradientSum(network.parameters())
+    loss = partial(softmax_cross_entropy, smoothing=recipe.label_smoothing)
+    rate, _ = sgd_settings(recipe)
+    x = random_array(rng, (batch, *SHAPE))
+    labels = rng.integers(0, CLASSES, size=batch)
+
+    def step():
+        for micro in np.array_split(np.arange(batch), -(-batch // micro_batch)):
+            network.loss_and_gradients(x[micro], labels[micro], loss)
+            gradients.add(len(micro) / batch)
+        gradients.release()
+        for sgd, factor, _ in groups:
+            sgd.step(rate * 1e-3 * factor)            # small: the same batch again and again
+
+    step()                                          # first-touch of the memory
+    return median(seconds(step) for _ in range(repeats))
+
+
+def training_steps(batch, micro_batch, repeats):
     """Print images per second of the training steps of conv4, conv4 without its batch
-    norms (what they cost) and LeNet; return conv4's time."""
+    norms (what they cost), LeNet and the recipe's net; return our seconds per step, by
+    name."""
     rng = np.random.default_rng(1)
     print(f"\nWhole training step (forward, loss, backward, SGD with momentum and weight "
           f"decay), batch {batch}, median of {repeats}:", flush=True)
@@ -295,75 +339,128 @@ def training_steps(batch, repeats):
     print(f"  input pipeline (uint8 -> crop with padding 4, mirror, normalise): "
           f"{extra * 1e3:.1f} ms a batch, {extra / times['conv4']:.0%} of conv4's step; "
           f"conv4 with it: {batch / (times['conv4'] + extra):,.0f} images/s", flush=True)
-    return times["conv4"]
+    for images in (micro_batch, RECIPE.batch_size):
+        name = f"airbench {images}"
+        times[name] = recipe_step_seconds(images, micro_batch, repeats, rng)
+        how = (f"{images // micro_batch} micro-batches of {micro_batch}"
+               if images > micro_batch else "one pass")
+        print(f"  {'recipe, ' + str(images) + ' images':<24} {times[name] * 1e3:8.1f} ms a step "
+              f"({how}), {images / times[name]:8,.0f} images/s", flush=True)
+    return times
 
 
 # --- 3. PyTorch ---------------------------------------------------------------------
 
 def torch_network(spec, input_shape):
     """The network ``spec`` describes, built in PyTorch (NCHW, its default layout)."""
+    import torch
     from torch import nn
+
+    class Scale(nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
     network = build(spec, input_shape, seed=0)       # for each layer's input shape
     shapes = [tuple(input_shape)] + network.output_shapes(input_shape)
     layers = []
     for (kind, *args), shape in zip(spec, shapes):
+        options = args.pop() if args and isinstance(args[-1], dict) else {}
         if kind == "conv":
-            layers.append(nn.Conv2d(shape[-1], *args))
+            layers.append(nn.Conv2d(shape[-1], *args, bias=options.get("bias", True)))
         elif kind == "bn":
-            layers.append(nn.BatchNorm2d(shape[-1]) if len(shape) == 3
-                          else nn.BatchNorm1d(shape[-1]))
+            norm = (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(
+                shape[-1], eps=options.get("eps", 1e-5), momentum=options.get("momentum", 0.1))
+            norm.weight.requires_grad = options.get("scale", True)
+            layers.append(norm)
         elif kind == "pool":
             layers.append(nn.MaxPool2d(*args))
         elif kind == "dense":
-            layers.append(nn.Linear(shape[0], *args))
+            layers.append(nn.Linear(shape[0], *args, bias=options.get("bias", True)))
+        elif kind == "gmaxpool":
+            layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        elif kind == "scale":
+            layers.append(Scale(*args))
         else:
-            layers.append({"relu": nn.ReLU, "flatten": nn.Flatten,
-                           "dropout": nn.Dropout}[kind](*args))
-    return nn.Sequential(*layers)
+            layers.append({"relu": nn.ReLU, "flatten": nn.Flatten, "dropout": nn.Dropout,
+                           "gelu": partial(nn.GELU, approximate="tanh")}[kind](*args))
+    return nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
 
-def torch_worker(batch, repeats, threads):
-    """Time PyTorch's training step of conv4 in this process; print one JSON line."""
+def torch_optimizer(net, network):
+    """conv4: SGD with momentum and weight decay; the recipe: Nesterov SGD, two groups."""
+    import torch
+    if net == "conv4":
+        return torch.optim.SGD(network.parameters(), lr=LEARNING_RATE, momentum=0.9,
+                               weight_decay=WEIGHT_DECAY)
+    norm = [p for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)
+            for p in m.parameters() if p.requires_grad]
+    rest = [p for p in network.parameters()
+            if p.requires_grad and all(p is not q for q in norm)]
+    return torch.optim.SGD([{"params": norm, "lr": 64e-5}, {"params": rest, "lr": 1e-5}],
+                           momentum=0.85, nesterov=True, weight_decay=1e-3)
+
+
+def torch_worker(net, batch, micro_batch, repeats, threads):
+    """Time PyTorch's training step of ``net`` in this process; print one JSON line.
+
+    The recipe's step is timed on ``batch`` images in one pass (PyTorch needs no
+    micro-batches for memory), and on ``micro_batch`` images.
+    """
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    network = torch_network(conv4(CLASSES), SHAPE).train()
-    optimizer = torch.optim.SGD(network.parameters(), lr=LEARNING_RATE, momentum=0.9,
-                                weight_decay=WEIGHT_DECAY)
+    network = torch_network(NETS[net], SHAPE).train()
+    if net == "airbench":
+        network[0].weight.requires_grad = False          # the whitening layer is frozen
+    optimizer = torch_optimizer(net, network)
+    smoothing = 0.0 if net == "conv4" else RECIPE.label_smoothing
     h, w, c = SHAPE
-    x, labels = torch.randn(batch, c, h, w), torch.randint(0, CLASSES, (batch,))
+    result = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    for images in ([batch] if net == "conv4" else [micro_batch, RECIPE.batch_size]):
+        x = torch.randn(images, c, h, w).to(memory_format=torch.channels_last)
+        labels = torch.randint(0, CLASSES, (images,))
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(network(x), labels).backward()
-        optimizer.step()
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(network(x), labels,
+                                              label_smoothing=smoothing).backward()
+            optimizer.step()
 
-    for _ in range(3):                               # oneDNN builds its kernels first
-        step()
-    print(json.dumps({"version": torch.__version__, "threads": torch.get_num_threads(),
-                      "seconds": median(seconds(step) for _ in range(repeats))}))
+        for _ in range(3):                           # oneDNN builds its kernels first
+            step()
+        result[str(images)] = median(seconds(step) for _ in range(repeats))
+    print(json.dumps(result))
 
 
-def compare_with_torch(ours, batch, repeats):
-    """Print our conv4 step time over PyTorch's, timed in a process of its own."""
-    print(f"\nPyTorch, same conv4 net and step, batch {batch}:", flush=True)
+def compare_with_torch(ours, batches, repeats):
+    """Print our step times over PyTorch's, each net timed in a process of its own."""
+    print("\nPyTorch, same nets and steps:", flush=True)
     if importlib.util.find_spec("torch") is None:
         print("  PyTorch is not installed: comparison skipped (it is never a dependency; "
               "install it in a separate environment to compare)", flush=True)
         return
     threads = blas_threads()
-    done = subprocess.run([sys.executable, __file__, "--worker", "torch", "--batch-size",
-                           str(batch), "--repeats", str(repeats), "--threads", str(threads)],
-                          check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        print(f"  PyTorch failed, comparison skipped: {last}", flush=True)
-        return
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  torch {theirs['version']}, threads {theirs['threads']} (ours: {threads}): "
-          f"{theirs['seconds'] * 1e3:.1f} ms a step, {batch / theirs['seconds']:,.0f} "
-          f"images/s; ours over theirs {ours / theirs['seconds']:.2f}x "
-          f"(goal <= {TORCH_GOAL}x)", flush=True)
+    for net in NETS:
+        done = subprocess.run([sys.executable, __file__, "--worker", "torch", "--net", net,
+                               "--batch-size", str(batches["conv4"]), "--micro-batch",
+                               str(batches["airbench"]), "--repeats", str(repeats),
+                               "--threads", str(threads)],
+                              check=False, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            print(f"  PyTorch failed on {net}, comparison skipped: {last}", flush=True)
+            continue
+        theirs = json.loads(done.stdout.strip().splitlines()[-1])
+        for images in (key for key in theirs if key.isdigit()):
+            mine = ours["conv4" if net == "conv4" else f"airbench {images}"]
+            print(f"  {net}, {images} images: torch {theirs['version']}, threads "
+                  f"{theirs['threads']} (ours: {threads}): {theirs[images] * 1e3:.1f} ms a "
+                  f"step, {int(images) / theirs[images]:,.0f} images/s; ours over theirs "
+                  f"{mine / theirs[images]:.2f}x (goal <= {TORCH_GOALS[net]}x)", flush=True)
 
 
 # --- 4. Peak memory of a training run ----------------------------------------------
@@ -374,14 +471,19 @@ def peak_rss_mb():
     return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024   # bytes vs kB
 
 
-def memory_worker(batch, n_images, n_train, n_test):
-    """Train conv4 as imagelab.train_cnn does, on a bounded subset; print the peak RSS."""
+def random_dataset(n_train, n_test):
+    """uint8 rows and labels of random training and test images of CIFAR-10's shape."""
     rng = np.random.default_rng(2)
     size = int(np.prod(SHAPE))
-    rows_train = rng.integers(0, 256, size=(n_train, size), dtype=np.uint8)
-    labels_train = rng.integers(0, CLASSES, size=n_train)
-    rows_test = rng.integers(0, 256, size=(n_test, size), dtype=np.uint8)
-    labels_test = rng.integers(0, CLASSES, size=n_test)
+    return (rng.integers(0, 256, size=(n_train, size), dtype=np.uint8),
+            rng.integers(0, CLASSES, size=n_train),
+            rng.integers(0, 256, size=(n_test, size), dtype=np.uint8),
+            rng.integers(0, CLASSES, size=n_test))
+
+
+def memory_worker(batch, n_images, n_train, n_test):
+    """Train conv4 as imagelab.train_cnn does, on a bounded subset; print the peak RSS."""
+    rows_train, labels_train, rows_test, labels_test = random_dataset(n_train, n_test)
     data_mb = peak_rss_mb()
     n_val = min(N_VAL, n_train // 50)
     train_rows = rows_train[n_val:].copy()           # the trainer's copy of its training rows
@@ -398,27 +500,50 @@ def memory_worker(batch, n_images, n_train, n_test):
     print(f"  {n_train:,} + {n_test:,} uint8 images held, one epoch on {n_images:,} "
           f"(batch {batch}, pad 4, flip), {n_val:,} validation and {n_test:,} test images "
           f"evaluated as the trainer does, {time.perf_counter() - start:.0f} s:", flush=True)
-    print(f"  peak RSS {peak_rss_mb():,.0f} MB (goal <= {MEMORY_GOAL_MB:,} MB); it was "
-          f"{data_mb:,.0f} MB with the data in memory, {training_mb:,.0f} MB after training "
-          f"and validation", flush=True)
+    print(f"  peak RSS {peak_rss_mb():,.0f} MB (goal <= {MEMORY_GOALS_MB['conv4']:,} MB); it "
+          f"was {data_mb:,.0f} MB with the data in memory, {training_mb:,.0f} MB after "
+          f"training and validation", flush=True)
 
 
-def training_memory(batch, n_images, n_train, n_test):
-    """Run ``memory_worker`` in a fresh process; print the trainer's own record too."""
-    print("\nPeak memory of a training run of conv4 (a process of its own):", flush=True)
-    subprocess.run([sys.executable, __file__, "--worker", "memory", "--batch-size",
-                    str(batch), "--memory-images", str(n_images), "--dataset-size",
-                    str(n_train), str(n_test)], check=True)
-    try:
-        with open(RECORD) as f:
-            record = json.load(f)
-        print(f"  the real run ({os.path.relpath(RECORD, ROOT)}, loading included): "
-              f"peak_memory_mb {record.get('peak_memory_mb', '?')}, "
-              f"{record.get('training_minutes', '?')} min of training", flush=True)
-    except (OSError, ValueError):
-        print(f"  the trainer records the real run's peak in "
-              f"{os.path.relpath(RECORD, ROOT)} (key peak_memory_mb); no such file yet",
-              flush=True)
+def recipe_memory_worker(micro_batch, n_images, n_train, n_test):
+    """Train the recipe as imagelab.train_recipe does, on a bounded subset; print the peak."""
+    rows_train, labels_train, rows_test, labels_test = random_dataset(n_train, n_test)
+    data_mb = peak_rss_mb()
+    recipe = dataclasses.replace(RECIPE, micro_batch=micro_batch,
+                                 epochs=n_images / len(rows_train))
+    start = time.perf_counter()
+    network, _, pipeline, _ = train_recipe(rows_train, labels_train, SHAPE, CLASSES, recipe,
+                                           test=(rows_test, labels_test))
+    training_mb = peak_rss_mb()
+    tta_accuracies(network, pipeline, rows_test.reshape(-1, *SHAPE), labels_test)
+    steps = n_images // recipe.batch_size
+    print(f"  {n_train:,} + {n_test:,} uint8 images held, {steps} steps of "
+          f"{recipe.batch_size:,} images (micro-batches of {micro_batch}), the test images "
+          f"evaluated after the epoch and at every test-time augmentation level, "
+          f"{time.perf_counter() - start:.0f} s:", flush=True)
+    print(f"  peak RSS {peak_rss_mb():,.0f} MB (goal <= {MEMORY_GOALS_MB['airbench']:,} MB); "
+          f"it was {data_mb:,.0f} MB with the data in memory, {training_mb:,.0f} MB after "
+          f"training", flush=True)
+
+
+def training_memory(batches, n_images, n_train, n_test):
+    """Run each memory worker in a fresh process; print the trainers' own records too."""
+    for net, worker in (("conv4", "memory"), ("airbench", "recipe-memory")):
+        print(f"\nPeak memory of a training run of {net} (a process of its own):", flush=True)
+        subprocess.run([sys.executable, __file__, "--worker", worker, "--batch-size",
+                        str(batches[net]), "--memory-images", str(n_images[net]),
+                        "--dataset-size", str(n_train), str(n_test)], check=True)
+        record = RECORDS[net]
+        try:
+            with open(record) as f:
+                found = json.load(f)
+            print(f"  the real run ({os.path.relpath(record, ROOT)}, loading included): "
+                  f"peak_memory_mb {found.get('peak_memory_mb', '?')}, "
+                  f"{found.get('training_minutes', '?')} min of training", flush=True)
+        except (OSError, ValueError):
+            print(f"  the trainer records the real run's peak in "
+                  f"{os.path.relpath(record, ROOT)} (key peak_memory_mb); no such file yet",
+                  flush=True)
 
 
 # --- Command line -------------------------------------------------------------------
@@ -426,25 +551,30 @@ def training_memory(batch, n_images, n_train, n_test):
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per batch (default: 128, --quick: 8)")
+                        help="conv4's images per batch (default: 128, --quick: 8)")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="the recipe's images per pass (default: 256, --quick: 8)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timings kept the median of (default: 7, --quick: 2)")
     parser.add_argument("--kernels", nargs="+", default=None,
-                        help="OPENBLAS_CORETYPE values to make the per-layer table under, "
+                        help="OPENBLAS_CORETYPE values to make the per-layer tables under, "
                              "each in its own process, 'unset' for the machine's own "
                              "(default: only this process's kernel)")
     parser.add_argument("--memory-images", type=int, default=None,
-                        help="images of the memory run's epoch (default: 2,000, --quick: 64)")
+                        help="images of conv4's memory run (default: 2,000, --quick: 64); "
+                             "the recipe's runs two steps")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny batch, few repeats, small memory run")
-    parser.add_argument("--worker", choices=["layers", "torch", "memory"],
+    parser.add_argument("--worker", choices=["layers", "torch", "memory", "recipe-memory"],
                         help=argparse.SUPPRESS)
+    parser.add_argument("--net", choices=sorted(NETS), help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dataset-size", type=int, nargs=2, default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     quick = args.quick
     args.batch_size = args.batch_size or (8 if quick else 128)
+    args.micro_batch = args.micro_batch or (8 if quick else RECIPE.micro_batch)
     args.repeats = args.repeats or (2 if quick else 7)
     args.memory_images = args.memory_images or (64 if quick else 2_000)
     args.dataset_size = args.dataset_size or ((2_000, 500) if quick else (N_TRAIN, N_TEST))
@@ -453,22 +583,29 @@ def parse_arguments():
 
 def main():
     args = parse_arguments()
-    batch, repeats = args.batch_size, args.repeats
+    batches = {"conv4": args.batch_size, "airbench": args.micro_batch}
+    repeats = args.repeats
     kept_memory = keep_freed_memory()
     if args.worker == "layers":
-        return layer_table(batch, repeats)
+        for net in NETS:
+            layer_table(net, batches[net], repeats)
+        return None
     if args.worker == "torch":
-        return torch_worker(batch, repeats, args.threads)
+        return torch_worker(args.net, args.batch_size, args.micro_batch, repeats, args.threads)
     if args.worker == "memory":
-        return memory_worker(batch, args.memory_images, *args.dataset_size)
+        return memory_worker(args.batch_size, args.memory_images, *args.dataset_size)
+    if args.worker == "recipe-memory":
+        return recipe_memory_worker(args.batch_size, args.memory_images, *args.dataset_size)
     header(kept_memory)
     if args.kernels:
-        layer_tables(batch, repeats, args.kernels)
+        layer_tables(batches, repeats, args.kernels)
     else:
-        layer_table(batch, repeats)
-    ours = training_steps(batch, repeats)
-    compare_with_torch(ours, batch, repeats)
-    training_memory(batch, args.memory_images, *args.dataset_size)
+        for net in NETS:
+            layer_table(net, batches[net], repeats)
+    ours = training_steps(args.batch_size, args.micro_batch, repeats)
+    compare_with_torch(ours, batches, repeats)
+    training_memory(batches, {"conv4": args.memory_images, "airbench": 2 * RECIPE.batch_size},
+                    *args.dataset_size)
 
 
 if __name__ == "__main__":
