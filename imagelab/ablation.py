@@ -42,11 +42,12 @@ def parse_arguments(argv=None):
 
 
 def planned_runs(base, rows, seeds):
-    """(row, seed, recipe) of each run: the full recipe under every seed, the others once."""
-    runs = []
-    for row in rows:
-        recipe = dataclasses.replace(base, **ABLATIONS[row])
-        runs += [(row, s, recipe) for s in (seeds if row == "full recipe" else seeds[:1])]
+    """(row, seed, recipe) of each run: every row under the first seed, then the full
+    recipe under the others (so that an ablation stopped early has read every
+    ingredient once before it measures the spread)."""
+    runs = [(row, seeds[0], dataclasses.replace(base, **ABLATIONS[row])) for row in rows]
+    if "full recipe" in rows:
+        runs += [("full recipe", s, base) for s in seeds[1:]]
     return runs
 
 
