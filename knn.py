@@ -19,12 +19,17 @@ from imagelab.files import result_name, save_results
 # half for a shifted block of training rows, half for its scores against a chunk of
 # test rows (see _nearest_neighbours).
 CHUNK_BYTES = 128 * 2**20
+# Most training rows per block (see _nearest_neighbours).
+TRAIN_ROWS = 2048
 # Working memory for selecting the neighbours of a block of rows (see _nearest).
 BLOCK_BYTES = 16 * 2**20
 # Most entries per group in the threshold selection of _smallest.
 GROUP = 8
 # The tie rules of the vote (see _vote).
 TIES = ("nearest", "smallest")
+# Columns whose k-th smallest entry bounds a row's k nearest in its first block
+# (see _candidates): about k * m / HEAD_COLUMNS of the block's m entries pass it.
+HEAD_COLUMNS = 1024
 # Training rows averaged for the centre of the shift (see _centre).
 CENTRE_ROWS = 1024
 
@@ -189,13 +194,73 @@ def _nearest(dists, k):
     return nearest
 
 
+def _merge(best_values, best_indices, rows, columns, values):
+    """Keep, in place, the k smallest of each row's best so far and its new entries.
+
+    Parameters
+    ----------
+    best_values : np.ndarray of float, shape (n, k)
+        Each row's k smallest values so far, in increasing order (+inf where fewer
+        were seen); updated in place.
+    best_indices : np.ndarray of np.intp, shape (n, k)
+        Their columns; updated in place.
+    rows, columns : np.ndarray of np.intp, shape (n_new,)
+        Where the new entries are, ``rows`` in increasing order.
+    values : np.ndarray of float, shape (n_new,)
+        The new entries, finite.
+    """
+    n, k = best_values.shape
+    # Lay each row's new entries after its best, padded with inf, and sort the rows.
+    counts = np.bincount(rows, minlength=n)
+    first = np.cumsum(counts) - counts                                     # (n,)
+    places = k + np.arange(len(rows)) - first[rows]
+    padded_values = np.full((n, k + counts.max()), np.inf, dtype=best_values.dtype)
+    padded_indices = np.zeros((n, k + counts.max()), dtype=np.intp)
+    padded_values[:, :k], padded_indices[:, :k] = best_values, best_indices
+    padded_values[rows, places], padded_indices[rows, places] = values, columns
+    order = np.argsort(padded_values, axis=1)[:, :k]                       # (n, k)
+    best_values[:] = np.take_along_axis(padded_values, order, axis=1)
+    best_indices[:] = np.take_along_axis(padded_indices, order, axis=1)
+
+
+def _candidates(scores, best_values):
+    """The entries of ``scores`` that may be among the k smallest of their row.
+
+    Parameters
+    ----------
+    scores : np.ndarray of float, shape (n, m), C-contiguous, finite
+    best_values : np.ndarray of float, shape (n, k)
+        The k smallest values of each row seen so far (elsewhere), in increasing order,
+        +inf where fewer than k were seen.
+
+    Returns
+    -------
+    rows, columns : np.ndarray of np.intp, shape (n_candidates,), rows increasing
+    values : np.ndarray, shape (n_candidates,), dtype of ``scores``
+    """
+    n, m = scores.shape
+    k = best_values.shape[1]
+    # Any k entries bound the k-th smallest from above, so only the entries at or
+    # below the k-th best so far can enter. Before k are known (the first block),
+    # the k-th smallest of the first HEAD_COLUMNS columns is a bound that few pass.
+    bound = best_values[:, -1]                                             # (n,)
+    if np.isinf(bound).any() and m >= k:
+        head = scores[:, :max(k, HEAD_COLUMNS)]
+        bound = np.minimum(bound, np.partition(head, k - 1, axis=1)[:, k - 1])
+    # One comparison per entry: the only pass over the whole block, unlike a
+    # selection (np.argpartition costs as much as the matrix product on some CPUs).
+    flat = np.flatnonzero(scores <= bound[:, None])
+    rows, columns = np.divmod(flat, m)
+    return rows, columns, np.take(scores, flat)
+
+
 def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     """Indices of the ``k`` nearest training rows of each test row, nearest first.
 
     Both sets are shifted by the centre of the training set, as in ``distance_matrix``.
     The training rows are taken in blocks: each block is shifted once (into a buffer
     the size of a block, not a copy of the whole set), scored against the test rows
-    chunk by chunk, and its best rows are merged with the best found so far.
+    chunk by chunk, and the entries that beat the k-th best so far are merged in.
 
     Parameters
     ----------
@@ -220,12 +285,13 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     test = np.subtract(data_test, centre, dtype=dtype)
     test_norms = _squared_norms(test, accumulate=dtype)            # only to detect overflow
     test *= -2                                                     # (n_test, d)
-    block = min(n_train, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
+    block = min(n_train, TRAIN_ROWS, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
     chunk = min(n_test, max(1, chunk_bytes // 2 // (block * dtype.itemsize)))
     # Buffers reused by every block: fresh arrays would fault in new pages each time.
     train_buffer = np.empty((block, d), dtype)
     scores_buffer = np.empty(chunk * block, dtype)
-    best_values, best_indices = np.empty((n_test, 0), dtype), np.empty((n_test, 0), np.intp)
+    best_values = np.full((n_test, k), np.inf, dtype)
+    best_indices = np.zeros((n_test, k), np.intp)
     for start in range(0, n_train, block):
         train = np.subtract(data_train[start:start + block], centre,
                             out=train_buffer[:min(block, n_train - start)])
@@ -236,21 +302,14 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
             # scaled by a power of two, which ranks the neighbours exactly the same.
             scale = _scale(data_train, data_test)
             return _nearest_neighbours(data_train * scale, data_test * scale, k, chunk_bytes)
-        values, indices = [], []
         for rows in range(0, n_test, chunk):
             x = test[rows:rows + chunk]
             scores = scores_buffer[:len(x) * len(train)].reshape(len(x), len(train))
             np.matmul(x, train.T, out=scores)                      # (n_chunk, n_block)
             scores += train_norms
-            chunk_values, columns = _smallest(scores, min(k, len(train)))
-            values.append(chunk_values)
-            indices.append(columns + start)
-        # Merge this block's best with the best so far.
-        values = np.concatenate([best_values, np.concatenate(values)], axis=1)
-        indices = np.concatenate([best_indices, np.concatenate(indices)], axis=1)
-        order = np.argsort(values, axis=1)[:, :k]
-        best_values = np.take_along_axis(values, order, axis=1)
-        best_indices = np.take_along_axis(indices, order, axis=1)
+            best = best_values[rows:rows + chunk], best_indices[rows:rows + chunk]
+            new_rows, columns, values = _candidates(scores, best[0])
+            _merge(*best, new_rows, columns + start, values)
     return best_indices
 
 
