@@ -10,7 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from imagelab.arguments import ArgumentParser, add_common_arguments, positive_int, refuse_above
-from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
+from imagelab.checks import (check_dataset, check_finite, check_int, check_labels,
+                             check_nonnegative)
 from imagelab.data import data_note, load_split
 from imagelab.datasets import TITLES
 from imagelab.files import result_name, save_results
@@ -47,7 +48,8 @@ def _centre(data, dtype):
     ||a||^2 + ||b||^2 - 2 a.b; a sample of rows finds it as well as all of them.
     """
     step = max(1, len(data) // CENTRE_ROWS)
-    return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
+    with np.errstate(invalid="ignore"):      # inf - inf in unchecked data: a NaN centre
+        return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
 
 
 def _squared_norms(x, accumulate=np.float64):
@@ -280,6 +282,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     (n_train, d), n_test = data_train.shape, len(data_test)
     dtype = _float_dtype(data_train, data_test)
     centre = _centre(data_train, dtype)
+    if not np.isfinite(centre).all():
+        check_finite(data_train, "data_train")     # a NaN or inf among the rows averaged
     # ||x - t||^2 - ||x||^2 = ||t||^2 - 2 x.t ranks the training points t of a test
     # point x as the distance does: neither ||x||^2 nor a root is needed.
     test = np.subtract(data_test, centre, dtype=dtype)
@@ -297,6 +301,11 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
                             out=train_buffer[:min(block, n_train - start)])
         # Summed in the data's dtype: they only rank, and a float64 sum costs 3 times more.
         train_norms = _squared_norms(train, accumulate=dtype)      # (n_block,)
+        if not np.isfinite(train_norms).all():
+            # A NaN or inf entry makes its row's norm NaN or inf (finite entries give
+            # finite norms, or +inf by overflow): the norms check the values on the
+            # way, instead of a pass of their own over the whole training set.
+            check_finite(data_train, "data_train")
         if _overflows(train_norms, test_norms):
             # Entries so large that their squares overflow: start again on copies
             # scaled by a power of two, which ranks the neighbours exactly the same.
@@ -433,7 +442,9 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
         On wrong shapes, NaN or inf in the data, a k out of range or a ``chunk_bytes``
         that is not a positive integer.
     """
-    data_train, labels_train = check_dataset(data_train, labels_train, name="data_train")
+    # The training values are checked by _nearest_neighbours, which reads them all.
+    data_train, labels_train = check_dataset(data_train, labels_train, name="data_train",
+                                             finite=False)
     data_test, labels_test = check_dataset(data_test, labels_test, name="data_test")
     if data_train.shape[1] != data_test.shape[1]:
         raise ValueError(f"data_train has {data_train.shape[1]} features per row "
