@@ -270,8 +270,9 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     data_test : np.ndarray, shape (n_test, d)
     k : int, 1 <= k <= n_train
     chunk_bytes : int
-        Working memory beyond a shifted copy of ``data_test``: half for the block of
-        training rows, half for its scores against a chunk of test rows.
+        Working memory beyond a shifted copy of ``data_test``: at most half for the
+        block of training rows (at most TRAIN_ROWS of them), the rest for its scores
+        against a chunk of test rows.
 
     Returns
     -------
@@ -290,7 +291,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     test_norms = _squared_norms(test, accumulate=dtype)            # only to detect overflow
     test *= -2                                                     # (n_test, d)
     block = min(n_train, TRAIN_ROWS, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
-    chunk = min(n_test, max(1, chunk_bytes // 2 // (block * dtype.itemsize)))
+    chunk = min(n_test, max(1, (chunk_bytes - block * d * dtype.itemsize)
+                            // (block * dtype.itemsize)))
     # Buffers reused by every block: fresh arrays would fault in new pages each time.
     train_buffer = np.empty((block, d), dtype)
     scores_buffer = np.empty(chunk * block, dtype)
