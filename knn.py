@@ -10,7 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from imagelab.arguments import ArgumentParser, add_common_arguments, positive_int, refuse_above
-from imagelab.checks import check_dataset, check_int, check_labels, check_nonnegative
+from imagelab.checks import (check_dataset, check_finite, check_int, check_labels,
+                             check_nonnegative)
 from imagelab.data import data_note, load_split
 from imagelab.datasets import TITLES
 from imagelab.files import result_name, save_results
@@ -19,12 +20,17 @@ from imagelab.files import result_name, save_results
 # half for a shifted block of training rows, half for its scores against a chunk of
 # test rows (see _nearest_neighbours).
 CHUNK_BYTES = 128 * 2**20
+# Most training rows per block (see _nearest_neighbours).
+TRAIN_ROWS = 2048
 # Working memory for selecting the neighbours of a block of rows (see _nearest).
 BLOCK_BYTES = 16 * 2**20
 # Most entries per group in the threshold selection of _smallest.
 GROUP = 8
 # The tie rules of the vote (see _vote).
 TIES = ("nearest", "smallest")
+# Columns whose k-th smallest entry bounds a row's k nearest in its first block
+# (see _candidates): about k * m / HEAD_COLUMNS of the block's m entries pass it.
+HEAD_COLUMNS = 1024
 # Training rows averaged for the centre of the shift (see _centre).
 CENTRE_ROWS = 1024
 
@@ -42,7 +48,8 @@ def _centre(data, dtype):
     ||a||^2 + ||b||^2 - 2 a.b; a sample of rows finds it as well as all of them.
     """
     step = max(1, len(data) // CENTRE_ROWS)
-    return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
+    with np.errstate(invalid="ignore"):      # inf - inf in unchecked data: a NaN centre
+        return data[::step].mean(axis=0, dtype=np.float64).astype(dtype)
 
 
 def _squared_norms(x, accumulate=np.float64):
@@ -189,13 +196,73 @@ def _nearest(dists, k):
     return nearest
 
 
+def _merge(best_values, best_indices, rows, columns, values):
+    """Keep, in place, the k smallest of each row's best so far and its new entries.
+
+    Parameters
+    ----------
+    best_values : np.ndarray of float, shape (n, k)
+        Each row's k smallest values so far, in increasing order (+inf where fewer
+        were seen); updated in place.
+    best_indices : np.ndarray of np.intp, shape (n, k)
+        Their columns; updated in place.
+    rows, columns : np.ndarray of np.intp, shape (n_new,)
+        Where the new entries are, ``rows`` in increasing order.
+    values : np.ndarray of float, shape (n_new,)
+        The new entries, finite.
+    """
+    n, k = best_values.shape
+    # Lay each row's new entries after its best, padded with inf, and sort the rows.
+    counts = np.bincount(rows, minlength=n)
+    first = np.cumsum(counts) - counts                                     # (n,)
+    places = k + np.arange(len(rows)) - first[rows]
+    padded_values = np.full((n, k + counts.max()), np.inf, dtype=best_values.dtype)
+    padded_indices = np.zeros((n, k + counts.max()), dtype=np.intp)
+    padded_values[:, :k], padded_indices[:, :k] = best_values, best_indices
+    padded_values[rows, places], padded_indices[rows, places] = values, columns
+    order = np.argsort(padded_values, axis=1)[:, :k]                       # (n, k)
+    best_values[:] = np.take_along_axis(padded_values, order, axis=1)
+    best_indices[:] = np.take_along_axis(padded_indices, order, axis=1)
+
+
+def _candidates(scores, best_values):
+    """The entries of ``scores`` that may be among the k smallest of their row.
+
+    Parameters
+    ----------
+    scores : np.ndarray of float, shape (n, m), C-contiguous, finite
+    best_values : np.ndarray of float, shape (n, k)
+        The k smallest values of each row seen so far (elsewhere), in increasing order,
+        +inf where fewer than k were seen.
+
+    Returns
+    -------
+    rows, columns : np.ndarray of np.intp, shape (n_candidates,), rows increasing
+    values : np.ndarray, shape (n_candidates,), dtype of ``scores``
+    """
+    n, m = scores.shape
+    k = best_values.shape[1]
+    # Any k entries bound the k-th smallest from above, so only the entries at or
+    # below the k-th best so far can enter. Before k are known (the first block),
+    # the k-th smallest of the first HEAD_COLUMNS columns is a bound that few pass.
+    bound = best_values[:, -1]                                             # (n,)
+    if np.isinf(bound).any() and m >= k:
+        head = scores[:, :max(k, HEAD_COLUMNS)]
+        bound = np.minimum(bound, np.partition(head, k - 1, axis=1)[:, k - 1])
+    # One comparison per entry: the only pass over the whole block, unlike a
+    # selection (np.argpartition costs as much as the matrix product on some CPUs).
+    flat = np.flatnonzero(scores <= bound[:, None])
+    rows, columns = np.divmod(flat, m)
+    return rows, columns, np.take(scores, flat)
+
+
 def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     """Indices of the ``k`` nearest training rows of each test row, nearest first.
 
     Both sets are shifted by the centre of the training set, as in ``distance_matrix``.
     The training rows are taken in blocks: each block is shifted once (into a buffer
     the size of a block, not a copy of the whole set), scored against the test rows
-    chunk by chunk, and its best rows are merged with the best found so far.
+    chunk by chunk, and the entries that beat the k-th best so far are merged in.
 
     Parameters
     ----------
@@ -203,8 +270,9 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     data_test : np.ndarray, shape (n_test, d)
     k : int, 1 <= k <= n_train
     chunk_bytes : int
-        Working memory beyond a shifted copy of ``data_test``: half for the block of
-        training rows, half for its scores against a chunk of test rows.
+        Working memory beyond a shifted copy of ``data_test``: at most half for the
+        block of training rows (at most TRAIN_ROWS of them), the rest for its scores
+        against a chunk of test rows.
 
     Returns
     -------
@@ -215,42 +283,44 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     (n_train, d), n_test = data_train.shape, len(data_test)
     dtype = _float_dtype(data_train, data_test)
     centre = _centre(data_train, dtype)
+    if not np.isfinite(centre).all():
+        check_finite(data_train, "data_train")     # a NaN or inf among the rows averaged
     # ||x - t||^2 - ||x||^2 = ||t||^2 - 2 x.t ranks the training points t of a test
     # point x as the distance does: neither ||x||^2 nor a root is needed.
     test = np.subtract(data_test, centre, dtype=dtype)
     test_norms = _squared_norms(test, accumulate=dtype)            # only to detect overflow
     test *= -2                                                     # (n_test, d)
-    block = min(n_train, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
-    chunk = min(n_test, max(1, chunk_bytes // 2 // (block * dtype.itemsize)))
+    block = min(n_train, TRAIN_ROWS, max(1, chunk_bytes // 2 // (d * dtype.itemsize)))
+    chunk = min(n_test, max(1, (chunk_bytes - block * d * dtype.itemsize)
+                            // (block * dtype.itemsize)))
     # Buffers reused by every block: fresh arrays would fault in new pages each time.
     train_buffer = np.empty((block, d), dtype)
     scores_buffer = np.empty(chunk * block, dtype)
-    best_values, best_indices = np.empty((n_test, 0), dtype), np.empty((n_test, 0), np.intp)
+    best_values = np.full((n_test, k), np.inf, dtype)
+    best_indices = np.zeros((n_test, k), np.intp)
     for start in range(0, n_train, block):
         train = np.subtract(data_train[start:start + block], centre,
                             out=train_buffer[:min(block, n_train - start)])
         # Summed in the data's dtype: they only rank, and a float64 sum costs 3 times more.
         train_norms = _squared_norms(train, accumulate=dtype)      # (n_block,)
+        if not np.isfinite(train_norms).all():
+            # A NaN or inf entry makes its row's norm NaN or inf (finite entries give
+            # finite norms, or +inf by overflow): the norms check the values on the
+            # way, instead of a pass of their own over the whole training set.
+            check_finite(data_train, "data_train")
         if _overflows(train_norms, test_norms):
             # Entries so large that their squares overflow: start again on copies
             # scaled by a power of two, which ranks the neighbours exactly the same.
             scale = _scale(data_train, data_test)
             return _nearest_neighbours(data_train * scale, data_test * scale, k, chunk_bytes)
-        values, indices = [], []
         for rows in range(0, n_test, chunk):
             x = test[rows:rows + chunk]
             scores = scores_buffer[:len(x) * len(train)].reshape(len(x), len(train))
             np.matmul(x, train.T, out=scores)                      # (n_chunk, n_block)
             scores += train_norms
-            chunk_values, columns = _smallest(scores, min(k, len(train)))
-            values.append(chunk_values)
-            indices.append(columns + start)
-        # Merge this block's best with the best so far.
-        values = np.concatenate([best_values, np.concatenate(values)], axis=1)
-        indices = np.concatenate([best_indices, np.concatenate(indices)], axis=1)
-        order = np.argsort(values, axis=1)[:, :k]
-        best_values = np.take_along_axis(values, order, axis=1)
-        best_indices = np.take_along_axis(indices, order, axis=1)
+            best = best_values[rows:rows + chunk], best_indices[rows:rows + chunk]
+            new_rows, columns, values = _candidates(scores, best[0])
+            _merge(*best, new_rows, columns + start, values)
     return best_indices
 
 
@@ -374,7 +444,9 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
         On wrong shapes, NaN or inf in the data, a k out of range or a ``chunk_bytes``
         that is not a positive integer.
     """
-    data_train, labels_train = check_dataset(data_train, labels_train, name="data_train")
+    # The training values are checked by _nearest_neighbours, which reads them all.
+    data_train, labels_train = check_dataset(data_train, labels_train, name="data_train",
+                                             finite=False)
     data_test, labels_test = check_dataset(data_test, labels_test, name="data_test")
     if data_train.shape[1] != data_test.shape[1]:
         raise ValueError(f"data_train has {data_train.shape[1]} features per row "

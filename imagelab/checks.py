@@ -166,7 +166,7 @@ def check_labels(labels, name="labels", num_classes=None):
     return labels.astype(np.int64, copy=False)
 
 
-def check_dataset(data, labels=None, name="data"):
+def check_dataset(data, labels=None, name="data", finite=True):
     """A finite, non-empty 2-D array of numbers, and one integer label per row.
 
     Parameters
@@ -175,6 +175,10 @@ def check_dataset(data, labels=None, name="data"):
     labels : array_like of int, shape (n,), optional
     name : str
         How the error messages call ``data``; its labels are called "labels of <name>".
+    finite : bool, optional
+        False leaves out the check of the values (a pass over the whole array), for a
+        caller that reads every value anyway and calls ``check_finite`` itself when
+        what it computes from them is not finite.
 
     Returns
     -------
@@ -188,7 +192,8 @@ def check_dataset(data, labels=None, name="data"):
                          f"got shape {data.shape}")
     if data.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {data.dtype}")
-    check_finite(data, name)
+    if finite:
+        check_finite(data, name)
     if labels is None:
         return data, None
     labels = check_labels(labels, f"labels of {name}")

@@ -264,6 +264,22 @@ def test_evaluate_knn_rejects_bad_input(change, message):
         evaluate_knn(**change(arguments))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 1, 1001, 2099])
+def test_sweep_finds_a_bad_training_value_in_any_block(bad, row):
+    # The sweep checks the training values through its centre (rows 0, 2, 4, ...
+    # here) and the norms of its blocks of 50 rows, instead of a pass of its own: a
+    # bad value in an odd row of the last block is found as one in the first.
+    rng = np.random.default_rng(12)
+    data, labels = blobs(rng, 2120, dtype=np.float32)
+    train = data[:2100].copy()
+    train[row, 1] = bad
+    with pytest.raises(ValueError, match=rf"^data_train must hold finite values, got "
+                                         rf"{bad!r} at index \({row}, 1\)$"):
+        evaluate_knn_sweep(train, labels[:2100], data[2100:], labels[2100:], [1, 3],
+                           chunk_bytes=2_000)
+
+
 @pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason="real CIFAR-10 not in data/")
 def test_knn_on_real_cifar_beats_chance_by_far():
     from read_cifar import read_cifar_batch
