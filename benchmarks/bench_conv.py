@@ -68,6 +68,7 @@ from imagelab.augment import ImagePipeline  # noqa: E402
 from imagelab.cnn import airbench, build, conv4, lenet  # noqa: E402
 from imagelab.conv import Conv2d  # noqa: E402
 from imagelab.losses import softmax_cross_entropy  # noqa: E402
+from imagelab.machine import cpu_name  # noqa: E402
 from imagelab.optimizers import SGD  # noqa: E402
 from imagelab.recipe import (GradientSum, Recipe, build_network, parameter_groups,  # noqa: E402
                              sgd_settings, tta_accuracies, train_recipe)
@@ -127,18 +128,6 @@ def blas_threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def cpu_model():
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` says."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def blas_name():
     """Name and version of the BLAS NumPy was built with, from ``np.show_config``."""
     try:
@@ -149,7 +138,7 @@ def blas_name():
 
 
 def header(kept_memory):
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; Python "
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores; Python "
           f"{platform.python_version()}, NumPy {np.__version__}, {blas_name()} (kernel "
           f"{blas_kernel()}, threads {blas_threads()}); glibc keeps freed memory: "
           f"{'yes' if kept_memory else 'no'}", flush=True)

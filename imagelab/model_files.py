@@ -92,6 +92,15 @@ def _required(arrays, path, key, kind):
     return arrays[key]
 
 
+def save_model_in(folder, name, classifier):
+    """Write ``classifier`` to ``<folder>/<name>.npz``, the folder made if needed; return
+    the path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name + ".npz")
+    save_model(path, classifier)
+    return path
+
+
 def load_model(path):
     """Read a model written by ``save_model``; returns a ``Classifier``.
 

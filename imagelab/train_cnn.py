@@ -27,7 +27,7 @@ from imagelab.datasets import IMAGE_SHAPES, TITLES
 from imagelab.figures import plot_filters, plot_learning_curves, save_classification_figures
 from imagelab.files import result_name, save_figure, save_results
 from imagelab.images import images_to_rows, uint8_channels_last
-from imagelab.model_files import Classifier, save_model
+from imagelab.model_files import Classifier, save_model_in
 from imagelab.optimizers import SGD, Adam
 from imagelab.robustness import light_robustness, plot_robustness
 from imagelab.training import split_validation, train
@@ -154,10 +154,7 @@ def run(args, argv):
     if robustness is not None:
         save_figure(args.results_dir, f"{name}_robustness",
                     plot_robustness({name: robustness}, f"{title}: light changes"))
-    os.makedirs(args.model_dir, exist_ok=True)
-    path = os.path.join(args.model_dir, name + ".npz")
-    save_model(path, classifier)
-    print(f"saved {path}")
+    print(f"saved {save_model_in(args.model_dir, name, classifier)}")
 
 
 def main(argv=None):

@@ -24,7 +24,8 @@ from imagelab.datasets import IMAGE_SHAPES, TITLES
 from imagelab.figures import plot_learning_curves, save_classification_figures
 from imagelab.files import save_results
 from imagelab.images import images_to_rows, uint8_channels_last
-from imagelab.model_files import Classifier, save_model
+from imagelab.machine import cpu_name
+from imagelab.model_files import Classifier, save_model_in
 from imagelab.recipe import FLIPS, Recipe, tta_accuracies, train_recipe
 
 
@@ -102,18 +103,6 @@ def load_images(args):
             uint8_channels_last(data.data_test, shape), data.labels_test, data.label_names)
 
 
-def cpu_name():
-    """The processor's model name (from /proc/cpuinfo on Linux), or "unknown"."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
@@ -152,10 +141,8 @@ def run(args, argv):
                                 labels_test, logits, label_names,
                                 title=f"fast recipe on {TITLES[args.dataset]} ({args.name})",
                                 image_shape=shape)
-    os.makedirs(args.model_dir, exist_ok=True)
-    path = os.path.join(args.model_dir, args.name + ".npz")
-    save_model(path, Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names))
-    print(f"saved {path}")
+    classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
+    print(f"saved {save_model_in(args.model_dir, args.name, classifier)}")
 
 
 def main(argv=None):

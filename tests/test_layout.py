@@ -4,7 +4,7 @@ Each module is read with ``ast`` (nothing is imported). The layers, as the READM
 draws them; a module may import modules of its own layer or of a layer below:
 
     0 base helpers   imagelab.checks, progress, files, images, preprocessing, download,
-                     idx, allocator
+                     idx, allocator, machine
     1 data readers   read_cifar, imagelab.arguments, data, datasets, descriptors
     2 the lab        knn, mlp
     3 the extras     imagelab.cross_validation, figures, layers, nn_layers, losses,
@@ -29,7 +29,7 @@ LAYERS = {
     "imagelab": 0,
     "imagelab.checks": 0, "imagelab.progress": 0, "imagelab.files": 0,
     "imagelab.images": 0, "imagelab.preprocessing": 0, "imagelab.download": 0,
-    "imagelab.idx": 0, "imagelab.allocator": 0,
+    "imagelab.idx": 0, "imagelab.allocator": 0, "imagelab.machine": 0,
     "read_cifar": 1, "imagelab.arguments": 1, "imagelab.data": 1, "imagelab.descriptors": 1,
     "imagelab.datasets": 1,
     "knn": 2, "mlp": 2,
