@@ -67,11 +67,10 @@ from imagelab.allocator import keep_freed_memory  # noqa: E402
 from imagelab.augment import ImagePipeline  # noqa: E402
 from imagelab.cnn import airbench, build, conv4, lenet  # noqa: E402
 from imagelab.conv import Conv2d  # noqa: E402
-from imagelab.losses import softmax_cross_entropy  # noqa: E402
 from imagelab.machine import cpu_name  # noqa: E402
 from imagelab.optimizers import SGD  # noqa: E402
-from imagelab.recipe import (GradientSum, Recipe, build_network, parameter_groups,  # noqa: E402
-                             sgd_settings, tta_accuracies, train_recipe)
+from imagelab.recipe import (Recipe, Trainer, build_network, train_recipe,  # noqa: E402
+                             tta_accuracies)
 from imagelab.training import evaluate, train  # noqa: E402
 
 SHAPE = (32, 32, 3)               # CIFAR-10 images, channels last
@@ -284,27 +283,22 @@ def pipeline_seconds(batch, repeats, rng):
 
 
 def recipe_step_seconds(batch, micro_batch, repeats, rng):
-    """Median seconds of one training step of the recipe on ``batch`` images: forward and
-    backward of each micro-batch (label smoothing), their gradients added up, then the
-    Nesterov SGD step of each parameter group, as ``imagelab.recipe.train_recipe`` does
-    while the whitening layer's bias still learns."""
+    """Median seconds of one training step of the recipe on ``batch`` images
+    (``imagelab.recipe.Trainer.batch_step``: forward and backward of each micro-batch
+    with label smoothing, their gradients added up, the Nesterov SGD step of each
+    parameter group, the lookahead), while the whitening layer's bias still learns."""
     recipe = dataclasses.replace(RECIPE, batch_size=batch, micro_batch=micro_batch)
     images = random_array(rng, (512, *SHAPE))
     _, network = build_network(recipe, SHAPE, CLASSES, images, seed=0)
-    groups = parameter_groups(network, recipe, whitened=True)
-    gradients = GradientSum(network.parameters())
-    loss = partial(softmax_cross_entropy, smoothing=recipe.label_smoothing)
-    rate, _ = sgd_settings(recipe)
+    trainer = Trainer(network, recipe, total=repeats + 1)
+    trained, trained_from = trainer.trained(0)
     x = random_array(rng, (batch, *SHAPE))
     labels = rng.integers(0, CLASSES, size=batch)
+    parts = [(x[m], labels[m]) for m in np.array_split(np.arange(batch),
+                                                        -(-batch // micro_batch))]
 
     def step():
-        for micro in np.array_split(np.arange(batch), -(-batch // micro_batch)):
-            network.loss_and_gradients(x[micro], labels[micro], loss)
-            gradients.add(len(micro) / batch)
-        gradients.release()
-        for sgd, factor, _ in groups:
-            sgd.step(rate * 1e-3 * factor)            # small: the same batch again and again
+        trainer.batch_step(parts, trained, trained_from)
 
     step()                                          # first-touch of the memory
     return median(seconds(step) for _ in range(repeats))

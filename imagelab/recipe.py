@@ -34,7 +34,7 @@ import numpy as np
 from imagelab.augment import ImagePipeline, alternating_flips, channel_statistics
 from imagelab.averaging import Lookahead, lookahead_decay
 from imagelab.batchnorm import BatchNorm
-from imagelab.checks import check_float, check_int, check_seed
+from imagelab.checks import check_dataset, check_float, check_int, check_seed
 from imagelab.cnn import airbench, build
 from imagelab.losses import softmax_cross_entropy
 from imagelab.optimizers import SGD, triangle
@@ -181,6 +181,73 @@ class GradientSum:
             total[...] = 0
 
 
+def micro_batches(pipeline, rows, labels, batch, size, rng, flips=None):
+    """The rows ``batch`` (indices) as augmented (inputs, labels) pairs of at most ``size``.
+
+    ``flips``: which images to mirror (N,), or None for the pipeline's coin per image.
+    """
+    parts = np.array_split(batch, math.ceil(len(batch) / size))
+    return [(pipeline.training(rows[m], rng, None if flips is None else flips[m]), labels[m])
+            for m in parts]
+
+
+class Trainer:
+    """The recipe's training state: the network, its optimizers, the added gradients,
+    the lookahead average, and the count of optimizer steps.
+
+    Parameters
+    ----------
+    network : imagelab.model.Network
+    recipe : Recipe
+    total : int
+        Optimizer steps of the whole training (the schedules depend on it).
+    """
+
+    def __init__(self, network, recipe, total):
+        self.network, self.recipe, self.total = network, recipe, total
+        self.groups = parameter_groups(network, recipe, recipe.whitening)
+        self.gradients = GradientSum(network.parameters())
+        self.lookahead = Lookahead(network) if recipe.lookahead else None
+        self.loss = partial(softmax_cross_entropy, smoothing=recipe.label_smoothing)
+        self.rate, _ = sgd_settings(recipe)
+        self.step = 0
+
+    def trained(self, epoch):
+        """The (optimizer, rate factor) pairs that learn at ``epoch``, and the first layer
+        the backward pass must reach for them (once the whitening layer is frozen, the
+        backward pass stops above it)."""
+        trained = [(sgd, factor) for sgd, factor, last in self.groups if epoch < last]
+        parameters = [p for sgd, _ in trained for p in sgd.parameters]
+        return trained, first_trained_layer(self.network, parameters)
+
+    def batch_step(self, micro_batches, trained, trained_from):
+        """One optimizer step on a batch given as (inputs, labels) micro-batches.
+
+        Returns the summed loss and the count of right answers over the batch.
+        """
+        n = sum(len(y) for _, y in micro_batches)
+        loss_sum = correct = 0
+        for x, y in micro_batches:
+            value, z = self.network.loss_and_gradients(x, y, self.loss,
+                                                       trained_from=trained_from)
+            self.gradients.add(len(y) / n)
+            loss_sum += value * len(y)
+            correct += np.count_nonzero(np.argmax(z, axis=1) == y)
+        self.gradients.release()
+        for sgd, factor in trained:
+            sgd.step(self.rate_now() * factor)
+        self.step += 1
+        if self.lookahead is not None and self.step % 5 == 0:
+            self.lookahead.update(self.network, lookahead_decay(self.step, self.total))
+        if self.lookahead is not None and self.step == self.total:
+            self.lookahead.update(self.network, 1.0)        # the network takes the average
+        return loss_sum, correct
+
+    def rate_now(self):
+        """The learning rate of the next step (warm-up, then decay)."""
+        return self.rate * triangle(self.step, self.total)
+
+
 def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0,
                  test=None, verbose=False):
     """Train the recipe's network on rows of uint8 pixels.
@@ -208,63 +275,47 @@ def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0
         "test_loss", "test_accuracy" (if ``test``), "learning_rate", "seconds" (of
         training, without the test evaluation)
     """
-    seed = check_seed(seed)
-    rng = np.random.default_rng(seed)
+    rows, labels = check_dataset(rows, labels, name="rows")
+    if rows.shape[1] != math.prod(image_shape) or len(rows) < recipe.batch_size:
+        raise ValueError(f"rows must have shape (N >= {recipe.batch_size}, "
+                         f"{math.prod(image_shape)}) for images of shape "
+                         f"{tuple(image_shape)} and batches of {recipe.batch_size}, "
+                         f"got {rows.shape}")
+    rng = np.random.default_rng(check_seed(seed))
     images = rows.reshape(-1, *image_shape)
     mean, std = channel_statistics(images)
     pipeline = ImagePipeline(image_shape, mean, std, pad=recipe.translate,
                              flip=recipe.flip != "none", pad_mode="reflect")
     spec, network = build_network(recipe, image_shape, num_classes,
                                   pipeline.normalize(images[:5000]), seed)
-    groups = parameter_groups(network, recipe, recipe.whitening)
-    gradients = GradientSum(network.parameters())
-    lookahead = Lookahead(network) if recipe.lookahead else None
-    loss = partial(softmax_cross_entropy, smoothing=recipe.label_smoothing)
-    rate, _ = sgd_settings(recipe)
     steps_per_epoch = len(rows) // recipe.batch_size     # the last partial batch is dropped
-    total = math.ceil(steps_per_epoch * recipe.epochs)
+    trainer = Trainer(network, recipe, math.ceil(steps_per_epoch * recipe.epochs))
     first_flips = rng.random(len(rows)) < 0.5
     history = {key: [] for key in ("train_loss", "train_accuracy", "test_loss",
                                    "test_accuracy", "learning_rate", "seconds")}
-    step = 0
     for epoch in range(math.ceil(recipe.epochs)):
         start = time.perf_counter()
         flips = alternating_flips(first_flips, epoch) if recipe.flip == "alternating" else None
-        trained = [(sgd, factor) for sgd, factor, last in groups if epoch < last]
-        # Once the whitening layer is frozen, the backward pass stops above it.
-        trained_from = first_trained_layer(network, [p for sgd, _ in trained
-                                                     for p in sgd.parameters])
+        trained, trained_from = trainer.trained(epoch)
         order = rng.permutation(len(rows))[:steps_per_epoch * recipe.batch_size]
-        batches = order.reshape(steps_per_epoch, recipe.batch_size)[:total - step]
+        batches = order.reshape(steps_per_epoch, -1)[:trainer.total - trainer.step]
         progress = Progress(len(batches)) if verbose else None
         seen = loss_sum = correct = 0
         for batch in batches:
-            for micro in np.array_split(batch, math.ceil(len(batch) / recipe.micro_batch)):
-                x = pipeline.training(rows[micro], rng, None if flips is None else flips[micro])
-                value, z = network.loss_and_gradients(x, labels[micro], loss,
-                                                      trained_from=trained_from)
-                gradients.add(len(micro) / len(batch))
-                loss_sum += value * len(micro)
-                correct += np.count_nonzero(np.argmax(z, axis=1) == labels[micro])
-            gradients.release()
-            step_rate = rate * triangle(step, total)
-            for sgd, factor in trained:
-                sgd.step(step_rate * factor)
-            step += 1
-            seen += len(batch)
-            if lookahead is not None and step % 5 == 0:
-                lookahead.update(network, lookahead_decay(step, total))
+            parts = micro_batches(pipeline, rows, labels, batch, recipe.micro_batch, rng, flips)
+            batch_loss, batch_correct = trainer.batch_step(parts, trained, trained_from)
+            seen, loss_sum, correct = (seen + len(batch), loss_sum + batch_loss,
+                                       correct + batch_correct)
             if progress is not None:
                 speed = seen / (time.perf_counter() - start)
-                progress.update(seen // recipe.batch_size, f"  step {step}/{total}: loss "
-                                f"{loss_sum / seen:.4f}, {speed:,.0f} images/s")
+                progress.update(seen // recipe.batch_size, f"  step {trainer.step}/"
+                                f"{trainer.total}: loss {loss_sum / seen:.4f}, "
+                                f"{speed:,.0f} images/s")
         if progress is not None:
             progress.close()
-        if lookahead is not None and step == total:
-            lookahead.update(network, 1.0)                  # the network takes the average
         seconds = time.perf_counter() - start
         record_epoch(history, network, pipeline, test, loss_sum / seen, correct / seen,
-                     step_rate, seconds)
+                     trainer.rate_now(), seconds)
         if verbose:
             report_epoch(history, epoch, math.ceil(recipe.epochs), len(rows))
     return network, spec, pipeline, history
