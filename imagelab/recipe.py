@@ -193,7 +193,7 @@ def micro_batches(pipeline, rows, labels, batch, size, rng, flips=None):
 
 class Trainer:
     """The recipe's training state: the network, its optimizers, the added gradients,
-    the lookahead average, and the count of optimizer steps.
+    the lookahead average, the count of optimizer steps and the last step's rate.
 
     Parameters
     ----------
@@ -210,7 +210,7 @@ class Trainer:
         self.lookahead = Lookahead(network) if recipe.lookahead else None
         self.loss = partial(softmax_cross_entropy, smoothing=recipe.label_smoothing)
         self.rate, _ = sgd_settings(recipe)
-        self.step = 0
+        self.step, self.last_rate = 0, None
 
     def trained(self, epoch):
         """The (optimizer, rate factor) pairs that learn at ``epoch``, and the first layer
@@ -234,19 +234,15 @@ class Trainer:
             loss_sum += value * len(y)
             correct += np.count_nonzero(np.argmax(z, axis=1) == y)
         self.gradients.release()
+        self.last_rate = self.rate * triangle(self.step, self.total)    # warm-up, then decay
         for sgd, factor in trained:
-            sgd.step(self.rate_now() * factor)
+            sgd.step(self.last_rate * factor)
         self.step += 1
         if self.lookahead is not None and self.step % 5 == 0:
             self.lookahead.update(self.network, lookahead_decay(self.step, self.total))
         if self.lookahead is not None and self.step == self.total:
             self.lookahead.update(self.network, 1.0)        # the network takes the average
         return loss_sum, correct
-
-    def rate_now(self):
-        """The learning rate of the next step (warm-up, then decay)."""
-        return self.rate * triangle(self.step, self.total)
-
 
 def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0,
                  test=None, verbose=False):
@@ -315,7 +311,7 @@ def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0
             progress.close()
         seconds = time.perf_counter() - start
         record_epoch(history, network, pipeline, test, loss_sum / seen, correct / seen,
-                     trainer.rate_now(), seconds)
+                     trainer.last_rate, seconds)
         if verbose:
             report_epoch(history, epoch, math.ceil(recipe.epochs), len(rows))
     return network, spec, pipeline, history
