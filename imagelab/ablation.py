@@ -65,7 +65,9 @@ def load_done(path):
 
 
 def markdown_table(records):
-    """The ablation table: one line per row, the full recipe's as mean +- spread of its seeds."""
+    """The ablation table: one line per row; a row run under several seeds shows the mean
+    of its runs and, in brackets, their lowest and highest: the spread a difference must
+    exceed to mean something."""
     lines = ["| recipe | runs | test, no TTA | TTA 1 (mirror) | TTA 2 (+ shifts) | minutes |",
              "| --- | --- | --- | --- | --- | --- |"]
     for row in ABLATIONS:
@@ -73,8 +75,9 @@ def markdown_table(records):
         if not runs:
             continue
         levels = np.array([r["test_accuracy_by_tta_level"] for r in runs]) * 100
-        cells = [f"{m:.2f}" + (f" ± {s:.2f}" if len(runs) > 1 else "")
-                 for m, s in zip(levels.mean(axis=0), levels.std(axis=0))]
+        cells = [f"{m:.2f}" + (f" ({low:.2f}–{high:.2f})" if len(runs) > 1 else "")
+                 for m, low, high in zip(levels.mean(axis=0), levels.min(axis=0),
+                                         levels.max(axis=0))]
         minutes = np.mean([r["training_minutes"] for r in runs])
         lines.append(f"| {row} | {len(runs)} | " + " | ".join(cells) + f" | {minutes:.1f} |")
     return "\n".join(lines)
@@ -86,15 +89,15 @@ def run(args):
     path = os.path.join(args.results_dir, "ablation.json")
     records = load_done(path)
     shape = IMAGE_SHAPES[args.dataset]
-    todo = [(row, s, recipe) for row, s, recipe in
-            planned_runs(base, args.only or list(ABLATIONS), args.seeds)
+    planned = planned_runs(base, args.only or list(ABLATIONS), args.seeds)
+    todo = [(i, row, s, recipe) for i, (row, s, recipe) in enumerate(planned, start=1)
             if not any(r["seed"] == s and r["recipe"] == as_record(recipe)
                        for r in records)]
     if todo:
         rows_train, labels_train, rows_test, labels_test, label_names = load_images(args)
         keep_freed_memory()
-    for i, (row, s, recipe) in enumerate(todo):
-        print(f"[{i + 1}/{len(todo)}] {row}, seed {s}", flush=True)
+    for i, row, s, recipe in todo:
+        print(f"[{i}/{len(planned)}] {row}, seed {s}", flush=True)
         with stop_if_diverging(recipe.learning_rate):
             network, _, pipeline, history = train_recipe(
                 rows_train, labels_train, shape, len(label_names), recipe, seed=s, verbose=True)

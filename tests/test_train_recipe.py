@@ -64,10 +64,14 @@ def test_the_table_gives_the_spread_of_repeated_runs():
                 "training_minutes": 10.0},
                {"row": "full recipe", "test_accuracy_by_tta_level": [0.92, 0.93, 0.94],
                 "training_minutes": 12.0},
+               {"row": "full recipe", "test_accuracy_by_tta_level": [0.97, 0.96, 0.95],
+                "training_minutes": 14.0},
                {"row": "no lookahead", "test_accuracy_by_tta_level": [0.8, 0.81, 0.82],
                 "training_minutes": 11.0}]
     lines = markdown_table(records).splitlines()
-    assert lines[2] == "| full recipe | 2 | 91.00 ± 1.00 | 92.00 ± 1.00 | 93.00 ± 1.00 | 11.0 |"
+    # the mean, then the lowest and highest run: three seeds, the spread to exceed
+    assert lines[2] == ("| full recipe | 3 | 93.00 (90.00–97.00) | 93.33 (91.00–96.00) "
+                        "| 93.67 (92.00–95.00) | 12.0 |")
     assert lines[3] == "| no lookahead | 1 | 80.00 | 81.00 | 82.00 | 11.0 |"
 
 
@@ -82,3 +86,7 @@ def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     again = run_script("imagelab.ablation", *folders, *flags)
     assert again.returncode == 0, again.stderr
     assert "[1/" not in again.stdout and "| no lookahead | 1 |" in again.stdout
+    # a run added to the plan is numbered by its place in the whole plan
+    more = run_script("imagelab.ablation", *folders, *flags, "--only", "random flips")
+    assert more.returncode == 0, more.stderr
+    assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
