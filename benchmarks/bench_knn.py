@@ -11,7 +11,7 @@ the ratio means something). Under the machine's own kernel it then times the lab
 full size and measures the sweep's extra peak memory with tracemalloc (NumPy reports
 its allocations to it).
 
-Usage:  python benchmarks/bench_knn.py [--quick] [--kernels unset Haswell ...]
+Usage:  python benchmarks/bench_knn.py [--quick] [--phases] [--kernels unset Haswell ...]
 Random pixel-like float32 data; speed does not depend on the values.
 """
 import argparse
@@ -26,11 +26,17 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import knn  # noqa: E402
 from knn import evaluate_knn_sweep  # noqa: E402
 
 K_VALUES = list(range(1, 21))
 GOAL = 1.15       # issue 8: the sweep costs at most 1.15 products on every kernel
 MEMORY_GOAL = 512  # MB of extra peak memory at 54,000 x 6,000
+# The sweep's helpers timed by --phases; the rest of its time is the matrix products,
+# the shifted copy of the test rows, the centre and the votes.
+PHASES = {"_shift_rows": "shifting the training blocks, with their norms",
+          "_candidates": "comparing every score with its row's k-th best so far",
+          "_merge": "merging the few entries that pass"}
 
 
 def kernels():
@@ -94,6 +100,33 @@ def ratio(n_train, n_test, repeats, rng):
             (train, labels_train, test, labels_test))
 
 
+def phases(train, labels_train, test, labels_test, repeats):
+    """Seconds spent in each helper of PHASES, and in the whole sweep, for the fastest
+    of ``repeats`` sweeps: each helper is wrapped in a timer while the sweep runs."""
+    originals = {name: getattr(knn, name) for name in PHASES}
+    runs = []
+    for _ in range(repeats):
+        spent = dict.fromkeys(PHASES, 0.0)
+
+        def timed(name):
+            def wrapper(*args, **kwargs):
+                start = time.perf_counter()
+                result = originals[name](*args, **kwargs)
+                spent[name] += time.perf_counter() - start
+                return result
+            return wrapper
+        for name in PHASES:             # _nearest_neighbours looks them up at each call
+            setattr(knn, name, timed(name))
+        try:
+            total = seconds(lambda: evaluate_knn_sweep(train, labels_train, test, labels_test,
+                                                       K_VALUES))
+        finally:
+            for name, function in originals.items():
+                setattr(knn, name, function)
+        runs.append((total, spent))
+    return min(runs, key=lambda run: run[0])
+
+
 def extra_memory(train, labels_train, test, labels_test):
     """Peak memory the sweep allocates beyond its inputs, in MB."""
     tracemalloc.start()
@@ -103,13 +136,27 @@ def extra_memory(train, labels_train, test, labels_test):
     return peak / 1e6
 
 
-def worker(large):
+def print_phases(data, product):
+    """Where the time of the fastest sweep goes, in ms, beside one product."""
+    total, spent = phases(*data, repeats=5)
+    print(f"{'':>25}  where the curve's {total * 1e3:.0f} ms go, beside one product of "
+          f"{product * 1e3:.0f} ms:")
+    for name, what in PHASES.items():
+        print(f"{'':>27}{spent[name] * 1e3:6.1f} ms  {what} ({name})")
+    rest = total - sum(spent.values()) - product
+    print(f"{'':>27}{rest * 1e3:6.1f} ms  the rest beyond one product: the products in "
+          "blocks, the shifted test rows, the centre, the votes", flush=True)
+
+
+def worker(large, show_phases):
     """Measure in this process (its kernel fixed at start-up) and print one line each."""
     rng = np.random.default_rng(0)
-    sweep, product, allocating, _ = ratio(20_000, 2_000, 5, rng)
+    sweep, product, allocating, data = ratio(20_000, 2_000, 5, rng)
     print(f"{os.environ.get('OPENBLAS_CORETYPE', 'unset'):>11} ({blas_kernel():>11})  "
           f"train 20,000 x test 2,000: curve {sweep:5.2f} s, product {product:5.2f} s "
           f"({allocating:5.2f} s into a new output), ratio {sweep / product:.2f}x", flush=True)
+    if show_phases:
+        print_phases(data, product)
     if large:
         sweep, product, allocating, data = ratio(54_000, 6_000, 2, rng)
         print(f"{'':>25}  train 54,000 x test 6,000: curve {sweep:5.2f} s, product "
@@ -125,19 +172,21 @@ def main():
     parser.add_argument("--kernels", nargs="+", default=kernels(),
                         help="OPENBLAS_CORETYPE values to try, 'unset' for the machine's "
                              "own (default: %(default)s)")
+    parser.add_argument("--phases", action="store_true",
+                        help="also print where the curve's time goes, under each kernel")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--large", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.large)
+        return worker(args.large, args.phases)
     print(f"kNN k = 1..20 sweep over one float32 product, goal <= {GOAL}x on every kernel")
     for index, kernel in enumerate(args.kernels):
         env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
         if kernel != "unset":
             env["OPENBLAS_CORETYPE"] = kernel
         large = index == 0 and not args.quick
-        subprocess.run([sys.executable, __file__, "--worker", *(["--large"] if large else [])],
-                       env=env, check=True)
+        subprocess.run([sys.executable, __file__, "--worker", *(["--large"] if large else []),
+                        *(["--phases"] if args.phases else [])], env=env, check=True)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,33 @@ def test_threshold_selection_finds_the_k_smallest_of_every_row(seed):
         assert all(len(set(row)) == k for row in columns)             # k different columns
 
 
+@pytest.mark.parametrize("n_rows", [1, 31, 32, 33, 100])
+def test_shift_rows_writes_the_shifted_rows_and_their_squared_norms(n_rows):
+    from knn import _shift_rows
+    rng = np.random.default_rng(13)
+    rows = rng.integers(0, 256, size=(n_rows, 3072)).astype(np.float32)
+    centre = rows.mean(axis=0).astype(np.float32)
+    out = np.full((n_rows, 3073), np.nan, np.float32)
+    _shift_rows(rows, centre, out)
+    np.testing.assert_array_equal(out[:, :3072], rows - centre)      # the same rounding
+    # The d squares are >= 0, so a float32 dot product of a row with itself is off by
+    # at most g ||r||^2 with g = d u / (1 - d u), in any order of summation (Higham 3.1).
+    u = float(np.finfo(np.float32).eps) / 2
+    g = 3072 * u / (1 - 3072 * u)
+    exact = np.sum(out[:, :3072].astype(np.float64) ** 2, axis=1)
+    assert np.all(np.abs(out[:, 3072] - exact) <= g * exact)
+
+
+@pytest.mark.parametrize("n, most, size", [(10, 3, 3), (10, 5, 5), (10, 4, 4), (9, 4, 3),
+                                           (10, 10, 10), (10, 100, 10), (10, 0, 1),
+                                           (10, -5, 1), (1, 1, 1)])
+def test_equal_parts_are_as_few_and_as_even_as_the_limit_allows(n, most, size):
+    from knn import _equal_parts
+    assert _equal_parts(n, most) == size
+    parts = -(-n // size)
+    assert size <= max(1, most) and parts == -(-n // max(1, most))   # as few parts as allowed
+
+
 def test_sweep_on_huge_float32_entries_ranks_as_on_the_unscaled_ones():
     rng = np.random.default_rng(9)
     data, labels = blobs(rng, 120, dtype=np.float32)
