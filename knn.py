@@ -270,20 +270,23 @@ def _shift_rows(rows, centre, out):
     """
     d = len(centre)
     # SHIFT_ROWS rows at a time, so that the norms read the shifted rows from the
-    # cache instead of memory.
-    for start in range(0, len(rows), SHIFT_ROWS):
-        piece = out[start:start + SHIFT_ROWS]
-        shifted = np.subtract(rows[start:start + SHIFT_ROWS], centre, out=piece[:, :d])
-        # A stack of dot products (1, d) @ (d, 1), which NumPy hands to BLAS: it
-        # measured faster here than np.einsum("ij,ij->i", ...). A norm beyond the
-        # dtype's range becomes inf, which the caller looks for.
-        with np.errstate(over="ignore"):
+    # cache instead of memory. A norm beyond the dtype's range becomes inf, which the
+    # caller looks for.
+    with np.errstate(over="ignore"):
+        for start in range(0, len(rows), SHIFT_ROWS):
+            piece = out[start:start + SHIFT_ROWS]
+            shifted = np.subtract(rows[start:start + SHIFT_ROWS], centre, out=piece[:, :d])
+            # A stack of dot products (1, d) @ (d, 1), which NumPy hands to BLAS: it
+            # measured faster here than np.einsum("ij,ij->i", ...).
             piece[:, d] = np.matmul(shifted[:, None, :], shifted[:, :, None])[:, 0, 0]
 
 
 def _equal_parts(n, most):
-    """Size of the parts when n items are cut into as few equal parts of at most
-    ``most`` (at least 1) as possible: ceil(n / ceil(n / most))."""
+    """Size of the parts that cut ``n`` items into as few equal parts as possible.
+
+    Each part holds at most ``most`` items (at least 1); the last may be smaller:
+    ceil(n / ceil(n / most)).
+    """
     n_parts = -(-n // max(1, most))
     return -(-n // n_parts)
 
