@@ -2,8 +2,8 @@
 
 Speed: one epoch of mini-batch training of the same MLP (784-256-10 ReLU by default,
 Adam, batch 128) on the Fashion-MNIST training rows, by the layer-by-layer network
-(``Network.loss_and_gradients``, then ``imagelab.optimizers.Adam``) and through the
-Tensor (``cross_entropy(model(x))``, ``backward()``, ``imagelab.autograd_optim.Adam``),
+(``Network.loss_and_gradients``, then ``imagelab.nn.optim.Adam``) and through the
+Tensor (``cross_entropy(model(x))``, ``backward()``, ``imagelab.autograd.optim.Adam``),
 each with its own copy of the same initial weights and the same batches. The two are
 timed alternately, so both see the same load on a shared machine; the script prints
 the median of each and the ratio of the medians.
@@ -31,13 +31,13 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 from imagelab import optimizers  # noqa: E402
-from imagelab.autograd import Tensor  # noqa: E402
-from imagelab.autograd_data import DataLoader, Dataset  # noqa: E402
-from imagelab.autograd_nn import cross_entropy, from_network  # noqa: E402
-from imagelab.autograd_optim import Adam  # noqa: E402
-from imagelab.datasets import load_dataset  # noqa: E402
-from imagelab.model import mlp  # noqa: E402
-from imagelab.training import iterate_minibatches  # noqa: E402
+from imagelab.autograd.tensor import Tensor  # noqa: E402
+from imagelab.autograd.data import DataLoader, Dataset  # noqa: E402
+from imagelab.autograd.nn import cross_entropy, from_network  # noqa: E402
+from imagelab.autograd.optim import Adam  # noqa: E402
+from imagelab.data.registry import load_dataset  # noqa: E402
+from imagelab.nn.network import mlp  # noqa: E402
+from imagelab.training.loop import iterate_minibatches  # noqa: E402
 
 
 def fashion_rows(data_dir):

@@ -26,18 +26,18 @@ of 1,024 images), this prints:
    theirs (goals: at most 2x for conv4, 1.2x for the recipe's net). PyTorch is never a
    dependency: without it, this part is skipped with a message;
 4. the peak memory (maximum resident set size) of a process that runs the training
-   as ``python -m imagelab.train_cnn`` does: a uint8 dataset of CIFAR-10's size held in
+   as ``python -m imagelab.cli.train_cnn`` does: a uint8 dataset of CIFAR-10's size held in
    memory (50,000 + 10,000 random images), its training rows copied out, conv4 trained
-   through ``imagelab.training.train`` with an ``ImagePipeline`` (pad 4, flip) for one
+   through ``imagelab.training.loop.train`` with an ``ImagePipeline`` (pad 4, flip) for one
    epoch on a subset, then the validation split and the 10,000 test images evaluated
    (goal: at most 2 GB); then the same for the recipe as ``python -m
-   imagelab.train_recipe`` runs it: two steps of 1,024 images, the test images
+   imagelab.cli.train_recipe`` runs it: two steps of 1,024 images, the test images
    evaluated at every test-time augmentation level (goal: at most 3 GB). The trainers
    record the real runs' peaks (loading the float32 dataset included) in
    ``results/cnn_conv4.json`` and ``results/recipe.json``, key ``peak_memory_mb``;
    they are printed too when those files exist.
 
-glibc is asked to keep freed memory (``imagelab.allocator``), as the trainers do.
+glibc is asked to keep freed memory (``imagelab.utils.allocator``), as the trainers do.
 
 Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7]
                                         [--kernels unset Haswell SkylakeX ...] [--quick]
@@ -63,19 +63,19 @@ import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
-from imagelab.allocator import keep_freed_memory  # noqa: E402
-from imagelab.augment import ImagePipeline  # noqa: E402
-from imagelab.cnn import airbench, build, conv4, lenet  # noqa: E402
-from imagelab.conv import Conv2d  # noqa: E402
-from imagelab.machine import cpu_name  # noqa: E402
-from imagelab.optimizers import SGD  # noqa: E402
-from imagelab.recipe import (Recipe, Trainer, build_network, train_recipe,  # noqa: E402
+from imagelab.utils.allocator import keep_freed_memory  # noqa: E402
+from imagelab.data.augment import ImagePipeline  # noqa: E402
+from imagelab.nn.architectures import airbench, build, conv4, lenet  # noqa: E402
+from imagelab.nn.conv import Conv2d  # noqa: E402
+from imagelab.utils.machine import cpu_name  # noqa: E402
+from imagelab.nn.optim import SGD  # noqa: E402
+from imagelab.recipes.airbench import (Recipe, Trainer, build_network, train_recipe,  # noqa: E402
                              tta_accuracies)
-from imagelab.training import evaluate, train  # noqa: E402
+from imagelab.training.loop import evaluate, train  # noqa: E402
 
 SHAPE = (32, 32, 3)               # CIFAR-10 images, channels last
 CLASSES = 10
-WEIGHT_DECAY = 5e-4               # imagelab.train_cnn's default
+WEIGHT_DECAY = 5e-4               # imagelab.cli.train_cnn's default
 LEARNING_RATE = 1e-3              # small: the random batch is seen again and again
 LAYER_GOAL = 1.5                  # forward + backward over its products
 TORCH_GOALS = {"conv4": 2.0, "airbench": 1.2}      # our training step over PyTorch's
@@ -284,7 +284,7 @@ def pipeline_seconds(batch, repeats, rng):
 
 def recipe_step_seconds(batch, micro_batch, repeats, rng):
     """Median seconds of one training step of the recipe on ``batch`` images
-    (``imagelab.recipe.Trainer.batch_step``: forward and backward of each micro-batch
+    (``imagelab.recipes.airbench.Trainer.batch_step``: forward and backward of each micro-batch
     with label smoothing, their gradients added up, the Nesterov SGD step of each
     parameter group, the lookahead), while the whitening layer's bias still learns."""
     recipe = dataclasses.replace(RECIPE, batch_size=batch, micro_batch=micro_batch)
@@ -465,7 +465,7 @@ def random_dataset(n_train, n_test):
 
 
 def memory_worker(batch, n_images, n_train, n_test):
-    """Train conv4 as imagelab.train_cnn does, on a bounded subset; print the peak RSS."""
+    """Train conv4 as imagelab.cli.train_cnn does, on a bounded subset; print the peak RSS."""
     rows_train, labels_train, rows_test, labels_test = random_dataset(n_train, n_test)
     data_mb = peak_rss_mb()
     n_val = min(N_VAL, n_train // 50)
@@ -489,7 +489,7 @@ def memory_worker(batch, n_images, n_train, n_test):
 
 
 def recipe_memory_worker(micro_batch, n_images, n_train, n_test):
-    """Train the recipe as imagelab.train_recipe does, on a bounded subset; print the peak."""
+    """Train the recipe as imagelab.cli.train_recipe does, on a bounded subset; print the peak."""
     rows_train, labels_train, rows_test, labels_test = random_dataset(n_train, n_test)
     data_mb = peak_rss_mb()
     recipe = dataclasses.replace(RECIPE, micro_batch=micro_batch,

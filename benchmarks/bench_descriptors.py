@@ -1,6 +1,6 @@
 """How long do the descriptors of 60,000 images take, in one process and in two?
 
-Times ``imagelab.descriptors.describe`` for each descriptor on a sample of random images with
+Times ``imagelab.data.descriptors.describe`` for each descriptor on a sample of random images with
 1 and 2 worker processes, alternating the two in the same run (the machines are
 shared: only the ratios mean much), extrapolates to the 60,000 CIFAR-10 images, and
 compares reading a cached feature file with computing it.
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from imagelab.descriptors import describe  # noqa: E402
+from imagelab.data.descriptors import describe  # noqa: E402
 
 SPECS = ["hog", "hog:channels=rgb", "lbp", "lbp:grid=2", "color"]
 N_IMAGES = 60_000

@@ -26,8 +26,8 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-import knn  # noqa: E402
-from knn import evaluate_knn_sweep  # noqa: E402
+from imagelab.classic import knn  # noqa: E402
+from imagelab.classic.knn import evaluate_knn_sweep  # noqa: E402
 
 K_VALUES = list(range(1, 21))
 GOAL = 1.15       # issue 8: the sweep costs at most 1.15 products on every kernel

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from mlp import init_weights, train_mlp  # noqa: E402
+from imagelab.classic.mlp import init_weights, train_mlp  # noqa: E402
 
 
 def seconds(function):

@@ -1,4 +1,4 @@
-"""How much more than its matrix products does one epoch of imagelab.training.train cost?
+"""How much more than its matrix products does one epoch of imagelab.training.loop.train cost?
 
 An epoch on mini-batches performs, for every batch X_b and every Dense layer l, the
 forward product A_{l-1} @ W_l and the backward products A_{l-1}.T @ dZ_l and (except
@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from imagelab.model import mlp  # noqa: E402
-from imagelab.optimizers import SGD, Adam  # noqa: E402
-from imagelab.training import train  # noqa: E402
+from imagelab.nn.network import mlp  # noqa: E402
+from imagelab.nn.optim import SGD, Adam  # noqa: E402
+from imagelab.training.loop import train  # noqa: E402
 
 CONFIGS = [  # name, layer sizes, activation, dropout, optimizer, batch size
     ("lab network, SGD", [3072, 64, 10], "sigmoid", 0.0,
@@ -73,13 +73,13 @@ def epoch_products(sizes, n, batch_size, n_val, rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=48_600,
-                        help="training rows (default: 48,600, what imagelab.train trains on "
+                        help="training rows (default: 48,600, what imagelab.cli.train_mlp trains on "
                              "once the validation split is held out)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed (default: 2)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements kept the best of")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    n_val = args.rows // 9            # as imagelab.train: 10% of the training split
+    n_val = args.rows // 9            # as imagelab.cli.train_mlp: 10% of the training split
     for name, sizes, activation, dropout, optimizer, batch_size in CONFIGS:
         data = rng.standard_normal((args.rows, sizes[0]), dtype=np.float32)
         labels = rng.integers(0, 10, size=args.rows)

@@ -4,7 +4,7 @@ Runs scikit-learn's brute-force ``KNeighborsClassifier`` on a dataset's official
 prints a JSON record like ours. scikit-learn is not a dependency of the project: install
 it in a separate environment to run this (``pip install scikit-learn``). Its vote gives
 a tie to the smallest label, so compare with
-``python -m imagelab.knn_study --dataset fashion-mnist --ties smallest``.
+``python -m imagelab.cli.knn_study --dataset fashion-mnist --ties smallest``.
 
 Usage:  python benchmarks/sklearn_knn_reference.py [--dataset fashion-mnist] [--data-dir data]
 """
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from imagelab.datasets import DATASETS, load_dataset  # noqa: E402
+from imagelab.data.registry import DATASETS, load_dataset  # noqa: E402
 
 
 def main():

@@ -15,8 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Let plain ``pytest`` (not only ``python -m pytest``) import the modules at the repo root.
 sys.path.insert(0, ROOT)
 
-from imagelab.datasets import MNIST_FILES  # noqa: E402
-from read_cifar import BATCH_FILES, BATCH_FOLDER, DATA_SIZE  # noqa: E402
+from imagelab.data.registry import MNIST_FILES  # noqa: E402
+from imagelab.data.cifar import BATCH_FILES, BATCH_FOLDER, DATA_SIZE  # noqa: E402
 
 REAL_CIFAR = os.path.join(ROOT, "data", BATCH_FOLDER)
 
@@ -113,7 +113,7 @@ def mnist_files(counts=(12, 8), seed=0, labels_max=9):
     Returns
     -------
     files : dict
-        File name (``imagelab.datasets.MNIST_FILES``) -> gzipped bytes.
+        File name (``imagelab.data.registry.MNIST_FILES``) -> gzipped bytes.
     arrays : list
         images_train uint8 (n_train, 28, 28), labels_train uint8 (n_train,),
         images_test, labels_test: what the files hold, in the order of the names.
@@ -141,7 +141,7 @@ def make_mnist_folder(folder, counts=(12, 8), seed=0, labels_max=9):
 @pytest.fixture
 def tiny_mnist(monkeypatch):
     """Let the MNIST family hold 12 training and 8 test images, as ``make_mnist_folder`` writes."""
-    monkeypatch.setattr("imagelab.datasets.MNIST_COUNTS", (12, 8))
+    monkeypatch.setattr("imagelab.data.registry.MNIST_COUNTS", (12, 8))
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ def is_png(path):
 
 def prog(script):
     """The program name a script's errors start with, as the user typed it: "knn.py" for
-    ``python knn.py``, "python -m imagelab.train" for the module ``imagelab.train``."""
+    ``python knn.py``, "python -m imagelab.cli.train_mlp" for the module ``imagelab.cli.train_mlp``."""
     return script if script.endswith(".py") else f"python -m {script}"
 
 

@@ -1,10 +1,10 @@
-"""Tests of imagelab.allocator: glibc accepts the thresholds; elsewhere nothing happens."""
+"""Tests of imagelab.utils.allocator: glibc accepts the thresholds; elsewhere nothing happens."""
 import ctypes
 import platform
 
 import pytest
 
-from imagelab import allocator
+from imagelab.utils import allocator
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",

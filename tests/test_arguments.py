@@ -1,16 +1,19 @@
-"""Tests of imagelab.arguments: the one-line parser, the argparse types of every flag, the
+"""Tests of imagelab.cli.arguments: the one-line parser, the argparse types of every flag, the
 flags all scripts share, and the errors found once the data is read."""
 import argparse
 import os
+import runpy
 import re
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
-from imagelab import arguments
-from imagelab.descriptors import parse_feature_spec
-from read_cifar import BATCH_FOLDER
+from imagelab.cli import arguments
+from imagelab.cli import knn as knn_cli
+from imagelab.cli import mlp as mlp_cli
+from imagelab.data.descriptors import parse_feature_spec
+from imagelab.data.cifar import BATCH_FOLDER
 
 
 def common_parser():
@@ -23,9 +26,17 @@ def common_parser():
 def test_defaults_are_the_labs():
     args = common_parser().parse_args([])
     assert args.split == 0.9 and args.seed == 0 and args.no_download is False
-    assert args.data_dir == os.path.join(arguments.ROOT, "data")
-    assert args.results_dir == os.path.join(arguments.ROOT, "results")
-    assert arguments.ROOT == ROOT                      # data/ and results/ beside knn.py
+    assert args.data_dir == os.path.join(os.curdir, "data")
+    assert args.results_dir == os.path.join(os.curdir, "results")
+
+
+@pytest.mark.parametrize("script, command", [("knn.py", knn_cli), ("mlp.py", mlp_cli)])
+def test_the_lab_scripts_default_to_the_clones_folders(script, command, monkeypatch):
+    """``python knn.py`` from any folder reads data/ and writes results/ beside knn.py."""
+    seen = []
+    monkeypatch.setattr(command, "main", lambda argv=None, base=os.curdir: seen.append(base))
+    runpy.run_path(os.path.join(ROOT, script), run_name="__main__")
+    assert seen == [ROOT]
 
 
 def test_good_values_are_parsed():

@@ -1,9 +1,9 @@
-"""Tests of imagelab.augment: translations against a crop of the padded image, mirror
+"""Tests of imagelab.data.augment: translations against a crop of the padded image, mirror
 images, the light changes' formula, the channel statistics, and the pipeline."""
 import numpy as np
 import pytest
 
-from imagelab.augment import (ImagePipeline, adjust_light, alternating_flips,
+from imagelab.data.augment import (ImagePipeline, adjust_light, alternating_flips,
                               channel_statistics, jitter_light, mirror, translate)
 
 

@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 import pytest
 
-from imagelab.autograd import GradcheckError, Tensor, gradcheck, no_grad, unbroadcast
+from imagelab.autograd.tensor import GradcheckError, Tensor, gradcheck, no_grad, unbroadcast
 
 
 def normal(*shape, seed=0):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from imagelab.autograd_data import DataLoader, Dataset
-from imagelab.training import iterate_minibatches
+from imagelab.autograd.data import DataLoader, Dataset
+from imagelab.training.loop import iterate_minibatches
 
 
 def rows(n):

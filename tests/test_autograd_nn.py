@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 
-from imagelab.autograd import Tensor, gradcheck
-from imagelab.autograd_nn import (Dropout, Linear, Module, ReLU, Sequential, Sigmoid, Tanh,
+from imagelab.autograd.tensor import Tensor, gradcheck
+from imagelab.autograd.nn import (Dropout, Linear, Module, ReLU, Sequential, Sigmoid, Tanh,
                                   binary_cross_entropy_with_logits, cross_entropy,
                                   from_network, mse_loss)
-from imagelab.layers import Dense
-from imagelab.layers import Dropout as DenseDropout
-from imagelab.losses import softmax_cross_entropy
-from imagelab.model import Network, mlp
-from mlp import sigmoid
+from imagelab.nn.layers import Dense
+from imagelab.nn.layers import Dropout as DenseDropout
+from imagelab.nn.losses import softmax_cross_entropy
+from imagelab.nn.network import Network, mlp
+from imagelab.nn.functional import sigmoid
 
 
 class Block(Module):

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from imagelab import optimizers
-from imagelab.autograd import Tensor
-from imagelab.autograd_optim import SGD, Adam
-from imagelab.layers import Parameter
+from imagelab.nn import optim as optimizers
+from imagelab.autograd.tensor import Tensor
+from imagelab.autograd.optim import SGD, Adam
+from imagelab.nn.layers import Parameter
 
 
 def twins(seed=0):

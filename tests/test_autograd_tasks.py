@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 from conftest import blobs
-from imagelab.autograd_nn import Linear, ReLU
-from imagelab.autograd_tasks import (AsTwoLogits, binary_mlp, compare_with_network,
-                                     plot_comparison, predict, train_binary_toy)
-from imagelab.toy import moons
-from mlp import sigmoid, softmax
+from imagelab.autograd.nn import Linear, ReLU
+from imagelab.handouts.framework_tasks import (AsTwoLogits, binary_mlp, compare_with_network,
+                                               predict, train_binary_toy)
+from imagelab.viz.figures import plot_comparison
+from imagelab.cli.toy import moons
+from imagelab.nn.functional import sigmoid, softmax
 
 
 def test_binary_mlp_ends_in_one_logit():

@@ -1,13 +1,13 @@
-"""Tests of imagelab.averaging: the lookahead average at its two extremes, on a case
+"""Tests of imagelab.nn.averaging: the lookahead average at its two extremes, on a case
 computed by hand (batch norm's running statistics included), and its decay schedule."""
 import numpy as np
 import pytest
 
-from imagelab import model
-from imagelab.averaging import Lookahead, lookahead_decay
-from imagelab.batchnorm import BatchNorm
-from imagelab.layers import Dense
-from imagelab.model import Network
+from imagelab.nn import network as model
+from imagelab.nn.averaging import Lookahead, lookahead_decay
+from imagelab.nn.batchnorm import BatchNorm
+from imagelab.nn.layers import Dense
+from imagelab.nn.network import Network
 
 
 def network_with_buffers():

@@ -1,10 +1,10 @@
-"""Tests of imagelab.batchnorm: the normalisation, the running statistics, the
+"""Tests of imagelab.nn.batchnorm: the normalisation, the running statistics, the
 gradients against finite differences, and what the layer refuses."""
 import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.batchnorm import BatchNorm
+from imagelab.nn.batchnorm import BatchNorm
 
 
 def layer_with_random_affine(channels, seed=0, **settings):

@@ -1,10 +1,10 @@
-"""Tests of imagelab/checks.py: the argument checks every module shares."""
+"""Tests of imagelab/utils/checks.py: the argument checks every module shares."""
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from imagelab.checks import (CheckError, check_bool, check_dataset, check_finite, check_float,
+from imagelab.utils.checks import (CheckError, check_bool, check_dataset, check_finite, check_float,
                              check_int, check_labels, check_nonnegative, check_seed)
 
 

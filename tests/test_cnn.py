@@ -1,4 +1,4 @@
-"""Tests of imagelab.cnn and of Network.summary: the architectures build for each
+"""Tests of imagelab.nn.architectures and of Network.summary: the architectures build for each
 dataset's images, every layer's input size is inferred, an entry's options reach its
 layer, and a spec that does not fit is refused by name."""
 import json
@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from imagelab.batchnorm import BatchNorm
-from imagelab.cnn import ARCHITECTURES, airbench, build, conv4, lenet
-from imagelab.conv import Conv2d, GlobalMaxPool
-from imagelab.layers import GELU, Dense, Scale
+from imagelab.nn.batchnorm import BatchNorm
+from imagelab.nn.architectures import ARCHITECTURES, airbench, build, conv4, lenet
+from imagelab.nn.conv import Conv2d, GlobalMaxPool
+from imagelab.nn.layers import GELU, Dense, Scale
 
 
 @pytest.mark.parametrize("shape, flat", [((32, 32, 3), 16 * 5 * 5), ((28, 28, 1), 16 * 4 * 4)])

@@ -1,11 +1,11 @@
-"""Tests of imagelab.conv: each layer against a plain-loop reference and against finite
+"""Tests of imagelab.nn.conv: each layer against a plain-loop reference and against finite
 differences on tiny shapes, the two backward paths of Conv2d against each other, and
 the shapes the layers refuse."""
 import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
+from imagelab.nn.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
 # "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.

@@ -1,12 +1,12 @@
-"""Tests of imagelab.cross_validation: folds, and kNN and MLP cross-validation against loops."""
+"""Tests of imagelab.classic.cross_validation: folds, and kNN and MLP cross-validation against loops."""
 import numpy as np
 import pytest
 
-import knn
+from imagelab.classic import knn
 from conftest import blobs
-from imagelab import cross_validation
-from imagelab.cross_validation import cross_validate_knn, cross_validate_mlp, stratified_folds
-from imagelab.preprocessing import standardize
+from imagelab.classic import cross_validation
+from imagelab.classic.cross_validation import cross_validate_knn, cross_validate_mlp, stratified_folds
+from imagelab.data.preprocessing import standardize
 
 
 def vote_loop(train, train_labels, point, k):

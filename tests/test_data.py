@@ -1,4 +1,4 @@
-"""Tests of imagelab.data: load_split reads, describes and splits CIFAR-10 from plain
+"""Tests of imagelab.data.splits: load_split reads, describes and splits CIFAR-10 from plain
 arguments; missing or corrupt data is a message, a bad split a flag error; data_note."""
 import os
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar_folder
-from imagelab.arguments import ArgumentParser, DataError, FlagError, add_common_arguments
-from imagelab.data import data_note, load_split
-from imagelab.descriptors import color_histogram, describer
-from imagelab.images import rows_to_images
-from read_cifar import BATCH_FOLDER
+from imagelab.cli.arguments import ArgumentParser, DataError, FlagError, add_common_arguments
+from imagelab.data.splits import data_note, load_split
+from imagelab.data.descriptors import color_histogram, describer
+from imagelab.data.images import rows_to_images
+from imagelab.data.cifar import BATCH_FOLDER
 
 
 def common_parser():

@@ -10,11 +10,13 @@ import sys
 
 import pytest
 
-import knn
-import mlp
+from imagelab.cli import knn as knn_cli
+from imagelab.cli import mlp as mlp_cli
 from conftest import ROOT, make_cifar_folder, make_mnist_folder
-from imagelab import knn_study, mlp_study, train
-from read_cifar import BATCH_FOLDER
+from imagelab.cli import knn_study
+from imagelab.cli import mlp_study
+from imagelab.cli import train_mlp as train
+from imagelab.data.cifar import BATCH_FOLDER
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def record(results_dir, name, figures=()):
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_knn_takes_the_official_split_by_default(data_dir, tmp_path, dataset):
-    run(knn.main, data_dir, tmp_path, "--dataset", dataset, "--k-max", "3")
+    run(knn_cli.main, data_dir, tmp_path, "--dataset", dataset, "--k-max", "3")
     assert not os.path.exists(tmp_path / "knn.json")   # the lab's CIFAR-10 result is kept
     result = record(tmp_path, f"knn_{dataset}")
     assert (result["dataset"], result["split"]) == (dataset, "official")
@@ -49,7 +51,7 @@ def test_knn_takes_the_official_split_by_default(data_dir, tmp_path, dataset):
 
 
 def test_a_fraction_pools_the_official_sets(data_dir, tmp_path):
-    run(knn.main, data_dir, tmp_path, "--dataset", "mnist", "--split", "0.75", "--k-max", "2")
+    run(knn_cli.main, data_dir, tmp_path, "--dataset", "mnist", "--split", "0.75", "--k-max", "2")
     result = record(tmp_path, "knn_mnist")
     assert (result["split"], result["n_train"], result["n_test"]) == (0.75, 15, 5)
 
@@ -59,14 +61,14 @@ def test_a_fraction_pools_the_official_sets(data_dir, tmp_path):
     (["--dataset", "cifar10", "--split", "official"], "official", (50, 10)),
 ])
 def test_cifar10_splits(data_dir, tmp_path, flags, split, sizes):
-    run(knn.main, data_dir, tmp_path, "--k-max", "2", *flags)
+    run(knn_cli.main, data_dir, tmp_path, "--k-max", "2", *flags)
     result = record(tmp_path, "knn")
     assert result["dataset"] == "cifar10" and result["split"] == split
     assert (result["n_train"], result["n_test"]) == sizes
 
 
 def test_mlp_on_fashion_mnist(data_dir, tmp_path):
-    run(mlp.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--num-epoch", "2",
+    run(mlp_cli.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--num-epoch", "2",
         "--d-h", "4")
     result = record(tmp_path, "mlp_fashion-mnist")
     assert result["dataset"] == "fashion-mnist" and len(result["train_accuracy"]) == 2
@@ -96,7 +98,7 @@ def test_knn_study_descriptors_and_figures_on_grey_images(data_dir, tmp_path):
 
 
 def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
-    monkeypatch.setattr("imagelab.datasets.MNIST_COUNTS", (100, 20))   # every class twice
+    monkeypatch.setattr("imagelab.data.registry.MNIST_COUNTS", (100, 20))   # every class twice
     make_mnist_folder(tmp_path / "mnist", counts=(100, 20))
     run(knn_study.main, str(tmp_path), tmp_path, "--dataset", "mnist", "--cv", "2",
         "--k-max", "2")
@@ -123,7 +125,7 @@ def test_trainer_on_hog_with_flips(data_dir, tmp_path):
 
 def test_missing_dataset_without_download_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        run(knn.main, str(tmp_path), tmp_path / "results", "--dataset", "fashion-mnist")
+        run(knn_cli.main, str(tmp_path), tmp_path / "results", "--dataset", "fashion-mnist")
     message = str(info.value.code)
     assert message.startswith("error: Fashion-MNIST not found: ")
     assert "downloads are off" in message and "\n" not in message

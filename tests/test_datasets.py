@@ -1,4 +1,4 @@
-"""Tests of imagelab.datasets: reading each dataset, and the MNIST-family download
+"""Tests of imagelab.data.registry: reading each dataset, and the MNIST-family download
 against a local HTTP server on 127.0.0.1 serving tiny IDX files (no internet)."""
 import hashlib
 import os
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar_folder, make_mnist_folder, mnist_files
-from imagelab.datasets import (DATASETS, IMAGE_SHAPES, LABEL_NAMES, MD5, MIRRORS, MNIST_FILES,
+from imagelab.data.registry import (DATASETS, IMAGE_SHAPES, LABEL_NAMES, MD5, MIRRORS, MNIST_FILES,
                                ensure_mnist, load_dataset)
-from imagelab.download import DownloadError
-from read_cifar import BATCH_FOLDER
+from imagelab.data.download import DownloadError
+from imagelab.data.cifar import BATCH_FOLDER
 from test_download import no_proxy, server  # noqa: F401 (fixtures)
 
 

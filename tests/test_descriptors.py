@@ -1,4 +1,4 @@
-"""Tests of imagelab.descriptors: descriptor values against loops and scikit-image, specs,
+"""Tests of imagelab.data.descriptors: descriptor values against loops and scikit-image, specs,
 the parallel path, the feature cache, and the message when scikit-image is missing."""
 import functools
 import os
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, images_to_rows_loop, random_images
-from imagelab import descriptors
-from imagelab.descriptors import (color_histogram, describe, describer, hog_features,
+from imagelab.data import descriptors
+from imagelab.data.descriptors import (color_histogram, describe, describer, hog_features,
                                   lbp_features, parse_feature_spec, parse_spec, to_grey)
-from imagelab.images import rows_to_images
+from imagelab.data.images import rows_to_images
 
 
 # ---- to_grey ------------------------------------------------------------------------
@@ -292,9 +292,9 @@ def test_the_colour_histogram_and_the_cache_work_without_skimage(no_skimage, tmp
 
 def test_the_modules_import_without_skimage():
     code = ("import sys; sys.modules['skimage'] = None; "
-            "import read_cifar, knn, mlp, imagelab.checks, imagelab.progress, imagelab.files, "
-            "imagelab.images, imagelab.arguments, imagelab.data, imagelab.preprocessing, "
-            "imagelab.descriptors, imagelab.cross_validation, imagelab.figures, "
-            "imagelab.layers, imagelab.losses, imagelab.optimizers, imagelab.model, "
-            "imagelab.training, imagelab.knn_study, imagelab.mlp_study, imagelab.train")
+            "import read_cifar, knn, mlp, imagelab.utils.checks, imagelab.utils.progress, imagelab.utils.files, "
+            "imagelab.data.images, imagelab.cli.arguments, imagelab.data.splits, imagelab.data.preprocessing, "
+            "imagelab.data.descriptors, imagelab.classic.cross_validation, imagelab.viz.figures, "
+            "imagelab.nn.layers, imagelab.nn.losses, imagelab.nn.optim, imagelab.nn.network, "
+            "imagelab.training.loop, imagelab.cli.knn_study, imagelab.cli.mlp_study, imagelab.cli.train_mlp")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

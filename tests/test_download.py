@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_cifar_folder
-from imagelab.download import STALE_SECONDS, DownloadError
-from read_cifar import BATCH_FILES, BATCH_FOLDER, DOWNLOAD_PREFIX, ensure_cifar, read_cifar
+from imagelab.data.download import STALE_SECONDS, DownloadError
+from imagelab.data.cifar import BATCH_FILES, BATCH_FOLDER, DOWNLOAD_PREFIX, ensure_cifar, read_cifar
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -327,7 +327,7 @@ def test_a_killed_download_is_cleaned_by_the_next_run(tmp_path, capsys, signal_n
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/cifar-10-python.tar.gz"
-        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from read_cifar import ensure_cifar; "
+        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from imagelab.data.cifar import ensure_cifar; "
                 f"ensure_cifar({str(data_dir)!r}, url={url!r})")
         child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
         try:

@@ -1,4 +1,4 @@
-"""Tests of imagelab.figures: the confusion matrix against a loop, the worst mistakes against
+"""Tests of imagelab.viz.figures: the confusion matrix against a loop, the worst mistakes against
 a sort, and every figure a matplotlib Figure written as a non-empty PNG."""
 import os
 
@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-import knn
+from imagelab.classic import knn
 from conftest import is_png
-from imagelab.figures import (confusion_matrix, knn_predictions, plot_confusion_matrix, plot_cv,
-                              plot_image_grid, plot_k_curves, plot_learning_curves,
-                              save_classification_figures, worst_mistakes)
-from imagelab.files import save_figure
-from read_cifar import LABEL_NAMES
+from imagelab.classic.knn import knn_predictions
+from imagelab.training.metrics import confusion_matrix, worst_mistakes
+from imagelab.viz.figures import (plot_confusion_matrix, plot_cv, plot_image_grid, plot_k_curves,
+                                  plot_learning_curves, save_classification_figures)
+from imagelab.utils.files import save_figure
+from imagelab.data.cifar import LABEL_NAMES
 
 
 def test_confusion_matrix_matches_a_loop():

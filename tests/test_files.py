@@ -1,4 +1,4 @@
-"""Tests of imagelab.files: result files written whole or not at all, strict JSON, the
+"""Tests of imagelab.utils.files: result files written whole or not at all, strict JSON, the
 provenance note, the users' usual permissions, and the names of result files."""
 import json
 import os
@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from conftest import PNG_SIGNATURE, is_png
-from imagelab.files import result_name, save_figure, save_results, write_atomic
+from imagelab.utils.files import result_name, save_figure, save_results, write_atomic
 
 
 def small_figure():

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from imagelab.descriptors import color_histogram, describe, hog_features, lbp_features, to_grey
-from imagelab.figures import plot_image_grid
-from imagelab.images import rows_to_images
+from imagelab.data.descriptors import color_histogram, describe, hog_features, lbp_features, to_grey
+from imagelab.viz.figures import plot_image_grid
+from imagelab.data.images import rows_to_images
 
 GREY = (28, 28, 1)
 

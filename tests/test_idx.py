@@ -1,11 +1,11 @@
-"""Tests of imagelab.idx.read_idx on tiny IDX files written here, gzipped and plain."""
+"""Tests of imagelab.data.idx.read_idx on tiny IDX files written here, gzipped and plain."""
 import gzip
 
 import numpy as np
 import pytest
 
 from conftest import IDX_CODES, idx_bytes
-from imagelab.idx import read_idx
+from imagelab.data.idx import read_idx
 
 
 def write(tmp_path, name, content, compress):

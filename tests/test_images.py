@@ -1,10 +1,10 @@
-"""Tests of imagelab.images: rows and channel-last images against pixel-by-pixel loops,
+"""Tests of imagelab.data.images: rows and channel-last images against pixel-by-pixel loops,
 and the mirror image of a row."""
 import numpy as np
 import pytest
 
 from conftest import images_to_rows_loop, random_images
-from imagelab.images import IMAGE_SHAPE, hflip_rows, images_to_rows, rows_to_images
+from imagelab.data.images import IMAGE_SHAPE, hflip_rows, images_to_rows, rows_to_images
 
 
 def test_image_shape_is_channel_last():

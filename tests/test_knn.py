@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import blobs
-from knn import distance_matrix, evaluate_knn, evaluate_knn_sweep, knn_predict
+from imagelab.classic.knn import distance_matrix, evaluate_knn, evaluate_knn_sweep, knn_predict
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
 
@@ -292,7 +292,7 @@ def test_knn_on_real_cifar_beats_chance_by_far():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_threshold_selection_finds_the_k_smallest_of_every_row(seed):
-    from knn import _smallest
+    from imagelab.classic.knn import _smallest
     rng = np.random.default_rng(seed)
     for _ in range(200):
         n, m = rng.integers(1, 6), int(rng.integers(1, 300))
@@ -307,7 +307,7 @@ def test_threshold_selection_finds_the_k_smallest_of_every_row(seed):
 
 @pytest.mark.parametrize("n_rows", [1, 31, 32, 33, 100])
 def test_shift_rows_writes_the_shifted_rows_and_their_squared_norms(n_rows):
-    from knn import _shift_rows
+    from imagelab.classic.knn import _shift_rows
     rng = np.random.default_rng(13)
     rows = rng.integers(0, 256, size=(n_rows, 3072)).astype(np.float32)
     centre = rows.mean(axis=0).astype(np.float32)
@@ -326,7 +326,7 @@ def test_shift_rows_writes_the_shifted_rows_and_their_squared_norms(n_rows):
                                            (10, 10, 10), (10, 100, 10), (10, 0, 1),
                                            (10, -5, 1), (1, 1, 1)])
 def test_equal_parts_are_as_few_and_as_even_as_the_limit_allows(n, most, size):
-    from knn import _equal_parts
+    from imagelab.classic.knn import _equal_parts
     assert _equal_parts(n, most) == size
     parts = -(-n // size)
     assert size <= max(1, most) and parts == -(-n // max(1, most))   # as few parts as allowed

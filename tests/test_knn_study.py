@@ -1,4 +1,4 @@
-"""Tests of ``python -m imagelab.knn_study``: descriptors compared on one figure, k chosen by
+"""Tests of ``python -m imagelab.cli.knn_study``: descriptors compared on one figure, k chosen by
 cross-validation, the explaining figures, and its refusals as a user sees them."""
 import json
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import USAGE, is_png, make_cifar_folder, prog, run_script, snapshot
-from imagelab import knn_study
+from imagelab.cli import knn_study
 
-STUDY = "imagelab.knn_study"
+STUDY = "imagelab.cli.knn_study"
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_figures_draw_the_raw_pixel_sweep_only(tiny_cifar, flags):
 
 
 def test_knn_main_writes_the_confusion_figures(tmp_path):
-    from read_cifar import BATCH_FOLDER
+    from imagelab.data.cifar import BATCH_FOLDER
     make_cifar_folder(str(tmp_path / "data" / BATCH_FOLDER), sizes=(20,) * 6)
     results = tmp_path / "results"
     knn_study.main(["--data-dir", str(tmp_path / "data"), "--results-dir", str(results),
@@ -83,7 +83,7 @@ def test_knn_main_writes_the_confusion_figures(tmp_path):
         assert is_png(results / f"{name}.png")
 
 
-# ---------------------------------------------------------------- python -m imagelab.knn_study
+# ---------------------------------------------------------------- python -m imagelab.cli.knn_study
 
 def test_a_bad_flag_is_one_line_before_any_data_is_read(folders):
     before = snapshot(*folders)

@@ -1,4 +1,4 @@
-"""Tests of imagelab.layers: every gradient against finite differences, dropout's rate
+"""Tests of imagelab.nn.layers: every gradient against finite differences, dropout's rate
 and mean, the activations' values, and the settings a layer refuses."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.layers import (ACTIVATIONS, GELU, Dense, Dropout, Layer, Parameter, ReLU, Scale,
+from imagelab.nn.layers import (ACTIVATIONS, GELU, Dense, Dropout, Layer, Parameter, ReLU, Scale,
                              Sigmoid)
 
 

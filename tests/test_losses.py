@@ -1,12 +1,12 @@
-"""Tests of imagelab.losses: gradients against finite differences, values against the
+"""Tests of imagelab.nn.losses: gradients against finite differences, values against the
 direct formulas, label smoothing against PyTorch's definition, and a cross-entropy that
 stays finite for huge logits."""
 import numpy as np
 import pytest
 
 from conftest import numerical_gradient
-from imagelab.losses import LOSSES, sigmoid_mse, softmax_cross_entropy, squared_error
-from mlp import log_softmax
+from imagelab.nn.losses import LOSSES, sigmoid_mse, softmax_cross_entropy, squared_error
+from imagelab.nn.functional import log_softmax
 
 EPS64 = np.finfo(np.float64).eps
 

@@ -1,7 +1,7 @@
-"""Tests of imagelab.machine."""
+"""Tests of imagelab.utils.machine."""
 import platform
 
-from imagelab import machine
+from imagelab.utils import machine
 
 
 def test_cpu_name_reads_proc_cpuinfo_and_falls_back_on_platform(monkeypatch):

@@ -6,12 +6,13 @@ import warnings
 import numpy as np
 import pytest
 
-import mlp
+import imagelab.classic.mlp
+from imagelab.cli import mlp as mlp_cli
 from conftest import blobs, make_cifar_folder
-from imagelab.arguments import ArgumentParser
-from mlp import (init_weights, learn_once_cross_entropy, learn_once_mse, log_softmax, one_hot,
-                 run_mlp_training, sigmoid, softmax, test_mlp, train_mlp)
-from read_cifar import BATCH_FOLDER
+from imagelab.cli.arguments import ArgumentParser
+from imagelab.classic.mlp import init_weights, learn_once_cross_entropy, learn_once_mse, run_mlp_training, test_mlp, train_mlp
+from imagelab.nn.functional import log_softmax, one_hot, sigmoid, softmax
+from imagelab.data.cifar import BATCH_FOLDER
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
 
@@ -319,7 +320,7 @@ def no_standardize(monkeypatch):
     """Make run_mlp_training fail loudly if it gets as far as standardising the data."""
     def standardize(*args):
         raise AssertionError("the arguments should have been refused before any work")
-    monkeypatch.setattr(mlp, "standardize", standardize)
+    monkeypatch.setattr(imagelab.classic.mlp, "standardize", standardize)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -387,14 +388,14 @@ def small_cifar(tmp_path):
 
 
 def test_mlp_main_runs_the_lab_network_and_not_the_trainer(small_cifar, tmp_path, monkeypatch):
-    import imagelab.train
+    import imagelab.cli.train_mlp
 
     def fail(*args, **kwargs):
-        raise AssertionError("imagelab.train.run called by python mlp.py")
+        raise AssertionError("imagelab.cli.train_mlp.run called by python mlp.py")
 
-    monkeypatch.setattr(imagelab.train, "run", fail)
+    monkeypatch.setattr(imagelab.cli.train_mlp, "run", fail)
     results = tmp_path / "results"
-    mlp.main(["--data-dir", str(small_cifar), "--results-dir", str(results), "--no-download",
+    mlp_cli.main(["--data-dir", str(small_cifar), "--results-dir", str(results), "--no-download",
               "--num-epoch", "3"])
     record = json.loads((results / "mlp.json").read_text())
     assert len(record["train_accuracy"]) == 3 and record["d_h"] == 64
@@ -405,19 +406,19 @@ def test_mlp_main_runs_the_lab_network_and_not_the_trainer(small_cifar, tmp_path
                                    ["--features", "color"]])
 def test_mlp_main_refuses_the_trainers_and_the_studies_flags(small_cifar, flags):
     with pytest.raises(SystemExit):
-        mlp.main(["--data-dir", str(small_cifar), "--no-download", *flags])
+        mlp_cli.main(["--data-dir", str(small_cifar), "--no-download", *flags])
 
 
 def test_train_and_save_takes_plain_arguments(small_cifar, tmp_path):
     results = str(tmp_path / "results")
-    record = mlp.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
+    record = mlp_cli.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
                                 num_epoch=2, download=False)
     assert record == json.loads((tmp_path / "results" / "mlp.json").read_text())
     assert (record["n_train"], record["n_test"], record["seed"], record["split"]) == (180, 60, 1,
                                                                                       0.75)
     assert (record["d_h"], record["num_epoch"], record["features"]) == (8, 2, "raw")
     # A feature function applied before the split: its spec names the files.
-    record = mlp.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
+    record = mlp_cli.train_and_save(str(small_cifar), results, 0.75, 1, d_h=8, learning_rate=0.1,
                                 num_epoch=2, download=False, features=lambda rows: rows[:, :10],
                                 spec="first10")
     assert record["features"] == "first10" and record["n_train"] == 180
@@ -427,7 +428,7 @@ def test_train_and_save_takes_plain_arguments(small_cifar, tmp_path):
 
 def test_add_lab_arguments_gives_the_labs_defaults():
     parser = ArgumentParser(prog="mlp.py")
-    mlp.add_lab_arguments(parser)
+    mlp_cli.add_lab_arguments(parser)
     args = parser.parse_args([])
     assert (args.d_h, args.learning_rate, args.num_epoch) == (64, 0.1, 100)
     assert (args.split, args.seed, args.no_download) == (0.9, 0, False)

@@ -1,18 +1,18 @@
-"""Tests of ``python -m imagelab.mlp_study``: the lab's MLP, trained as ``python mlp.py``
+"""Tests of ``python -m imagelab.cli.mlp_study``: the lab's MLP, trained as ``python mlp.py``
 trains it, on image descriptors; and its refusals as a user sees them."""
 import json
 
 import numpy as np
 import pytest
 
-import mlp
+from imagelab.cli import mlp
 from conftest import USAGE, make_cifar_folder, prog, run_script, snapshot
-from imagelab import mlp_study
-from imagelab.descriptors import color_histogram
-from imagelab.images import rows_to_images
-from read_cifar import BATCH_FOLDER
+from imagelab.cli import mlp_study
+from imagelab.data.descriptors import color_histogram
+from imagelab.data.images import rows_to_images
+from imagelab.data.cifar import BATCH_FOLDER
 
-STUDY = "imagelab.mlp_study"
+STUDY = "imagelab.cli.mlp_study"
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_same_split_as_the_lab(small_cifar, tmp_path, monkeypatch):
     np.testing.assert_allclose(described[2], color_histogram(rows_to_images(pixels_test)))
 
 
-# ---------------------------------------------------------------- python -m imagelab.mlp_study
+# ---------------------------------------------------------------- python -m imagelab.cli.mlp_study
 
 @pytest.mark.parametrize("flags, message", [
     ([], "the following arguments are required: --features"),

@@ -1,4 +1,4 @@
-"""Tests of imagelab.model: a network's gradients against finite differences (weight decay
+"""Tests of imagelab.nn.network: a network's gradients against finite differences (weight decay
 and dropout included), the multilayer perceptrons it builds, and the lab's network as the
 one-hidden-layer case."""
 from functools import partial
@@ -6,13 +6,14 @@ from functools import partial
 import numpy as np
 import pytest
 
-import mlp
+from imagelab.classic import mlp
+from imagelab.nn.functional import one_hot
 from conftest import numerical_gradient
-from imagelab import model
-from imagelab.layers import Dense, Dropout, ReLU
-from imagelab.losses import softmax_cross_entropy
-from imagelab.model import Network, from_lab_weights
-from imagelab.optimizers import SGD
+from imagelab.nn import network as model
+from imagelab.nn.layers import Dense, Dropout, ReLU
+from imagelab.nn.losses import softmax_cross_entropy
+from imagelab.nn.network import Network, from_lab_weights
+from imagelab.nn.optim import SGD
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
@@ -153,7 +154,7 @@ def test_lab_network_is_the_one_layer_case():
         np.testing.assert_allclose(p, e)
     # Same for the lab's mean squared error.
     net = from_lab_weights(w1, b1, w2, b2)
-    targets = mlp.one_hot(labels, 3)
+    targets = one_hot(labels, 3)
     *expected, expected_loss = mlp.learn_once_mse(w1, b1, w2, b2, x, targets, 0.1)
     loss, _ = net.loss_and_gradients(x, labels, loss="mse")
     SGD(net.parameters(), momentum=0).step(0.1)

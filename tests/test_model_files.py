@@ -1,11 +1,11 @@
-"""Tests of imagelab.model_files: a saved model classifies as the trained one did, and a
+"""Tests of imagelab.nn.model_files: a saved model classifies as the trained one did, and a
 file that is not one of ours (object arrays, missing keys, wrong shapes, not an .npz)
 is refused in one line that names the file."""
 import numpy as np
 import pytest
 
-from imagelab.cnn import airbench, build
-from imagelab.model_files import Classifier, load_model, save_model
+from imagelab.nn.architectures import airbench, build
+from imagelab.nn.model_files import Classifier, load_model, save_model
 
 SPEC = [["conv", 4, 3, 1, 1], ["bn"], ["relu"], ["pool", 2], ["flatten"], ["dense", 3]]
 SHAPE = (6, 6, 2)

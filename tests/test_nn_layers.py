@@ -1,5 +1,5 @@
-"""Tests of imagelab.nn_layers (every number the handout prints, finite differences) and of
-imagelab.two_class (the handout's two-class task on separable blobs, its figures)."""
+"""Tests of imagelab.handouts.numpy_layers (every number the handout prints, finite differences) and of
+imagelab.handouts.two_class (the handout's two-class task on separable blobs, its figures)."""
 import json
 
 import numpy as np
@@ -7,11 +7,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from conftest import numerical_gradient
-from imagelab.layers import Dense
-from imagelab.losses import squared_error
-from imagelab.nn_layers import SE, Linear, ReLU, Sigmoid
-from imagelab.optimizers import SGD
-from imagelab.two_class import (plot_two_class_grid, save_two_class_results, train_two_class,
+from imagelab.nn.layers import Dense
+from imagelab.nn.losses import squared_error
+from imagelab.handouts.numpy_layers import SE, Linear, ReLU, Sigmoid
+from imagelab.nn.optim import SGD
+from imagelab.handouts.two_class import (plot_two_class_grid, save_two_class_results, train_two_class,
                                 two_class_network, two_class_split)
 
 

@@ -1,11 +1,11 @@
-"""Tests of imagelab.optimizers: SGD (heavy ball, Nesterov, weight decay) and Adam against
+"""Tests of imagelab.nn.optim: SGD (heavy ball, Nesterov, weight decay) and Adam against
 the textbook or PyTorch rules written as loops, their state per parameter, and the
 learning-rate schedules."""
 import numpy as np
 import pytest
 
-from imagelab import model
-from imagelab.optimizers import OPTIMIZERS, SGD, Adam, learning_rate_at, triangle
+from imagelab.nn import network as model
+from imagelab.nn.optim import OPTIMIZERS, SGD, Adam, learning_rate_at, triangle
 
 
 def one_parameter_network(rng):

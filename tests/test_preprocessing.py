@@ -1,9 +1,9 @@
-"""Tests of imagelab.preprocessing: standardisation and PCA whitening fitted on the
+"""Tests of imagelab.data.preprocessing: standardisation and PCA whitening fitted on the
 training rows only, against their definitions."""
 import numpy as np
 import pytest
 
-from imagelab.preprocessing import fit_pca_whitening, standardize, transform
+from imagelab.data.preprocessing import fit_pca_whitening, standardize, transform
 
 
 def test_standardize_uses_training_statistics_only():

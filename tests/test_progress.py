@@ -1,10 +1,10 @@
-"""Tests of imagelab.progress and of the progress lines that use it."""
+"""Tests of imagelab.utils.progress and of the progress lines that use it."""
 import io
 
 import numpy as np
 
-from imagelab.descriptors import describe
-from imagelab.progress import Progress
+from imagelab.data.descriptors import describe
+from imagelab.utils.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import Py2Pickler, make_cifar_folder, write_batch
-from read_cifar import BATCH_FILES, DATA_SIZE, read_cifar, read_cifar_batch, split_dataset
+from imagelab.data.cifar import BATCH_FILES, DATA_SIZE, read_cifar, read_cifar_batch, split_dataset
 
 
 # ---------------------------------------------------------------- the tiny test files

@@ -1,4 +1,4 @@
-"""Tests of imagelab.recipe: the conversion of airbench's hyperparameters against
+"""Tests of imagelab.recipes.airbench: the conversion of airbench's hyperparameters against
 PyTorch's update written out, the parameter groups, gradients added over micro-batches
 against the whole batch's, and short trainings on tiny images."""
 import dataclasses
@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from imagelab.batchnorm import BatchNorm
-from imagelab.model import mlp
-from imagelab.optimizers import SGD
-from imagelab.recipe import (ABLATIONS, GradientSum, Recipe, build_network, first_trained_layer,
+from imagelab.nn.batchnorm import BatchNorm
+from imagelab.nn.network import mlp
+from imagelab.nn.optim import SGD
+from imagelab.recipes.airbench import (ABLATIONS, GradientSum, Recipe, build_network, first_trained_layer,
                              parameter_groups, sgd_settings, tta_accuracies, train_recipe)
 
 TINY = Recipe(widths=(4, 8, 8), batch_size=8, micro_batch=3)

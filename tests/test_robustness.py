@@ -1,10 +1,11 @@
-"""Tests of imagelab.robustness: what light_robustness measures, on classifiers whose
+"""Tests of imagelab.analysis.robustness: what light_robustness measures, on classifiers whose
 accuracy under each change is known."""
 import numpy as np
 
 from conftest import is_png
-from imagelab.files import save_figure
-from imagelab.robustness import light_robustness, plot_robustness
+from imagelab.utils.files import save_figure
+from imagelab.analysis.robustness import light_robustness
+from imagelab.viz.figures import plot_robustness
 
 
 def test_a_classifier_by_brightness_fails_exactly_where_the_light_changes():

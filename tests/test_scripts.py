@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-import knn
-import mlp
+from imagelab.cli import knn as knn_cli
+from imagelab.cli import mlp as mlp_cli
 from conftest import (PNG_SIGNATURE, ROOT, USAGE, make_cifar_folder, prog, run_script,
                       snapshot)
-from read_cifar import BATCH_FOLDER
+from imagelab.data.cifar import BATCH_FOLDER
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def read_results(results_dir, name):
 
 def test_knn_script_writes_the_curve(tiny_data_dir, tmp_path, capsys):
     results = str(tmp_path / "results")
-    run(knn.main, tiny_data_dir, results, "--k-max", "5")
+    run(knn_cli.main, tiny_data_dir, results, "--k-max", "5")
     record = read_results(results, "knn")
     assert record["k"] == [1, 2, 3, 4, 5] and len(record["accuracy"]) == 5
     assert all(0 <= a <= 1 for a in record["accuracy"])
@@ -45,7 +45,7 @@ def test_knn_script_writes_the_curve(tiny_data_dir, tmp_path, capsys):
 
 def test_mlp_script_writes_the_training_curve(tiny_data_dir, tmp_path):
     results = str(tmp_path / "results")
-    run(mlp.main, tiny_data_dir, results, "--num-epoch", "3", "--d-h", "8")
+    run(mlp_cli.main, tiny_data_dir, results, "--num-epoch", "3", "--d-h", "8")
     record = read_results(results, "mlp")
     assert len(record["train_accuracy"]) == 3 and 0 <= record["test_accuracy"] <= 1
     assert (record["d_h"], record["learning_rate"], record["num_epoch"]) == (8, 0.1, 3)
@@ -53,8 +53,8 @@ def test_mlp_script_writes_the_training_curve(tiny_data_dir, tmp_path):
 
 def test_the_labs_records_keep_their_keys(tiny_data_dir, tmp_path):
     results = str(tmp_path / "results")
-    run(knn.main, tiny_data_dir, results, "--k-max", "2")
-    run(mlp.main, tiny_data_dir, results, "--num-epoch", "2", "--d-h", "4")
+    run(knn_cli.main, tiny_data_dir, results, "--k-max", "2")
+    run(mlp_cli.main, tiny_data_dir, results, "--num-epoch", "2", "--d-h", "4")
     # The lab's keys, and the dataset's name (issue 10: every record names it).
     assert sorted(read_results(results, "knn")) == ["accuracy", "dataset", "k", "n_test",
                                                     "n_train", "seconds", "seed", "split"]
@@ -66,14 +66,14 @@ def test_the_labs_records_keep_their_keys(tiny_data_dir, tmp_path):
 
 def test_same_seed_same_results(tiny_data_dir, tmp_path):
     for name in ("a", "b"):
-        run(knn.main, tiny_data_dir, str(tmp_path / name), "--k-max", "3", "--seed", "7")
+        run(knn_cli.main, tiny_data_dir, str(tmp_path / name), "--k-max", "3", "--seed", "7")
     first, second = (read_results(str(tmp_path / name), "knn") for name in ("a", "b"))
     assert first["accuracy"] == second["accuracy"]
 
 
 def test_missing_data_is_a_message_not_a_traceback(tmp_path):
     with pytest.raises(SystemExit, match="downloads are off"):
-        run(knn.main, str(tmp_path / "empty"), str(tmp_path / "results"))
+        run(knn_cli.main, str(tmp_path / "empty"), str(tmp_path / "results"))
     assert not (tmp_path / "results").exists()
 
 

@@ -1,11 +1,11 @@
-"""Toy 2-D sets, the MLP trained on them, the confidence figure and python -m imagelab.toy."""
+"""Toy 2-D sets, the MLP trained on them, the confidence figure and python -m imagelab.cli.toy."""
 import json
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from imagelab.toy import DATASETS, main, plot_confidence, train_toy
+from imagelab.cli.toy import DATASETS, main, plot_confidence, train_toy
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -99,7 +99,7 @@ def test_the_entry_point_refuses_a_bad_flag_in_one_line(tmp_path, capsys):
         main(["--results-dir", str(tmp_path), "--hidden", "0"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "python -m imagelab.toy: error: argument --hidden: must be an integer >= 1, got 0 "
+        "python -m imagelab.cli.toy: error: argument --hidden: must be an integer >= 1, got 0 "
         "(run with --help for usage)"]
     assert not list(tmp_path.iterdir())
 

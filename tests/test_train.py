@@ -1,4 +1,4 @@
-"""Tests of ``python -m imagelab.train``, the network trainer: its preparation of the inputs,
+"""Tests of ``python -m imagelab.cli.train_mlp``, the network trainer: its preparation of the inputs,
 runs on a tiny CIFAR-10 with figures and descriptors, and its refusals as a user sees them."""
 import json
 import os
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import USAGE, make_cifar_folder, prog, run_script, snapshot
-from imagelab import train
-from imagelab.arguments import FlagError
-from read_cifar import BATCH_FOLDER
+from imagelab.cli import train_mlp as train
+from imagelab.cli.arguments import FlagError
+from imagelab.data.cifar import BATCH_FOLDER
 
-TRAINER = "imagelab.train"
+TRAINER = "imagelab.cli.train_mlp"
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_mlp_main_trains_a_network_and_writes_figures(small_cifar, tmp_path):
     train.main(argv)
     record = json.loads((results / "net.json").read_text())
     assert record["sizes"] == [20, 16, 8, 10]
-    assert record["command"] == "python -m imagelab.train " + " ".join(argv)
+    assert record["command"] == "python -m imagelab.cli.train_mlp " + " ".join(argv)
     assert 0 <= record["test_accuracy"] <= 1 and record["n_test"] == 24
     for suffix in ("", "_confusion", "_predictions", "_mistakes"):
         assert os.path.getsize(results / f"net{suffix}.png") > 1000
@@ -82,9 +82,9 @@ def test_prepare_inputs_standardises_with_the_training_rows_only():
         train.prepare_inputs(data, labels, test, 0.2, seed=1, pca=5)
 
 
-# ---------------------------------------------------------------- python -m imagelab.train
+# ---------------------------------------------------------------- python -m imagelab.cli.train_mlp
 
-# (flags, the line on stderr after "python -m imagelab.train: error: argument "): refused
+# (flags, the line on stderr after "python -m imagelab.cli.train_mlp: error: argument "): refused
 # before any data is read.
 BAD_FLAGS = [
     (["--optimizer", "adam", "--weight-decay", "-0.5"],

@@ -1,4 +1,4 @@
-"""End-to-end runs of ``python -m imagelab.train_cnn`` and ``python -m imagelab.classify``
+"""End-to-end runs of ``python -m imagelab.cli.train_cnn`` and ``python -m imagelab.cli.classify``
 on a tiny CIFAR-format folder (50 training and 10 test images)."""
 import json
 import os
@@ -12,12 +12,12 @@ from PIL import Image
 
 from conftest import ROOT, USAGE, is_png, run_script, snapshot
 
-SCRIPT = "imagelab.train_cnn"
+SCRIPT = "imagelab.cli.train_cnn"
 PROG = f"python -m {SCRIPT}"
 
 
 def classify(*args):
-    return subprocess.run([sys.executable, "-m", "imagelab.classify", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "imagelab.cli.classify", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -53,7 +53,7 @@ def test_training_writes_results_and_a_model_that_classifies_files(folders, tmp_
     assert [line.split(":")[0] for line in lines] == paths
     assert all(re.fullmatch(rf".*: ({names}) \(\d+%\)", line) for line in lines)
     # The saved model, compared with itself under light changes.
-    study = run_script("imagelab.robustness_study", *folders, str(models / "cnn_lenet.npz"))
+    study = run_script("imagelab.cli.robustness", *folders, str(models / "cnn_lenet.npz"))
     assert study.returncode == 0, study.stderr
     with open(os.path.join(results, "robustness.json")) as f:
         curves = json.load(f)["curves"]

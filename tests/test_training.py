@@ -1,12 +1,13 @@
-"""Tests of imagelab.training: mini-batches, the validation split, the training loop
+"""Tests of imagelab.training.loop: mini-batches, the validation split, the training loop
 (float32, epoch means, early stopping, augmentation) and the arguments it refuses."""
 import numpy as np
 import pytest
 
 from conftest import blobs
-from imagelab import model, training
-from imagelab.optimizers import SGD, Adam
-from imagelab.training import evaluate, iterate_minibatches, split_validation, train
+from imagelab.nn import network as model
+from imagelab.training import loop as training
+from imagelab.nn.optim import SGD, Adam
+from imagelab.training.loop import evaluate, iterate_minibatches, split_validation, train
 
 
 @pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (5, 128)])

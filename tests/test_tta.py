@@ -1,12 +1,12 @@
-"""Tests of imagelab.tta: the shifted views against a loop, and each level's logits
+"""Tests of imagelab.training.tta: the shifted views against a loop, and each level's logits
 against the views computed by hand."""
 import numpy as np
 import pytest
 
-from imagelab.conv import Flatten
-from imagelab.layers import Dense
-from imagelab.model import Network
-from imagelab.tta import mirrored, shift, tta_logits
+from imagelab.nn.conv import Flatten
+from imagelab.nn.layers import Dense
+from imagelab.nn.network import Network
+from imagelab.training.tta import mirrored, shift, tta_logits
 
 
 def reflect(i, size):

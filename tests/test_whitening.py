@@ -1,11 +1,11 @@
-"""Tests of imagelab.whitening: the whitening convolution decorrelates the patches it was
+"""Tests of imagelab.nn.whitening: the whitening convolution decorrelates the patches it was
 computed on, in the order and layout of ``Conv2d``; its shapes and refusals."""
 import numpy as np
 import pytest
 
-from imagelab import whitening
-from imagelab.conv import Conv2d
-from imagelab.whitening import patch_whitening
+from imagelab.nn import whitening
+from imagelab.nn.conv import Conv2d
+from imagelab.nn.whitening import patch_whitening
 
 U32 = np.finfo(np.float32).eps / 2          # unit roundoffs
 U64 = np.finfo(np.float64).eps / 2

@@ -1,0 +1,1 @@
+"""Studies of trained models: robustness to light."""

@@ -1,0 +1,1 @@
+"""A small autograd framework: the Tensor, its modules, optimizers and data loaders."""

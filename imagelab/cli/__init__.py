@@ -1,0 +1,1 @@
+"""The commands: one module each, run as ``imagelab COMMAND`` or ``python -m imagelab.cli.COMMAND``."""

@@ -1,0 +1,212 @@
+"""Command-line arguments: the parser, the argparse types and the flags every script shares.
+
+Every flag is checked as it is parsed, before any data is read; a refusal is one line
+on stderr that names the flag and the value typed, with exit status 2. The checks that
+need the data (``FlagError``) end in the same line once it is read. Library functions
+never see the parsed arguments: entry points pass them on as plain values.
+"""
+import argparse
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from imagelab.utils.checks import CheckError, DataError, FlagError, check_float, check_int
+from imagelab.data.registry import DATASETS, DEFAULT_SPLITS, OFFICIAL
+from imagelab.data.cifar import data_root
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but an error is a single line on stderr (no usage block), status 2."""
+
+    def error(self, message):
+        self.refuse(f"{message} (run with --help for usage)")
+
+    def parse_args(self, args=None, namespace=None):
+        """Parse as argparse does; a --split left out becomes the dataset's default.
+
+        That is ``DEFAULT_SPLITS[--dataset]``: 0.9 of the pooled images for cifar10
+        (the lab), the official training and test sets for the MNIST family.
+        """
+        parsed = super().parse_args(args, namespace)
+        if "split" in vars(parsed) and parsed.split is None:
+            parsed.split = DEFAULT_SPLITS[parsed.dataset]
+        return parsed
+
+    def refuse(self, message):
+        """Print "<prog>: error: <message>" as one line on stderr and exit with status 2."""
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    @contextlib.contextmanager
+    def flag_errors(self):
+        """End the run on an error the user can fix, raised in the block, with one line.
+
+        A ``FlagError`` is refused as above (status 2); a ``DataError``, or the
+        ImportError of an optional package (scikit-image), prints "error: <message>"
+        (status 1).
+        """
+        try:
+            yield
+        except FlagError as error:
+            self.refuse(str(error))
+        except (DataError, ImportError) as error:
+            raise SystemExit(f"error: {error}") from error
+
+
+def refuse_above(flag, value, limit, limit_is):
+    """Raise ``FlagError`` if ``value`` exceeds ``limit``; ``limit_is`` says what it counts."""
+    if value > limit:
+        raise FlagError(flag, f"must be at most {limit}, {limit_is}, got {value}")
+
+
+@contextlib.contextmanager
+def stop_if_diverging(learning_rate):
+    """Stop a training whose numbers overflow (the loss is then no longer finite).
+
+    NumPy's overflow, invalid-value and division warnings become errors in the block,
+    and the first one a ``FlagError`` on ``--learning-rate``: no result holds NaN.
+    """
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        try:
+            yield
+        except FloatingPointError as error:
+            raise FlagError("--learning-rate", f"the training diverged ({error}; the loss is "
+                            f"no longer finite): try a smaller learning rate than "
+                            f"{learning_rate:g}") from error
+
+
+def _checked(text, convert, check, **bounds):
+    """``convert(text)``, passed through ``check`` (from ``imagelab.utils.checks``) with ``bounds``.
+
+    A refusal quotes ``text`` as typed. A ValueError of ``convert`` reaches argparse,
+    which says "invalid <type> value: '<text>'".
+    """
+    value = convert(text)
+    try:
+        return check(value, "value", **bounds)
+    except CheckError as error:
+        raise argparse.ArgumentTypeError(f"must be {error.expected}, got {text}") from None
+
+
+def fraction(text):
+    """argparse type: a float strictly between 0 and 1."""
+    return _checked(text, float, check_float, min_value=0, max_value=1, include_min=False,
+                    include_max=False)
+
+
+def split(text):
+    """argparse type: "official" (the dataset's own test set) or a fraction in (0, 1)."""
+    return OFFICIAL if text == OFFICIAL else fraction(text)
+
+
+def rate(text):
+    """argparse type: a float in [0, 1) (a dropout rate, a momentum)."""
+    return _checked(text, float, check_float, min_value=0, max_value=1, include_max=False)
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0 (a learning rate)."""
+    return _checked(text, float, check_float, min_value=0, include_min=False)
+
+
+def non_negative_float(text):
+    """argparse type: a finite float >= 0 (a penalty factor)."""
+    return _checked(text, float, check_float, min_value=0)
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _checked(text, int, check_int, min_value=1)
+
+
+def fold_count(text):
+    """argparse type: an integer >= 2 (a number of cross-validation folds)."""
+    return _checked(text, int, check_int, min_value=2)
+
+
+def seed(text):
+    """argparse type: an integer >= 0, any size (a seed of ``np.random.default_rng``)."""
+    return _checked(text, int, check_int, min_value=0)
+
+
+def _folder(text, writable):
+    """``text`` if it is, or could be created as, a folder (``writable``: by this user)."""
+    existing = os.path.abspath(text)
+    while not os.path.exists(existing):      # the part of the path that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "a file" if existing == os.path.abspath(text) else f"{existing} is a file"
+        raise argparse.ArgumentTypeError(f"must be a folder, got {text} ({where})")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"must be a folder you can write to, got {text} "
+                                         f"({existing} is not writable)")
+    return text
+
+
+def data_folder(text):
+    """argparse type: the folder of the datasets, given it or its ``cifar-10-batches-py``."""
+    return data_root(_folder(text, writable=False))
+
+
+def results_folder(text):
+    """argparse type: a folder that exists and can be written, or can be created."""
+    return _folder(text, writable=True)
+
+
+def file_stem(text):
+    """argparse type: a file name without folder or extension, e.g. "mlp_best"."""
+    if not text or text.startswith(".") or os.sep in text or "/" in text:
+        raise argparse.ArgumentTypeError(f"must be a file name without a folder, not "
+                                         f"starting with '.', got '{text}'")
+    return text
+
+
+def validated(parse):
+    """argparse type that passes the text through ``parse``, whose ValueError refuses it.
+
+    E.g. ``type=validated(descriptors.parse_feature_spec)``: the text is kept as typed.
+    """
+    def check(text):
+        try:
+            parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+        return text
+    check.__name__ = parse.__name__
+    return check
+
+
+def add_results_arguments(parser, seed_help, base=os.curdir):
+    """Add --results-dir and --seed, the flags of every command (``seed_help``: what it seeds).
+
+    The default results folder is ``results`` in ``base`` (the current folder, or the
+    clone's root for the lab's scripts).
+    """
+    parser.add_argument("--results-dir", type=results_folder,
+                        default=os.path.join(base, "results"),
+                        help="folder for the plots and the json file (default: results/, "
+                             "whose committed files a run overwrites)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"{seed_help}, so that a run can be repeated (default: 0)")
+
+
+def add_common_arguments(parser, base=os.curdir):
+    """Add the flags that every command shares, with the lab's values as defaults.
+
+    The default data and results folders are ``data`` and ``results`` in ``base``.
+    """
+    parser.add_argument("--dataset", choices=DATASETS, default="cifar10",
+                        help="the images to classify (default: cifar10, the lab's)")
+    parser.add_argument("--data-dir", type=data_folder, default=os.path.join(base, "data"),
+                        help="folder holding cifar-10-batches-py, mnist/ and fashion-mnist/ "
+                             "(or cifar-10-batches-py itself; default: data/); a missing dataset is downloaded there")
+    add_results_arguments(parser, "seed of the shuffle before the split and of any other "
+                                  "randomness", base)
+    parser.add_argument("--split", type=split, default=None,
+                        help="fraction of all the images (training and test sets pooled, "
+                             "shuffled) used for training, or 'official' for the dataset's "
+                             "own test set (default: 0.9 for cifar10, the lab's; official "
+                             "for mnist and fashion-mnist)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading the dataset when it is missing")

@@ -1,0 +1,1 @@
+"""The layer stack: layers, convolution, batch norm, losses, update rules, the Network, architectures and model files."""

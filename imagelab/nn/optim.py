@@ -1,0 +1,162 @@
+"""Optimizers: update parameters from their gradients; and learning-rate schedules.
+
+An optimizer is built on the list of parameters it updates and keeps its state (a
+velocity, moment estimates) beside each one, in the same order.
+"""
+import math
+
+import numpy as np
+
+from imagelab.utils.checks import CheckError, check_float, check_int
+
+
+class SGD:
+    """Stochastic gradient descent with momentum, heavy-ball (default) or Nesterov's.
+
+    g <- grad + weight_decay w (coupled L2, as PyTorch's SGD), then
+
+    * heavy ball (``nesterov=False``): v <- momentum v - learning_rate g;  w <- w + v.
+      ``momentum=0`` is the lab's step.
+    * Nesterov (``nesterov=True``), PyTorch's formulation: b <- momentum b + g;
+      w <- w - learning_rate (g + momentum b), b starting at 0 (so b = g after the
+      first step, as PyTorch's buffer).
+
+    The weight decay applies to every parameter given, whatever its ``decay`` flag:
+    give it here or to ``Network.loss_and_gradients``, not both. For parameter groups
+    with their own settings (airbench's batch-norm biases: 64 times the learning rate,
+    1/64 of the weight decay), build one SGD per group and step each with its own rate::
+
+        biases = SGD(bn_biases, 0.85, nesterov=True, weight_decay=wd / 64)
+        others = SGD(the_rest, 0.85, nesterov=True, weight_decay=wd)
+        ...
+        biases.step(64 * lr * triangle(step, total))
+        others.step(lr * triangle(step, total))
+
+    Parameters
+    ----------
+    parameters : iterable of ``imagelab.nn.layers.Parameter``
+    momentum : float in [0, 1)
+    nesterov : bool
+    weight_decay : float >= 0
+    """
+
+    def __init__(self, parameters, momentum=0.9, nesterov=False, weight_decay=0.0):
+        self.parameters = list(parameters)
+        self.momentum = check_float(momentum, "momentum", 0, 1, include_max=False)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise CheckError("nesterov", "True or False", nesterov)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0)
+        # v (heavy ball) or b (Nesterov) for each parameter.
+        self.velocities = [np.zeros_like(p.value) for p in self.parameters]
+
+    def step(self, learning_rate):
+        """Update every parameter in place from its gradient."""
+        for p, v in zip(self.parameters, self.velocities):
+            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
+            v *= self.momentum
+            if self.nesterov:
+                v += g
+                p.value -= learning_rate * (g + self.momentum * v)
+            else:
+                v -= learning_rate * g
+                p.value += v
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015), with bias-corrected moment estimates.
+
+    m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;
+    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).
+
+    Parameters
+    ----------
+    parameters : iterable of ``imagelab.nn.layers.Parameter``
+    beta1, beta2 : float in [0, 1)
+    eps : float > 0
+    """
+
+    def __init__(self, parameters, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.parameters = list(parameters)
+        self.beta1 = check_float(beta1, "beta1", 0, 1, include_max=False)
+        self.beta2 = check_float(beta2, "beta2", 0, 1, include_max=False)
+        self.eps = check_float(eps, "eps", 0, include_min=False)
+        self.t = 0
+        # m, s and a work buffer for each parameter, updated in place: no new array per step.
+        self.moments = [[np.zeros_like(p.value) for _ in range(3)] for p in self.parameters]
+
+    def step(self, learning_rate):
+        """Update every parameter in place from its gradient."""
+        self.t += 1
+        # Bias corrections folded into the step size: Python floats, so float32 stays float32.
+        c1, c2 = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
+        step_size = learning_rate * math.sqrt(c2) / c1
+        eps = self.eps * math.sqrt(c2)       # = eps added to sqrt(s / c2), rescaled
+        for p, (m, s, work) in zip(self.parameters, self.moments):
+            adam_update(p.value, p.grad, m, s, work, self.beta1, self.beta2, step_size, eps)
+
+
+def adam_update(value, grad, m, s, work, beta1, beta2, step_size, eps):
+    """One Adam step on ``value``, in place, with the bias corrections already folded into
+    ``step_size`` and ``eps``: m, s updated from ``grad``; ``work`` is a scratch buffer of
+    the same shape (no new array per step)."""
+    m *= beta1
+    m += (1 - beta1) * grad
+    s *= beta2
+    np.multiply(grad, grad, out=work)
+    work *= 1 - beta2
+    s += work
+    np.sqrt(s, out=work)
+    work += eps
+    np.divide(m, work, out=work)
+    work *= step_size
+    value -= work
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def learning_rate_at(epoch, base, num_epoch, schedule="cosine"):
+    """Learning rate of epoch ``epoch`` (0-based) out of ``num_epoch``.
+
+    "constant": ``base``; "cosine": base (1 + cos(pi epoch / num_epoch)) / 2, from
+    ``base`` at the first epoch down towards 0 at the last.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / num_epoch))
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+
+def triangle(step, total, start=0.2, peak=0.23, end=0.07):
+    """Learning-rate multiplier of optimizer step ``step`` out of ``total``: warm-up, decay.
+
+    airbench's ``triangle``: piecewise linear through (0, start), (int(peak total), 1)
+    and (total, end), as ``np.interp(step, [0, int(peak total), total], [start, 1, end])``
+    (so 1 at step 0 when int(peak total) = 0, and ``end`` at step ``total``).
+
+    Parameters
+    ----------
+    step : int in [0, total]
+        Optimizer steps already taken: the first step uses 0, as airbench's ``LambdaLR``.
+    total : int >= 1
+    start, end : float >= 0
+        Multipliers at the first and the last step.
+    peak : float in [0, 1]
+        Where the multiplier reaches 1, as a fraction of ``total``.
+
+    Returns
+    -------
+    float
+        A Python float: multiplying a float32 array keeps it float32.
+    """
+    total = check_int(total, "total", 1)
+    step = check_int(step, "step", 0, total)
+    start, end = check_float(start, "start", 0), check_float(end, "end", 0)
+    peak_step = int(check_float(peak, "peak", 0, 1) * total)
+    if step < peak_step:
+        return start + (1 - start) * step / peak_step
+    if step == total:                   # also when peak_step = total
+        return end
+    return 1 + (end - 1) * (step - peak_step) / (total - peak_step)

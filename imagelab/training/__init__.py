@@ -1,0 +1,1 @@
+"""Training a Network: the loop, metrics, test-time augmentation."""

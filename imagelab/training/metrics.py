@@ -1,0 +1,71 @@
+"""Metrics of a classifier's predictions: accuracy, confusion matrix, worst mistakes.
+
+Plain arrays in, plain arrays or numbers out; the figures that show them are in
+``imagelab.viz.figures``.
+"""
+import numpy as np
+
+
+def accuracy(labels_true, labels_pred):
+    """Fraction of predictions that are right: a float in [0, 1].
+
+    Parameters
+    ----------
+    labels_true, labels_pred : array_like of int, shape (N,), N >= 1
+    """
+    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
+    if labels_true.shape != labels_pred.shape or labels_true.ndim != 1 or not labels_true.size:
+        raise ValueError(f"labels_true {labels_true.shape} and labels_pred "
+                         f"{labels_pred.shape} must be 1-D of the same non-zero length")
+    return float(np.count_nonzero(labels_true == labels_pred)) / len(labels_true)
+
+
+def confusion_matrix(labels_true, labels_pred, num_classes):
+    """Count each (true class, predicted class) pair.
+
+    Parameters
+    ----------
+    labels_true, labels_pred : array_like of int, shape (N,)
+        Class codes in 0..num_classes-1.
+    num_classes : int
+
+    Returns
+    -------
+    np.ndarray of np.int64, shape (num_classes, num_classes)
+        ``matrix[i, j]``: number of points of true class i predicted as j. It sums to
+        N; its diagonal holds the right predictions.
+    """
+    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
+    if labels_true.shape != labels_pred.shape or labels_true.ndim != 1:
+        raise ValueError(f"labels_true {labels_true.shape} and labels_pred "
+                         f"{labels_pred.shape} must be 1-D of the same length")
+    for name, labels in (("labels_true", labels_true), ("labels_pred", labels_pred)):
+        if labels.size and not (labels.min() >= 0 and labels.max() < num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got values "
+                             f"from {labels.min()} to {labels.max()}")
+    # The pair (i, j) has the single code i * num_classes + j: one bincount counts all.
+    counts = np.bincount(labels_true * num_classes + labels_pred,
+                         minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def worst_mistakes(probabilities, labels, count):
+    """Indices of the most confident wrong predictions, most confident first.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (N, C)
+        Predicted probability (or any score) of each class.
+    labels : np.ndarray of int, shape (N,)
+    count : int
+
+    Returns
+    -------
+    np.ndarray of int, shape (min(count, number of mistakes),)
+        Rows whose predicted class (the largest score) is wrong, sorted by decreasing
+        score of that predicted class.
+    """
+    predicted = np.argmax(probabilities, axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:count]]

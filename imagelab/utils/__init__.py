@@ -1,0 +1,1 @@
+"""Base helpers every other subpackage may use: argument checks, atomic files, progress lines, the machine."""

@@ -1,0 +1,80 @@
+"""Result files: written whole or not at all, JSON strict, with the data's provenance note.
+
+Every figure and record the project publishes goes through ``save_results`` (a plot
+and its numbers) or ``save_figure`` (a figure alone), so no reader ever meets a
+half-written file, a NaN in a JSON file, or a figure without its footnote.
+"""
+import json
+import os
+
+
+def write_atomic(path, write):
+    """Call ``write(file)`` on a temporary file, then rename it to ``path``.
+
+    The rename is atomic, so ``path`` holds either its old content or the whole new
+    one, never a half-written file.
+    """
+    folder, name = os.path.split(path)
+    # A name of our own in the same folder (so the rename stays atomic); plain open()
+    # gives the file the user's usual permissions, where mkstemp would make it private.
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            write(f)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def save_results(results_dir, name, figure, record, note="", figure_name=None):
+    """Save ``figure`` as ``<name>.png`` and ``record`` as ``<name>.json`` in ``results_dir``.
+
+    ``figure_name`` gives the figure another stem (``<figure_name>.png``).
+
+    Each file is written whole or not at all (see ``write_atomic``), and neither if
+    ``record`` is not strict JSON (NaN, Infinity or another type: ValueError or
+    TypeError). A ``note`` (e.g. ``imagelab.data.splits.data_note(data_dir)``) is printed
+    under the figure and kept in the record. ``figure_name`` names the figure's file
+    instead of ``name`` (e.g. "numpy_nn_training" beside "numpy_nn.json").
+    """
+    if note:
+        record = {**record, "note": note}
+    # Strict JSON, checked before anything is written: NaN or Infinity raise ValueError.
+    text = json.dumps(record, indent=2, allow_nan=False).encode() + b"\n"
+    add_note(figure, note)
+    save_figure(results_dir, name if figure_name is None else figure_name, figure)
+    path = os.path.join(results_dir, name + ".json")
+    write_atomic(path, lambda f: f.write(text))
+    print(f"saved {path}")
+
+
+def add_note(figure, note):
+    """Print ``note`` (if not empty) under ``figure``, small and grey, as every result does."""
+    if note:
+        figure.text(0.01, 0.01, note, fontsize=7, color="dimgray")
+        figure.tight_layout(rect=(0, 0.03, 1, 1))
+
+
+def save_figure(results_dir, name, figure):
+    """Write ``figure`` to ``<results_dir>/<name>.png`` atomically; return the path."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, name + ".png")
+    write_atomic(path, lambda f: figure.savefig(f, format="png", dpi=120))
+    print(f"saved {path}")
+    return path
+
+
+def result_name(prefix, features=None, dataset="cifar10"):
+    """File name (no extension) of a result: ``prefix``, the dataset, the representation.
+
+    The lab's dataset, cifar10, adds nothing (``knn``, ``mlp``), another adds
+    "_<dataset>" (``knn_fashion-mnist``), so that no run overwrites another dataset's
+    results. None or "raw" add nothing; a spec adds "_<spec>" with characters other
+    than letters, digits, "+", "-", "." and "_" replaced by "_".
+    """
+    name = prefix if dataset == "cifar10" else f"{prefix}_{dataset}"
+    if features in (None, "raw"):
+        return name
+    return name + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)

@@ -1,0 +1,1 @@
+"""Figures: every function takes arrays and returns a matplotlib Figure."""
