@@ -13,4 +13,4 @@ __all__ = ["distance_matrix", "knn_predict", "evaluate_knn"]
 
 if __name__ == "__main__":
     # Relative to this file, so that the results land in the clone's results/ folder.
-    command.main(base=os.path.dirname(os.path.abspath(__file__)))
+    command.main(base=os.path.dirname(os.path.abspath(__file__)), prog="knn.py")

@@ -18,4 +18,4 @@ __all__ = ["learn_once_mse", "one_hot", "learn_once_cross_entropy", "train_mlp",
 
 if __name__ == "__main__":
     # Relative to this file, so that the results land in the clone's results/ folder.
-    command.main(base=os.path.dirname(os.path.abspath(__file__)))
+    command.main(base=os.path.dirname(os.path.abspath(__file__)), prog="mlp.py")

@@ -1,6 +1,7 @@
-"""Everything beyond the lab: shared checks, and (in time) datasets, studies and networks.
+"""imagelab: image classification in plain NumPy, from k-nearest neighbours to a fast CNN recipe.
 
-The lab itself stays at the repository's root (``read_cifar.py``, ``knn.py``,
-``mlp.py``); this package only holds what they share and what goes further. Importing
-the package imports nothing else, so any of its modules can be used on its own.
+Importing the package imports nothing else: take what you need from its subpackages
+(``imagelab.nn``, ``imagelab.autograd``, ``imagelab.data``, ...; the map is in
+docs/layout.md). The commands are ``imagelab COMMAND`` (``imagelab --help``).
 """
+__version__ = "1.0.0"

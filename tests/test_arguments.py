@@ -34,7 +34,7 @@ def test_defaults_are_the_labs():
 def test_the_lab_scripts_default_to_the_clones_folders(script, command, monkeypatch):
     """``python knn.py`` from any folder reads data/ and writes results/ beside knn.py."""
     seen = []
-    monkeypatch.setattr(command, "main", lambda argv=None, base=os.curdir: seen.append(base))
+    monkeypatch.setattr(command, "main", lambda argv=None, base=os.curdir, prog=None: seen.append(base))
     runpy.run_path(os.path.join(ROOT, script), run_name="__main__")
     assert seen == [ROOT]
 

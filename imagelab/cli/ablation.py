@@ -28,7 +28,7 @@ from imagelab.cli.train_recipe import add_recipe_arguments, load_images, recipe_
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.ablation",
+        prog="imagelab ablation",
         description="Train the fast recipe with each ingredient removed in turn, at a short "
                     "budget, and table the test accuracies.")
     add_recipe_arguments(parser)

@@ -37,7 +37,7 @@ def probabilities(logits):
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m imagelab.cli.classify",
+    parser = ArgumentParser(prog="imagelab classify",
                             description="Classify image files with a saved model.")
     parser.add_argument("model", help="a model file written by python -m imagelab.cli.train_cnn")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")

@@ -22,7 +22,7 @@ from imagelab.data.registry import TITLES
 from imagelab.utils.files import result_name, save_results
 from imagelab.cli.toy import DATASETS, plot_confidence
 
-PROG = "python -m imagelab.cli.framework"
+PROG = "imagelab framework"
 
 
 def _add_training_arguments(parser, hidden, num_epoch, learning_rate, batch_size):

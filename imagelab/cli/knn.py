@@ -13,12 +13,14 @@ from imagelab.utils.files import result_name, save_results
 from imagelab.viz.figures import plot_accuracy
 
 
-def main(argv=None, base=os.curdir):
+def main(argv=None, base=os.curdir, prog="imagelab knn"):
     """The test accuracy for k = 1..k_max on the raw pixels, plotted.
 
-    ``base``: the folder whose ``data`` and ``results`` are the defaults.
+    ``base``: the folder whose ``data`` and ``results`` are the defaults; ``prog``: the
+    command's name in its messages.
     """
-    parser = ArgumentParser(description="kNN on CIFAR-10 (or --dataset): test accuracy for "
+    parser = ArgumentParser(prog=prog,
+                            description="kNN on CIFAR-10 (or --dataset): test accuracy for "
                                         "k = 1..k_max.")
     add_common_arguments(parser, base)
     parser.add_argument("--k-max", type=positive_int, default=20,

@@ -28,7 +28,7 @@ from imagelab.classic.knn import TIES, evaluate_knn, evaluate_knn_sweep, knn_pre
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.knn_study",
+        prog="imagelab knn-study",
         description="kNN on CIFAR-10 (or --dataset) with descriptors, cross-validation and "
                     "figures.")
     add_common_arguments(parser)

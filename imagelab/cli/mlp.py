@@ -74,12 +74,14 @@ def add_lab_arguments(parser, base=os.curdir):
                         help="number of full-batch training steps (default: 100)")
 
 
-def main(argv=None, base=os.curdir):
+def main(argv=None, base=os.curdir, prog="imagelab mlp"):
     """Train with the lab's settings, then plot and save the results.
 
-    ``base``: the folder whose ``data`` and ``results`` are the defaults.
+    ``base``: the folder whose ``data`` and ``results`` are the defaults; ``prog``: the
+    command's name in its messages.
     """
-    parser = ArgumentParser(
+    parser = ArgumentParser(prog=prog,
+                            
         description="Train the lab's one-hidden-layer MLP on CIFAR-10 (or --dataset) and plot "
                     "its accuracy.")
     add_lab_arguments(parser, base)

@@ -13,7 +13,7 @@ from imagelab.cli.mlp import add_lab_arguments, train_and_save
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m imagelab.cli.mlp_study",
+    parser = ArgumentParser(prog="imagelab mlp-study",
                             description="Train the lab's MLP on image descriptors.")
     add_lab_arguments(parser)
     parser.add_argument("--features", type=validated(parse_feature_spec), required=True,

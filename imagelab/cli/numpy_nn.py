@@ -22,7 +22,7 @@ DEFAULT_CLASSES = {"fashion-mnist": (1, 8), "mnist": (3, 8)}   # trouser vs bag;
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.numpy_nn",
+        prog="imagelab numpy-nn",
         description="Train the handout's NumPy network (Linear, ReLU, Sigmoid, squared "
                     "error) on two classes of MNIST or Fashion-MNIST.")
     add_common_arguments(parser)

@@ -20,7 +20,7 @@ from imagelab.viz.figures import plot_robustness
 
 
 def parse_arguments(argv=None):
-    parser = ArgumentParser(prog="python -m imagelab.cli.robustness",
+    parser = ArgumentParser(prog="imagelab robustness",
                             description="Test saved models on brighter, darker, flatter and "
                                         "sharper test images.")
     add_common_arguments(parser)

@@ -196,7 +196,7 @@ def plot_confidence(panels, title):
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.toy",
+        prog="imagelab toy",
         description="Train a small MLP on three toy 2-D sets (blobs, moons, spiral) and "
                     "draw its confidence over the plane.")
     add_results_arguments(parser, "seed of the points, the split and the weights")

@@ -36,7 +36,7 @@ from imagelab.training.loop import split_validation, train
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.train_cnn",
+        prog="imagelab train-cnn",
         description="Train a convolutional network on CIFAR-10 (or --dataset), plot its "
                     "learning curves and save the model.")
     add_common_arguments(parser)

@@ -30,7 +30,7 @@ from imagelab.training.loop import split_validation, train
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.train_mlp",
+        prog="imagelab train-mlp",
         description="Train a multilayer perceptron on CIFAR-10 (or --dataset) by mini-batches "
                     "and plot its learning curves.")
     add_common_arguments(parser)

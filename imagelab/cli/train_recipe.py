@@ -83,7 +83,7 @@ def recipe_from_arguments(args):
 
 def parse_arguments(argv=None):
     parser = ArgumentParser(
-        prog="python -m imagelab.cli.train_recipe",
+        prog="imagelab train-recipe",
         description="Train the fast CIFAR-10 recipe (airbench94) in NumPy, plot its learning "
                     "curves, test it with test-time augmentation and save the model.")
     add_recipe_arguments(parser)

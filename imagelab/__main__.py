@@ -1,0 +1,4 @@
+"""``python -m imagelab COMMAND [flags]``: the same front as the ``imagelab`` command."""
+from imagelab.cli import main
+
+main()
