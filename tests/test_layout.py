@@ -86,6 +86,8 @@ def imports(path):
 
 def subpackage(module):
     """'nn' for 'imagelab.nn.layers'; None for the package itself or a root script."""
+    if module == "imagelab.__main__":
+        return "cli"                          # python -m imagelab: the commands' front
     parts = module.split(".")
     return parts[1] if parts[0] == "imagelab" and len(parts) > 1 else None
 
