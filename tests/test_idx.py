@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import IDX_CODES, idx_bytes
+from imagelab.data import idx
 from imagelab.data.idx import read_idx
 
 
@@ -91,10 +92,58 @@ def test_truncated_header_is_refused(tmp_path):
         read_idx(path)
 
 
-def test_bytes_beyond_the_values_are_refused(tmp_path):
-    path = write(tmp_path, "long", idx_bytes(np.zeros(5, np.int16)) + b"\0\0", True)
-    with pytest.raises(ValueError, match="2 bytes beyond the 18 its header announces"):
+@pytest.mark.parametrize("compress, counted", [(False, "2 bytes"), (True, "bytes")])
+def test_bytes_beyond_the_values_are_refused(tmp_path, compress, counted):
+    """A plain file's extra bytes are counted from its size; a stream's are not read."""
+    path = write(tmp_path, "long", idx_bytes(np.zeros(5, np.int16)) + b"\0\0", compress)
+    with pytest.raises(ValueError) as info:
         read_idx(path)
+    assert str(info.value) == f"{path}: {counted} beyond the 18 its header announces"
+
+
+class CountingGzipFile(gzip.GzipFile):
+    """A GzipFile that counts the decompressed bytes it hands out (its readinto calls read)."""
+    handed_out = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        CountingGzipFile.handed_out += len(data)
+        return data
+
+
+def test_a_stream_longer_than_announced_is_not_decompressed_to_its_end(tmp_path, monkeypatch):
+    """50 MB of zeros after 10 images (about 50 KB compressed): refused after one more byte."""
+    values = idx_bytes(np.zeros((10, 28, 28), np.uint8))
+    path = tmp_path / "bomb.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(values)
+        for _ in range(50):
+            f.write(bytes(1 << 20))
+    monkeypatch.setattr(idx.gzip, "GzipFile", CountingGzipFile)
+    with pytest.raises(ValueError, match="bytes beyond the 7,856 its header announces"):
+        read_idx(path, shape=(None, 28, 28))
+    assert CountingGzipFile.handed_out == len(values) + 1
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_dimensions_beyond_max_bytes_are_refused_before_any_allocation(tmp_path, compress,
+                                                                       monkeypatch):
+    """Sizes whose product overflows 64 bits, or just too large, end in one line."""
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("allocated before the size was checked")
+
+    monkeypatch.setattr(idx.np, "empty", no_allocation)
+    overflow = bytes([0, 0, 0x08, 4]) + b"\xff\xff\xff\xff" * 4
+    path = write(tmp_path, "overflow", overflow, compress)
+    with pytest.raises(ValueError) as info:
+        read_idx(path)
+    assert str(info.value) == (
+        f"{path}: its header announces {(2**32 - 1) ** 4:,} bytes of values (dimensions "
+        f"{(2**32 - 1,) * 4}), more than the 1,073,741,824 allowed (max_bytes)")
+    small = write(tmp_path, "images", idx_bytes(np.zeros((10, 28, 28), np.uint8)), compress)
+    with pytest.raises(ValueError, match="announces 7,840 bytes of values .* more than the "
+                                         "7,839 allowed"):
+        read_idx(small, max_bytes=7839)
 
 
 def test_truncated_gzip_stream_is_refused(tmp_path):
