@@ -153,11 +153,13 @@ def link_problems(text, base):
 
 
 def read(page):
+    """The text of a markdown file."""
     with open(page, encoding="utf-8") as f:
         return f.read()
 
 
 def name(page):
+    """A page's path in the repository, for test ids and messages."""
     return os.path.relpath(page, ROOT)
 
 

@@ -13,6 +13,7 @@ K_VALUES = list(range(1, 8))
 
 
 def sweep(progress, chunk_bytes):
+    """The k sweep's accuracies on fixed blobs: 300 training rows, 40 test rows."""
     rng = np.random.default_rng(0)
     data_train, labels_train = blobs(rng, 300, d=6, dtype=np.float32)
     data_test, labels_test = blobs(rng, 40, d=6, dtype=np.float32)
