@@ -1,4 +1,5 @@
 """The k sweep's progress line: shown on stderr, and without effect on the accuracies."""
+import functools
 import io
 import os
 
@@ -30,12 +31,21 @@ def test_the_sweep_reports_each_block_of_training_rows_and_keeps_its_results():
     assert lines[-1].startswith("  nearest neighbours: 300/300 training rows")
     assert len(lines) == 9
     assert with_line == sweep(None, chunk_bytes=2000)
-    assert with_line == sweep(None, chunk_bytes=10**6)           # one block, no line
 
 
-def test_knn_command_prints_its_progress_on_stderr(tmp_path, capsys):
+def test_a_sweep_of_one_block_says_nothing():
+    stream = io.StringIO()
+    one_block = sweep(Progress(300, stream=stream), chunk_bytes=10**6)
+    assert stream.getvalue() == ""
+    assert one_block == sweep(None, chunk_bytes=2000)
+
+
+def test_knn_command_prints_its_progress_on_stderr(tmp_path, capsys, monkeypatch):
     make_cifar_folder(os.path.join(tmp_path, "data", "cifar-10-batches-py"),
                       sizes=(20, 20, 20, 20, 20, 10))
+    # Blocks of 3 rows: the 99 training rows of the 90% split in several blocks.
+    monkeypatch.setattr(command, "evaluate_knn_sweep",
+                        functools.partial(evaluate_knn_sweep, chunk_bytes=6 * 3073 * 4))
     command.main(["--data-dir", os.path.join(tmp_path, "data"), "--results-dir",
                   os.path.join(tmp_path, "results"), "--k-max", "3", "--no-download"])
     out, err = capsys.readouterr()

@@ -304,7 +304,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES, progr
         Working memory beyond a shifted copy of ``data_test``: at most half for the
         block of training rows, the rest for its scores against a chunk of test rows.
     progress : imagelab.utils.progress.Progress, optional
-        Updated after each block of training rows with the number of rows done.
+        Updated after each block of training rows with the number of rows done, when
+        there are several blocks (a single block would report only its end).
 
     Returns
     -------
@@ -338,6 +339,7 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES, progr
     best_values = np.full((n_test, k), np.inf, dtype)
     best_indices = np.zeros((n_test, k), np.intp)
     began = time.perf_counter()
+    report = progress is not None and block < n_train
     for start in range(0, n_train, block):
         train = train_buffer[:min(block, n_train - start)]              # (n_block, d + 1)
         _shift_rows(data_train[start:start + block], centre, out=train)  # [t, ||t||^2]
@@ -360,7 +362,7 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES, progr
             best = best_values[rows:rows + chunk], best_indices[rows:rows + chunk]
             new_rows, columns, values = _candidates(scores, best[0])
             _merge(*best, new_rows, columns + start, values)
-        if progress is not None:
+        if report:
             done = start + len(train)
             progress.update(done, f"  nearest neighbours: {done}/{n_train} training rows, "
                                   f"{time.perf_counter() - began:.0f} s")
@@ -476,7 +478,8 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
         Where a tie in the vote goes (see ``knn_predict``).
     progress : imagelab.utils.progress.Progress, optional
         Updated after each block of training rows (about 5,000 rows of CIFAR-10) with
-        the number of training rows done; it changes no result.
+        the number of training rows done, when there are several blocks; it changes no
+        result.
 
     Returns
     -------
