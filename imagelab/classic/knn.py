@@ -5,6 +5,8 @@ Euclidean (L2) distance. ``distance_matrix``, ``knn_predict`` and ``evaluate_knn
 the lab's contract (re-exported by ``knn.py`` at the repository's root);
 ``evaluate_knn_sweep`` finds the nearest neighbours once for a whole range of k.
 """
+import time
+
 import numpy as np
 
 from imagelab.utils.checks import (check_dataset, check_finite, check_int, check_labels,
@@ -285,7 +287,7 @@ def _equal_parts(n, most):
     return -(-n // n_parts)
 
 
-def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
+def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES, progress=None):
     """Indices of the ``k`` nearest training rows of each test row, nearest first.
 
     Both sets are shifted by the centre of the training set, as in ``distance_matrix``.
@@ -301,6 +303,9 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     chunk_bytes : int
         Working memory beyond a shifted copy of ``data_test``: at most half for the
         block of training rows, the rest for its scores against a chunk of test rows.
+    progress : imagelab.utils.progress.Progress, optional
+        Updated after each block of training rows with the number of rows done, when
+        there are several blocks (a single block would report only its end).
 
     Returns
     -------
@@ -333,6 +338,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
     scores_buffer = np.empty(chunk * block, dtype)
     best_values = np.full((n_test, k), np.inf, dtype)
     best_indices = np.zeros((n_test, k), np.intp)
+    began = time.perf_counter()
+    report = progress is not None and block < n_train
     for start in range(0, n_train, block):
         train = train_buffer[:min(block, n_train - start)]              # (n_block, d + 1)
         _shift_rows(data_train[start:start + block], centre, out=train)  # [t, ||t||^2]
@@ -346,7 +353,8 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
             # Entries so large that their squares overflow: start again on copies
             # scaled by a power of two, which ranks the neighbours exactly the same.
             scale = _scale(data_train, data_test)
-            return _nearest_neighbours(data_train * scale, data_test * scale, k, chunk_bytes)
+            return _nearest_neighbours(data_train * scale, data_test * scale, k, chunk_bytes,
+                                       progress)
         for rows in range(0, n_test, chunk):
             x = test[rows:rows + chunk]
             scores = scores_buffer[:len(x) * len(train)].reshape(len(x), len(train))
@@ -354,6 +362,10 @@ def _nearest_neighbours(data_train, data_test, k, chunk_bytes=CHUNK_BYTES):
             best = best_values[rows:rows + chunk], best_indices[rows:rows + chunk]
             new_rows, columns, values = _candidates(scores, best[0])
             _merge(*best, new_rows, columns + start, values)
+        if report:
+            done = start + len(train)
+            progress.update(done, f"  nearest neighbours: {done}/{n_train} training rows, "
+                                  f"{time.perf_counter() - began:.0f} s")
     return best_indices
 
 
@@ -446,7 +458,7 @@ def knn_predict(dists, labels_train, k, ties="nearest"):
 
 
 def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_values,
-                       chunk_bytes=CHUNK_BYTES, ties="nearest"):
+                       chunk_bytes=CHUNK_BYTES, ties="nearest", progress=None):
     """Accuracy of kNN on the test set for several k, from one pass over the distances.
 
     The ``max(k_values)`` nearest neighbours of each test point are found once
@@ -464,6 +476,10 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     chunk_bytes : int >= 1, optional
     ties : {"nearest", "smallest"}, optional
         Where a tie in the vote goes (see ``knn_predict``).
+    progress : imagelab.utils.progress.Progress, optional
+        Updated after each block of training rows (about 5,000 rows of CIFAR-10) with
+        the number of training rows done, when there are several blocks; it changes no
+        result.
 
     Returns
     -------
@@ -491,7 +507,7 @@ def evaluate_knn_sweep(data_train, labels_train, data_test, labels_test, k_value
     chunk_bytes = check_int(chunk_bytes, "chunk_bytes", 1)
     ties = _check_ties(ties)
     classes, codes = np.unique(labels_train, return_inverse=True)
-    nearest = _nearest_neighbours(data_train, data_test, max(k_values), chunk_bytes)
+    nearest = _nearest_neighbours(data_train, data_test, max(k_values), chunk_bytes, progress)
     predictions = _vote(codes[nearest], len(classes), k_values, ties)    # (n_test,) each
     correct = [np.count_nonzero(classes[predicted] == labels_test) for predicted in predictions]
     return [count / len(data_test) for count in correct]

@@ -10,6 +10,7 @@ from imagelab.cli.arguments import ArgumentParser, add_common_arguments, positiv
 from imagelab.data.registry import TITLES
 from imagelab.data.splits import data_note, load_split
 from imagelab.utils.files import result_name, save_results
+from imagelab.utils.progress import Progress
 from imagelab.viz.figures import plot_accuracy
 
 
@@ -33,8 +34,10 @@ def main(argv=None, base=os.curdir, prog="imagelab knn"):
             download=not args.no_download).arrays()
         refuse_above("--k-max", args.k_max, len(data_train), "the number of training images")
         k_values = list(range(1, args.k_max + 1))
+        progress = Progress(len(data_train))
         accuracies = evaluate_knn_sweep(data_train, labels_train, data_test, labels_test,
-                                        k_values)
+                                        k_values, progress=progress)
+        progress.close()
     elapsed = time.perf_counter() - start
     print(" k  accuracy")
     for k, accuracy in zip(k_values, accuracies):
