@@ -1,6 +1,6 @@
 """How fast do the convolutional networks train, and how much memory do they take?
 
-Issues 13 (point 4) and 15 (point 4). On two CIFAR-10 nets, 32 x 32 x 3 inputs:
+On two CIFAR-10 nets, 32 x 32 x 3 inputs:
 ``conv4(10)`` (four 3 x 3 convolutions with batch norm, 32-32-pool-64-64-pool, dense
 512; batch 128) and the fast recipe's ``airbench(10)`` (a 2 x 2 whitening convolution,
 three blocks of widths 64-256-256, GELU, global max pooling; micro-batches of 256, steps

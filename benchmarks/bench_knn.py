@@ -30,7 +30,7 @@ from imagelab.classic import knn  # noqa: E402
 from imagelab.classic.knn import evaluate_knn_sweep  # noqa: E402
 
 K_VALUES = list(range(1, 21))
-GOAL = 1.15       # issue 8: the sweep costs at most 1.15 products on every kernel
+GOAL = 1.15       # the goal: the sweep costs at most 1.15 products on every kernel
 MEMORY_GOAL = 512  # MB of extra peak memory at 54,000 x 6,000
 # The sweep's helpers timed by --phases; the rest of its time is the matrix products,
 # the shifted copy of the test rows, the centre and the votes.

@@ -144,5 +144,5 @@ def test_flops_count_each_product_twice_per_multiply_add():
     macs = (28 * 28 * 5 * 5 * 3 * 6 + 10 * 10 * 5 * 5 * 6 * 16
             + 400 * 120 + 120 * 84 + 84 * 10)
     assert network.flops((32, 32, 3)) == 2 * macs
-    # airbench94: about 0.24 GFLOP a forward pass (the 0.71 for a training step).
+    # airbench94: about 0.24 GFLOP a forward pass (about 0.71 for a training step).
     assert 0.23e9 < build(airbench(10), (32, 32, 3), seed=0).flops((32, 32, 3)) < 0.25e9
