@@ -109,7 +109,7 @@ def train_binary_toy(points, labels, hidden=(32, 32), num_epoch=100, learning_ra
     Parameters
     ----------
     points : np.ndarray of float32, shape (n, 2), labels : np.ndarray of int, shape (n,)
-        Classes 0 and 1 (``imagelab.cli.toy``'s sets).
+        Classes 0 and 1 (``imagelab.data.toy``'s sets).
     hidden : sequence of int >= 1
     num_epoch : int >= 1
         Passes of Adam (constant ``learning_rate``) over shuffled batches of ``batch_size``.
@@ -147,7 +147,7 @@ class AsTwoLogits:
     """A one-logit binary model seen as a classifier of two logits, (0, z).
 
     softmax((0, z)) gives class 1 the probability e^z / (1 + e^z) = sigmoid(z), the
-    model's own: ``imagelab.cli.toy.plot_confidence`` draws it like a two-logit network.
+    model's own: ``imagelab.viz.figures.plot_confidence`` draws it like a two-logit network.
     """
 
     def __init__(self, model):

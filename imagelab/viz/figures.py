@@ -13,6 +13,7 @@ from imagelab.utils.checks import check_int, check_seed
 from imagelab.utils.files import save_figure
 from imagelab.data.images import IMAGE_SHAPE, rows_to_images
 from imagelab.training.metrics import confusion_matrix, worst_mistakes
+from imagelab.training.toy import probability_grid
 
 
 def plot_learning_curves(history, title, other="val"):
@@ -323,4 +324,34 @@ def plot_comparison(result, title):
         ax.legend()
     figure.suptitle(title)
     figure.tight_layout()
+    return figure
+
+
+def plot_confidence(panels, title):
+    """One panel per set: the probability of class 1 as filled contours, the points on top.
+
+    Parameters
+    ----------
+    panels : sequence of (str, Network, np.ndarray (n, 2), np.ndarray of int (n,))
+        Each panel's title, trained network, points and labels.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel and a shared colour bar; the 0.5 contour (the decision
+        boundary) drawn in black.
+    """
+    figure = Figure(figsize=(4 * len(panels) + 1, 4), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    levels = np.linspace(0, 1, 11)
+    for ax, (name, network, points, labels) in zip(axes, panels):
+        x, y, probability = probability_grid(network, points)
+        filled = ax.contourf(x, y, probability, levels=levels, cmap="RdBu_r", alpha=0.8)
+        ax.contour(x, y, probability, levels=[0.5], colors="black", linewidths=1)
+        ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="bwr", vmin=0, vmax=1, s=8,
+                   edgecolors="white", linewidths=0.3)
+        ax.set(title=name, xlabel="x1", ylabel="x2", aspect="equal")
+    figure.colorbar(filled, ax=list(axes), label="probability of class 1")
+    figure.suptitle(title)
     return figure
