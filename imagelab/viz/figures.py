@@ -355,3 +355,40 @@ def plot_confidence(panels, title):
     figure.colorbar(filled, ax=list(axes), label="probability of class 1")
     figure.suptitle(title)
     return figure
+
+
+def plot_two_class_grid(rows, targets, probabilities, class_names, image_shape, title,
+                        count=32, seed=0):
+    """Test images with the predicted class: every mistake first (red), then a random few.
+
+    Parameters
+    ----------
+    rows : np.ndarray, shape (N, h * w * c)
+        The test images, values in 0..255.
+    targets : np.ndarray of int (0 or 1), shape (N,)
+    probabilities : np.ndarray, shape (N,)
+        Probability of class 1; the prediction is class 1 above 0.5.
+    class_names : (str, str)
+    image_shape : (h, w, c)
+    title : str
+    count : int >= 1
+        Images shown: the mistakes (up to ``count``), then right ones drawn at random.
+    seed : int >= 0
+        Seed of the random choice.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    count, seed = check_int(count, "count", 1), check_seed(seed)
+    predicted = (probabilities > 0.5).astype(np.int64)
+    wrong = np.flatnonzero(predicted != targets)[:count]
+    right = np.flatnonzero(predicted == targets)
+    rng = np.random.default_rng(seed)
+    shown = np.concatenate([wrong, np.sort(rng.choice(
+        right, min(count - len(wrong), len(right)), replace=False))]).astype(np.int64)
+    confidence = np.where(predicted == 1, probabilities, 1 - probabilities)
+    return plot_image_grid(rows[shown], targets[shown], predicted[shown], class_names,
+                           f"{title}\n{len(wrong)} mistakes of {len(targets)} (first, in "
+                           "red), then right predictions at random", confidence[shown],
+                           image_shape=image_shape)
