@@ -41,7 +41,8 @@ class DatasetRecord:
     Attributes
     ----------
     name : str
-        The ``--dataset`` value and the folder of its results' names, e.g. "mnist".
+        The ``--dataset`` value, e.g. "mnist", which result file names carry
+        (``imagelab.data.splits.result_name``).
     title : str
         The name figures give it, e.g. "MNIST".
     image_shape : (h, w, c)
@@ -60,7 +61,7 @@ class DatasetRecord:
     sizes : (int, int)
         The number of images in its official training and test sets.
     default_split : float in (0, 1) or OFFICIAL
-        The split when none is asked for (``imagelab.data.splits.load_split``).
+        ``--split``'s default for it (see ``imagelab.data.splits.load_split``).
     fetch : callable (record, data_dir, download) -> str
         The path of ``folder`` in ``data_dir``, once its files are there (downloaded
         if ``download`` allows).
