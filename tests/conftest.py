@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
 tiny IDX files, easy classification problems, random images, finite differences, and
 running the scripts."""
+import dataclasses
 import gzip
 import os
 import pickle
@@ -15,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Let plain ``pytest`` (not only ``python -m pytest``) import the modules at the repo root.
 sys.path.insert(0, ROOT)
 
-from imagelab.data.registry import MNIST_FILES  # noqa: E402
+from imagelab.data.registry import DATASETS, MNIST_FILES  # noqa: E402
 from imagelab.data.cifar import BATCH_FILES, BATCH_FOLDER, DATA_SIZE  # noqa: E402
 
 REAL_CIFAR = os.path.join(ROOT, "data", BATCH_FOLDER)
@@ -138,10 +139,16 @@ def make_mnist_folder(folder, counts=(12, 8), seed=0, labels_max=9):
     return arrays
 
 
+def set_mnist_sizes(monkeypatch, sizes):
+    """Let the MNIST family's records expect ``sizes`` (training, test) images."""
+    for name in ("mnist", "fashion-mnist"):
+        monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], sizes=sizes))
+
+
 @pytest.fixture
 def tiny_mnist(monkeypatch):
     """Let the MNIST family hold 12 training and 8 test images, as ``make_mnist_folder`` writes."""
-    monkeypatch.setattr("imagelab.data.registry.MNIST_COUNTS", (12, 8))
+    set_mnist_sizes(monkeypatch, (12, 8))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from imagelab.autograd.nn import Linear, ReLU
 from imagelab.handouts.framework_tasks import (AsTwoLogits, binary_mlp, compare_with_network,
                                                predict, train_binary_toy)
 from imagelab.viz.figures import plot_comparison
-from imagelab.cli.toy import moons
+from imagelab.data.toy import moons
 from imagelab.nn.functional import sigmoid, softmax
 
 

@@ -1,15 +1,17 @@
 """Tests of imagelab.nn.architectures and of Network.summary: the architectures build for each
 dataset's images, every layer's input size is inferred, an entry's options reach its
-layer, and a spec that does not fit is refused by name."""
+layer, every registered layer is built from its entry and described back, and a spec that
+does not fit is refused by name."""
 import json
 
 import numpy as np
 import pytest
 
 from imagelab.nn.batchnorm import BatchNorm
-from imagelab.nn.architectures import ARCHITECTURES, airbench, build, conv4, lenet
+from imagelab.nn.architectures import (ARCHITECTURES, LAYERS, LayerKind, airbench, build, conv4,
+                                      describe, lenet)
 from imagelab.nn.conv import Conv2d, GlobalMaxPool
-from imagelab.nn.layers import GELU, Dense, Scale
+from imagelab.nn.layers import GELU, Dense, Layer, Scale, Sigmoid
 
 
 @pytest.mark.parametrize("shape, flat", [((32, 32, 3), 16 * 5 * 5), ((28, 28, 1), 16 * 4 * 4)])
@@ -120,14 +122,23 @@ def test_he_initialisation_scale():
     ([["conv", 4, 9, 1, 0]], r"a 9-wide window does not fit in an input height of 8"),
     ([["pool", 2], ["pool", 2], ["pool", 2], ["pool", 2]], r"a 2-wide window does not fit in "
                                                             r"an input height of 1"),
-    ([["softmax"]], r"unknown layer 'softmax' in the architecture"),
-    ([["softmax", {"a": 1}]], r"unknown layer 'softmax' in the architecture"),
-    ([["conv", 4, 3, 1, 1, {"bais": False}]], r"^layer 'conv' in the architecture takes no "
-                                              r"option 'bais' \(its options: bias, init\)$"),
-    ([["bn", {"gamma": False}]], r"^layer 'bn' in the architecture takes no option 'gamma' "
-                                 r"\(its options: momentum, eps, scale\)$"),
-    ([["gelu", {"approximate": "tanh"}]], r"^layer 'gelu' in the architecture takes no option "
-                                          r"'approximate' \(its options: none\)$"),
+    ([["relu"], ["softmax"]], r"^unknown layer 'softmax' in the architecture entry 1 "
+                              r"\['softmax'\], expected one of conv, pool, gmaxpool, bn, relu, "
+                              r"gelu, scale, flatten, dense, dropout$"),
+    ([["softmax", {"a": 1}]], r"unknown layer 'softmax' in the architecture entry 0"),
+    ([["conv", 4, 3, 1, 1, {"bais": False}]], r"^layer 'conv' in the architecture entry 0 "
+                                              r"\['conv', 4, 3, 1, 1, \{'bais': False\}\] "
+                                              r"takes no option 'bais' \(its options: bias, "
+                                              r"init\)$"),
+    ([["bn", {"gamma": False}]], r"^layer 'bn' in the architecture entry 0 \['bn', "
+                                 r"\{'gamma': False\}\] takes no option 'gamma' \(its "
+                                 r"options: momentum, eps, scale\)$"),
+    ([["gelu", {"approximate": "tanh"}]], r"^layer 'gelu' in the architecture entry 0 .* takes "
+                                          r"no option 'approximate' \(its options: none\)$"),
+    ([["relu", 2]], r"^layer 'relu' in the architecture entry 0 \['relu', 2\] does not take "
+                    r"these arguments \(.*\)$"),
+    ([["scale"]], r"^layer 'scale' in the architecture entry 0 \['scale'\] does not take "
+                  r"these arguments"),
     ([["conv", 4, 2, 1, 0, {"init": "identity"}]], r"^init='identity' needs odd kernel sizes"),
     ([["bn", {"scale": "false"}]], r"^scale must be True or False, got 'false'$"),
     ([["flatten"], ["gmaxpool"]], r"GlobalMaxPool\(\) expects images of shape \(H, W, C\), got "
@@ -146,3 +157,63 @@ def test_flops_count_each_product_twice_per_multiply_add():
     assert network.flops((32, 32, 3)) == 2 * macs
     # airbench94: about 0.24 GFLOP a forward pass (about 0.71 for a training step).
     assert 0.23e9 < build(airbench(10), (32, 32, 3), seed=0).flops((32, 32, 3)) < 0.25e9
+
+
+# One entry of each registered layer, every option away from its default, and the input
+# shape it is built for.
+EXAMPLES = {
+    "conv": (["conv", 4, 3, 1, 1, {"bias": False, "init": "identity"}], (6, 6, 2)),
+    "pool": (["pool", 3, 2], (7, 7, 2)),
+    "gmaxpool": (["gmaxpool"], (6, 6, 2)),
+    "bn": (["bn", {"momentum": 0.4, "eps": 1e-12, "scale": False}], (6, 6, 2)),
+    "relu": (["relu"], (6, 6, 2)),
+    "gelu": (["gelu"], (5,)),
+    "scale": (["scale", 0.5], (5,)),
+    "flatten": (["flatten"], (6, 6, 2)),
+    "dense": (["dense", 3, {"bias": False, "init": "uniform"}], (5,)),
+    "dropout": (["dropout", 0.25], (5,)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_every_registered_layer_is_built_from_its_entry_and_described_back(name):
+    entry, shape = EXAMPLES[name]        # a KeyError: give the new layer an example above
+    network = build([entry], shape, seed=0)
+    assert type(network.layers[0]) is LAYERS[name].layer
+    assert describe(network) == [entry]
+    again = build(json.loads(json.dumps(describe(network))), shape, seed=0)   # as saved
+    for a, b in zip(network.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("spec", [lenet(10), conv4(10), conv4(10, batch_norm=False, dropout=0.5),
+                                  airbench(10), airbench(10, identity_init=False)])
+def test_the_architectures_are_described_back_as_written(spec):
+    assert describe(build(spec, (32, 32, 3), seed=0)) == spec
+
+
+def test_options_at_their_default_are_left_out_of_the_description():
+    network = build([["conv", 4, (3, 1), 1, 0, {"bias": True, "init": "he"}], ["pool", 2],
+                     ["bn", {"scale": True}], ["flatten"], ["dense", 3, {"init": "he"}]],
+                    (6, 6, 2), seed=0)
+    assert describe(network) == [["conv", 4, [3, 1], 1, 0], ["pool", 2], ["bn"], ["flatten"],
+                                 ["dense", 3]]
+
+
+def test_a_layer_without_a_name_is_not_described():
+    network = build([["relu"]], (3,))
+    network.layers.append(Sigmoid())
+    with pytest.raises(ValueError, match=r"^layer Sigmoid\(\) has no name in LAYERS"):
+        describe(network)
+
+
+def test_a_new_layer_is_one_registry_entry(monkeypatch):
+    class Square(Layer):
+        def forward(self, x, training=False):
+            return x * x
+
+    monkeypatch.setitem(LAYERS, "square", LayerKind(Square, lambda shape, rng: Square(),
+                                                    lambda layer: ([], {})))
+    network = build([["square"]], (2,))
+    np.testing.assert_array_equal(network.forward(np.array([[1.0, -3.0]])), [[1.0, 9.0]])
+    assert describe(network) == [["square"]]

@@ -1,5 +1,5 @@
 """Tests of imagelab.data.splits: load_split reads, describes and splits CIFAR-10 from plain
-arguments; missing or corrupt data is a message, a bad split a flag error; data_note."""
+arguments; missing or corrupt data is a message, a bad split a flag error; data_note and result_name."""
 import os
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from conftest import make_cifar_folder
 from imagelab.cli.arguments import ArgumentParser, DataError, FlagError, add_common_arguments
-from imagelab.data.splits import data_note, load_split
+from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.descriptors import color_histogram, describer
 from imagelab.data.images import rows_to_images
 from imagelab.data.cifar import BATCH_FOLDER
@@ -118,3 +118,18 @@ def test_data_note_only_for_the_jpeg_copy(tmp_path):
     assert data_note(str(tmp_path)) == ""
     (folder / "readme.html").write_text("<p>CIFAR-10 rebuilt from a JPEG copy.</p>")
     assert "JPEG" in data_note(str(tmp_path))
+
+
+def test_result_name_makes_a_file_name_of_a_spec():
+    assert result_name("knn", None) == result_name("knn", "raw") == "knn"
+    assert result_name("mlp", "hog:channels=rgb+color") == "mlp_hog_channels_rgb+color"
+
+
+@pytest.mark.parametrize("prefix, features, dataset, name", [
+    ("knn", None, "cifar10", "knn"),                        # the lab's files keep their names
+    ("knn", None, "fashion-mnist", "knn_fashion-mnist"),    # another dataset never overwrites them
+    ("mlp", "hog", "mnist", "mlp_mnist_hog"),
+    ("knn_cv", "hog:channels=rgb", "cifar10", "knn_cv_hog_channels_rgb"),
+])
+def test_result_names_carry_the_dataset_and_the_representation(prefix, features, dataset, name):
+    assert result_name(prefix, features, dataset) == name

@@ -12,7 +12,7 @@ import pytest
 
 from imagelab.cli import knn as knn_cli
 from imagelab.cli import mlp as mlp_cli
-from conftest import ROOT, make_cifar_folder, make_mnist_folder
+from conftest import ROOT, make_cifar_folder, make_mnist_folder, set_mnist_sizes
 from imagelab.cli import knn_study
 from imagelab.cli import mlp_study
 from imagelab.cli import train_mlp as train
@@ -98,7 +98,7 @@ def test_knn_study_descriptors_and_figures_on_grey_images(data_dir, tmp_path):
 
 
 def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
-    monkeypatch.setattr("imagelab.data.registry.MNIST_COUNTS", (100, 20))   # every class twice
+    set_mnist_sizes(monkeypatch, (100, 20))                             # every class twice
     make_mnist_folder(tmp_path / "mnist", counts=(100, 20))
     run(knn_study.main, str(tmp_path), tmp_path, "--dataset", "mnist", "--cv", "2",
         "--k-max", "2")

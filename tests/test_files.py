@@ -1,5 +1,5 @@
 """Tests of imagelab.utils.files: result files written whole or not at all, strict JSON, the
-provenance note, the users' usual permissions, and the names of result files."""
+provenance note and the users' usual permissions."""
 import json
 import os
 
@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from conftest import PNG_SIGNATURE, is_png
-from imagelab.utils.files import result_name, save_figure, save_results, write_atomic
+from imagelab.utils.files import save_figure, save_results, write_atomic
 
 
 def small_figure():
@@ -122,18 +122,3 @@ def test_save_figure_writes_a_png_and_returns_its_path(tmp_path):
     path = save_figure(str(folder), "curve", small_figure())
     assert path == str(folder / "curve.png") and is_png(path)
     assert os.listdir(folder) == ["curve.png"]
-
-
-def test_result_name_makes_a_file_name_of_a_spec():
-    assert result_name("knn", None) == result_name("knn", "raw") == "knn"
-    assert result_name("mlp", "hog:channels=rgb+color") == "mlp_hog_channels_rgb+color"
-
-
-@pytest.mark.parametrize("prefix, features, dataset, name", [
-    ("knn", None, "cifar10", "knn"),                        # the lab's files keep their names
-    ("knn", None, "fashion-mnist", "knn_fashion-mnist"),    # another dataset never overwrites them
-    ("mlp", "hog", "mnist", "mlp_mnist_hog"),
-    ("knn_cv", "hog:channels=rgb", "cifar10", "knn_cv_hog_channels_rgb"),
-])
-def test_result_names_carry_the_dataset_and_the_representation(prefix, features, dataset, name):
-    assert result_name(prefix, features, dataset) == name

@@ -11,8 +11,9 @@ from imagelab.nn.layers import Dense
 from imagelab.nn.losses import squared_error
 from imagelab.handouts.numpy_layers import SE, Linear, ReLU, Sigmoid
 from imagelab.nn.optim import SGD
-from imagelab.handouts.two_class import (plot_two_class_grid, save_two_class_results, train_two_class,
-                                two_class_network, two_class_split)
+from imagelab.handouts.two_class import (save_two_class_results, train_two_class,
+                                         two_class_network, two_class_split)
+from imagelab.viz.figures import plot_two_class_grid
 
 
 # ------------------------------------------------------------ the handout's printed outputs

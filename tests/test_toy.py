@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from imagelab.cli.toy import DATASETS, main, plot_confidence, train_toy
+from imagelab.cli.toy import main
+from imagelab.data.toy import TOY_DATASETS
+from imagelab.training.toy import train_toy
+from imagelab.viz.figures import plot_confidence
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", sorted(TOY_DATASETS))
 @pytest.mark.parametrize("n", [2, 7, 100])
 def test_each_set_gives_float32_points_and_balanced_int64_labels(name, n):
-    points, labels = DATASETS[name](n, seed=0)
+    points, labels = TOY_DATASETS[name](n, seed=0)
     assert points.shape == (n, 2) and points.dtype == np.float32
     assert labels.shape == (n,) and labels.dtype == np.int64
     assert set(labels.tolist()) == {0, 1}
@@ -19,19 +22,19 @@ def test_each_set_gives_float32_points_and_balanced_int64_labels(name, n):
     assert np.isfinite(points).all()
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", sorted(TOY_DATASETS))
 def test_a_seed_gives_the_same_points_and_another_seed_other_points(name):
-    first, labels = DATASETS[name](50, seed=3)
-    again, labels_again = DATASETS[name](50, seed=3)
-    other, _ = DATASETS[name](50, seed=4)
+    first, labels = TOY_DATASETS[name](50, seed=3)
+    again, labels_again = TOY_DATASETS[name](50, seed=3)
+    other, _ = TOY_DATASETS[name](50, seed=4)
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(labels, labels_again)
     assert not np.array_equal(first, other)
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", sorted(TOY_DATASETS))
 def test_without_noise_the_points_lie_on_their_shape(name):
-    points, labels = DATASETS[name](200, noise=0, seed=0)
+    points, labels = TOY_DATASETS[name](200, noise=0, seed=0)
     if name == "blobs":
         np.testing.assert_array_equal(points, np.where(labels[:, None] == 1, 1, -1) * [1, 1])
     elif name == "moons":
@@ -52,18 +55,18 @@ def test_without_noise_the_points_lie_on_their_shape(name):
 ])
 def test_bad_arguments_are_refused_by_name(argument, value, message):
     arguments = {"n": 10, "noise": 0.1, argument: value}
-    for generate in DATASETS.values():
+    for generate in TOY_DATASETS.values():
         with pytest.raises(ValueError, match=f"^{message}$"):
             generate(**arguments)
 
 
 def test_the_spiral_refuses_a_bad_number_of_turns():
     with pytest.raises(ValueError, match="^turns must be a finite number > 0, got 0$"):
-        DATASETS["spiral"](10, turns=0)
+        TOY_DATASETS["spiral"](10, turns=0)
 
 
 def test_a_tiny_training_separates_the_blobs():
-    points, labels = DATASETS["blobs"](200, seed=0)
+    points, labels = TOY_DATASETS["blobs"](200, seed=0)
     network, accuracy = train_toy(points, labels, hidden=[4], num_epoch=5, seed=0)
     assert accuracy >= 0.95
     predicted = np.argmax(network.predict_logits(points), axis=1)
@@ -72,14 +75,14 @@ def test_a_tiny_training_separates_the_blobs():
 
 def test_the_figure_has_one_panel_per_set_and_a_colour_bar():
     panels = []
-    for name, generate in DATASETS.items():
+    for name, generate in TOY_DATASETS.items():
         points, labels = generate(40, seed=1)
         network, _ = train_toy(points, labels, hidden=[3], num_epoch=1, seed=1)
         panels.append((name, network, points, labels))
     figure = plot_confidence(panels, "title")
     assert isinstance(figure, Figure)
     panel_axes = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
-    assert [ax.get_title() for ax in panel_axes] == list(DATASETS)
+    assert [ax.get_title() for ax in panel_axes] == list(TOY_DATASETS)
     assert len(figure.axes) == 4
 
 
@@ -87,10 +90,10 @@ def test_the_entry_point_writes_the_figure_and_the_record(tmp_path, capsys):
     main(["--results-dir", str(tmp_path), "--n", "60", "--hidden", "4", "--num-epoch", "2"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.json", "toy_confidence.png"]
     record = json.loads((tmp_path / "toy.json").read_text())
-    assert sorted(record["val_accuracy"]) == sorted(DATASETS)
+    assert sorted(record["val_accuracy"]) == sorted(TOY_DATASETS)
     assert record["sizes"] == [2, 4, 2] and record["activation"] == "relu"
     output = capsys.readouterr().out
-    for name in DATASETS:
+    for name in TOY_DATASETS:
         assert f"{name} " in output and "validation accuracy" in output
 
 

@@ -1,5 +1,6 @@
 """Tests of imagelab.training.loop: mini-batches, the validation split, the training loop
-(float32, epoch means, early stopping, augmentation) and the arguments it refuses."""
+(float32, epoch means, early stopping, augmentation), one pass over given batches, and the
+arguments it refuses."""
 import numpy as np
 import pytest
 
@@ -7,7 +8,9 @@ from conftest import blobs
 from imagelab.nn import network as model
 from imagelab.training import loop as training
 from imagelab.nn.optim import SGD, Adam
-from imagelab.training.loop import evaluate, iterate_minibatches, split_validation, train
+from imagelab.nn.losses import LOSSES
+from imagelab.training.loop import (evaluate, iterate_minibatches, split_validation, train,
+                                    train_on_batches)
 
 
 @pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (5, 128)])
@@ -188,3 +191,35 @@ def test_train_refuses_bad_arguments_and_leaves_the_network_untouched(change, me
         train(net, x, y, x, y, **arguments)
     for w, w_before in zip(net.get_weights(), before):
         np.testing.assert_array_equal(w, w_before)
+
+
+class Still:
+    """An optimizer that never moves the weights, and counts its steps and their rates."""
+
+    def __init__(self):
+        self.rates = []
+
+    def step(self, learning_rate):
+        self.rates.append(learning_rate)
+
+
+def test_train_on_batches_returns_the_row_weighted_mean_loss():
+    x, y = blobs(np.random.default_rng(0), 7, d=3, dtype=np.float32)
+    network, optimizer = model.mlp([3, 4, 3], "relu", seed=0), Still()
+    batches = [(x[:5], y[:5]), (x[5:], y[5:])]
+    losses = [LOSSES["cross_entropy"](network.predict_logits(b), c)[0] for b, c in batches]
+    mean = train_on_batches(network, optimizer, batches, 0.5)
+    assert mean == pytest.approx((5 * losses[0] + 2 * losses[1]) / 7, rel=1e-6)
+    assert optimizer.rates == [0.5, 0.5]
+
+
+def test_train_on_batches_steps_after_each_batch():
+    x, y = blobs(np.random.default_rng(1), 6, d=3, dtype=np.float32)
+    network = model.mlp([3, 3], "relu", seed=0)
+    before = network.get_weights()
+    network.loss_and_gradients(x, y)
+    gradients = [p.grad.copy() for p in network.parameters()]
+    network.set_weights(before)
+    train_on_batches(network, SGD(network.parameters(), momentum=0), [(x, y)], 0.1)
+    for after, w, g in zip(network.get_weights(), before, gradients, strict=True):
+        np.testing.assert_allclose(after, w - 0.1 * g, rtol=1e-6, atol=1e-7)

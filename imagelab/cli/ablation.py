@@ -20,7 +20,7 @@ import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.arguments import ArgumentParser, seed, stop_if_diverging
-from imagelab.data.registry import IMAGE_SHAPES
+from imagelab.data.registry import DATASETS
 from imagelab.utils.files import write_atomic
 from imagelab.recipes.airbench import ABLATIONS, tta_accuracies, train_recipe
 from imagelab.cli.train_recipe import add_recipe_arguments, load_images, recipe_from_arguments
@@ -88,7 +88,7 @@ def run(args):
     base = recipe_from_arguments(args)
     path = os.path.join(args.results_dir, "ablation.json")
     records = load_done(path)
-    shape = IMAGE_SHAPES[args.dataset]
+    shape = DATASETS[args.dataset].image_shape
     planned = planned_runs(base, args.only or list(ABLATIONS), args.seeds)
     todo = [(i, row, s, recipe) for i, (row, s, recipe) in enumerate(planned, start=1)
             if not any(r["seed"] == s and r["recipe"] == as_record(recipe)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from imagelab.utils.checks import CheckError, DataError, FlagError, check_float, check_int
-from imagelab.data.registry import DATASETS, DEFAULT_SPLITS, OFFICIAL
+from imagelab.data.registry import DATASETS, LAB_DATASET, OFFICIAL
 from imagelab.data.cifar import data_root
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -25,12 +25,12 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         """Parse as argparse does; a --split left out becomes the dataset's default.
 
-        That is ``DEFAULT_SPLITS[--dataset]``: 0.9 of the pooled images for cifar10
+        That is the dataset's record's ``default_split``: 0.9 of the pooled images for cifar10
         (the lab), the official training and test sets for the MNIST family.
         """
         parsed = super().parse_args(args, namespace)
         if "split" in vars(parsed) and parsed.split is None:
-            parsed.split = DEFAULT_SPLITS[parsed.dataset]
+            parsed.split = DATASETS[parsed.dataset].default_split
         return parsed
 
     def refuse(self, message):
@@ -196,17 +196,19 @@ def add_common_arguments(parser, base=os.curdir):
 
     The default data and results folders are ``data`` and ``results`` in ``base``.
     """
-    parser.add_argument("--dataset", choices=DATASETS, default="cifar10",
-                        help="the images to classify (default: cifar10, the lab's)")
+    folders = ", ".join(record.folder for record in DATASETS.values())
+    splits = "; ".join(f"{record.default_split} for {name}" for name, record in DATASETS.items())
+    parser.add_argument("--dataset", choices=DATASETS, default=LAB_DATASET,
+                        help=f"the images to classify (default: {LAB_DATASET}, the lab's)")
     parser.add_argument("--data-dir", type=data_folder, default=os.path.join(base, "data"),
-                        help="folder holding cifar-10-batches-py, mnist/ and fashion-mnist/ "
-                             "(or cifar-10-batches-py itself; default: data/); a missing dataset is downloaded there")
+                        help=f"folder holding the datasets' folders ({folders}; or "
+                             "cifar-10-batches-py itself; default: data/); a missing dataset "
+                             "is downloaded there")
     add_results_arguments(parser, "seed of the shuffle before the split and of any other "
                                   "randomness", base)
     parser.add_argument("--split", type=split, default=None,
                         help="fraction of all the images (training and test sets pooled, "
                              "shuffled) used for training, or 'official' for the dataset's "
-                             "own test set (default: 0.9 for cifar10, the lab's; official "
-                             "for mnist and fashion-mnist)")
+                             f"own test set (default: {splits})")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading the dataset when it is missing")

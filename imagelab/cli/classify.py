@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from imagelab.cli.arguments import ArgumentParser, DataError
+from imagelab.nn.functional import softmax
 from imagelab.nn.model_files import load_model
 
 
@@ -30,12 +31,6 @@ def read_image(path, image_shape):
         raise DataError(f"cannot read image {path}: {error}") from error
 
 
-def probabilities(logits):
-    """Softmax of the rows of ``logits`` (N, C)."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def main(argv=None):
     parser = ArgumentParser(prog="imagelab classify",
                             description="Classify image files with a saved model.")
@@ -48,7 +43,7 @@ def main(argv=None):
         except (OSError, ValueError) as error:
             raise DataError(error) from error
         images = np.stack([read_image(path, classifier.image_shape) for path in args.images])
-        p = probabilities(classifier.logits(images))
+        p = softmax(classifier.logits(images))
         for path, row in zip(args.images, p):
             best = int(np.argmax(row))
             print(f"{path}: {classifier.label_names[best]} ({row[best]:.0%})")

@@ -4,7 +4,7 @@
     python -m imagelab.cli.framework fashion    # an MLP on Fashion-MNIST, Tensor vs layers
 
 ``toy``: the handout's binary MLP (``imagelab.handouts.framework_tasks.train_binary_toy``) on
-each toy set of ``imagelab.cli.toy``; writes ``autograd_toy_confidence.png`` (its
+each toy set of ``imagelab.data.toy``; writes ``autograd_toy_confidence.png`` (its
 probability of class 1 over the plane) and ``autograd_toy.json``. ``fashion``: the
 same ReLU MLP trained through the Tensor and by the layer-by-layer network from the same
 weights on the same batches (``compare_with_network``); writes
@@ -14,13 +14,13 @@ import sys
 import time
 
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, add_results_arguments,
-                                fraction, positive_float, positive_int, stop_if_diverging)
+                                    fraction, positive_float, positive_int, stop_if_diverging)
+from imagelab.data.registry import DATASETS
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.data.toy import TOY_DATASETS
 from imagelab.handouts.framework_tasks import AsTwoLogits, compare_with_network, train_binary_toy
-from imagelab.viz.figures import plot_comparison
-from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import TITLES
-from imagelab.utils.files import result_name, save_results
-from imagelab.cli.toy import DATASETS, plot_confidence
+from imagelab.utils.files import save_results
+from imagelab.viz.figures import plot_comparison, plot_confidence
 
 PROG = "imagelab framework"
 
@@ -70,7 +70,7 @@ def run_toy(args, command):
                           "num_epoch": args.num_epoch, "learning_rate": args.learning_rate,
                           "batch_size": args.batch_size, "n": args.n, "seed": args.seed,
                           "val_accuracy": {}, "final_train_loss": {}}
-    for name, generate in DATASETS.items():
+    for name, generate in TOY_DATASETS.items():
         points, labels = generate(args.n, seed=args.seed)
         model, history = train_binary_toy(points, labels, args.hidden, args.num_epoch,
                                           args.learning_rate, args.batch_size, seed=args.seed)
@@ -104,8 +104,8 @@ def run_fashion(args, command):
               "learning_rate": args.learning_rate, "seed": args.seed, **result,
               "difference_points": round(difference, 4),
               "seconds": round(time.perf_counter() - start, 1)}
-    title = (f"{TITLES[args.dataset]}, MLP {'-'.join(map(str, result['sizes']))} ReLU, Adam: "
-             f"test {result['network_test_accuracy']:.2%} layer by layer, "
+    title = (f"{DATASETS[args.dataset].title}, MLP {'-'.join(map(str, result['sizes']))} "
+             f"ReLU, Adam: test {result['network_test_accuracy']:.2%} layer by layer, "
              f"{result['tensor_test_accuracy']:.2%} through the Tensor")
     save_results(args.results_dir, result_name("autograd_mlp", dataset=args.dataset),
                  plot_comparison(result, title), record, note=data_note(args.data_dir,

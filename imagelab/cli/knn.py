@@ -7,9 +7,9 @@ import time
 
 from imagelab.classic.knn import evaluate_knn_sweep
 from imagelab.cli.arguments import ArgumentParser, add_common_arguments, positive_int, refuse_above
-from imagelab.data.registry import TITLES
-from imagelab.data.splits import data_note, load_split
-from imagelab.utils.files import result_name, save_results
+from imagelab.data.registry import DATASETS
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.utils.files import save_results
 from imagelab.utils.progress import Progress
 from imagelab.viz.figures import plot_accuracy
 
@@ -42,7 +42,7 @@ def main(argv=None, base=os.curdir, prog="imagelab knn"):
     print(" k  accuracy")
     for k, accuracy in zip(k_values, accuracies):
         print(f"{k:2d}  {accuracy:.4f}")
-    title = (f"kNN on {TITLES[args.dataset]} raw pixels ({len(data_train)} train / "
+    title = (f"kNN on {DATASETS[args.dataset].title} raw pixels ({len(data_train)} train / "
              f"{len(data_test)} test, seed {args.seed})")
     record = {"dataset": args.dataset, "k": k_values, "accuracy": accuracies,
               "split": args.split, "seed": args.seed, "n_train": len(data_train),

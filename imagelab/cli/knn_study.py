@@ -17,11 +17,11 @@ import numpy as np
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, fold_count,
                                 positive_int, refuse_above, validated)
 from imagelab.classic.cross_validation import cross_validate_knn
-from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import IMAGE_SHAPES, TITLES
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.data.registry import DATASETS
 from imagelab.data.descriptors import describer, parse_feature_spec
 from imagelab.viz.figures import plot_cv, plot_k_curves, save_classification_figures
-from imagelab.utils.files import result_name, save_results
+from imagelab.utils.files import save_results
 from imagelab.data.preprocessing import standardize
 from imagelab.classic.knn import TIES, evaluate_knn, evaluate_knn_sweep, knn_predictions
 
@@ -62,7 +62,7 @@ def load(args, spec):
     """The split of ``spec`` (an ``imagelab.data.registry.Dataset``), unscaled."""
     return load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download,
-                      features=describer(spec, args.data_dir, IMAGE_SHAPES[args.dataset]))
+                      features=describer(spec, args.data_dir, DATASETS[args.dataset].image_shape))
 
 
 def load_scaled(args, spec):
@@ -96,7 +96,7 @@ def compare_representations(args, k_values):
         save_classification_figures(args.results_dir, result_name("knn", dataset=args.dataset),
                                     data_test, labels_test,
                                     predicted, data.label_names,
-                                    f"kNN on {TITLES[args.dataset]}, k = {best_k}",
+                                    f"kNN on {DATASETS[args.dataset].title}, k = {best_k}",
                                     image_shape=data.image_shape)
     # One descriptor: knn_<spec>; several, or the pixels alone: knn_features (knn.png
     # stays the lab's own result, made by knn.py).
@@ -104,7 +104,7 @@ def compare_representations(args, k_values):
     name = (result_name("knn", args.features[0], args.dataset) if single
             else result_name("knn_features", dataset=args.dataset))
     name += "" if args.ties == "nearest" else f"_ties_{args.ties}"
-    title = (f"kNN on {TITLES[args.dataset]} ({len(data_train)} train / {len(data_test)} "
+    title = (f"kNN on {DATASETS[args.dataset].title} ({len(data_train)} train / {len(data_test)} "
              f"test, seed {args.seed})\n"
              "descriptors standardised with training statistics, raw pixels as they are")
     record = {"dataset": args.dataset, "ties": args.ties, "k": k_values, "accuracy": curves,
@@ -144,7 +144,7 @@ def choose_k(args, k_values):
     for k, m, s in zip(k_values, mean, std):
         print(f"{k:2d}  {m:.4f}  {s:.4f}")
     print(f"chosen k = {chosen}: test accuracy {test_accuracy:.4f} ({elapsed:.0f} s)")
-    title = (f"kNN on {TITLES[args.dataset]} ({'raw pixels' if spec == 'raw' else spec}): "
+    title = (f"kNN on {DATASETS[args.dataset].title} ({'raw pixels' if spec == 'raw' else spec}): "
              f"{args.cv}-fold cross-validation, seed {args.seed}\nk chosen on the "
              f"{len(data_train)} training rows; tested once on the {len(data_test)} test rows")
     record = {"dataset": args.dataset, "ties": args.ties, "k": k_values, "mean": mean.tolist(),

@@ -8,14 +8,14 @@ import time
 from imagelab.classic.mlp import run_mlp_training
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, positive_float,
                                     positive_int, stop_if_diverging)
-from imagelab.data.registry import TITLES
-from imagelab.data.splits import data_note, load_split
-from imagelab.utils.files import result_name, save_results
+from imagelab.data.registry import DATASETS, LAB_DATASET
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.utils.files import save_results
 from imagelab.viz.figures import plot_training
 
 
 def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_epoch,
-                   download=True, features=None, spec="raw", dataset="cifar10"):
+                   download=True, features=None, spec="raw", dataset=LAB_DATASET):
     """Train and test the lab's MLP on a split of a dataset; save the curve and the numbers.
 
     Parameters
@@ -50,7 +50,7 @@ def train_and_save(data_dir, results_dir, split, seed, d_h, learning_rate, num_e
     elapsed = time.perf_counter() - start
     print(f"test accuracy {test_accuracy:.4f}")
     described = "" if spec == "raw" else f"{spec} features of "
-    title = (f"MLP on {described}{TITLES[dataset]} (d_h={d_h}, learning rate "
+    title = (f"MLP on {described}{DATASETS[dataset].title} (d_h={d_h}, learning rate "
              f"{learning_rate}, seed {seed})")
     record = {"dataset": dataset, "train_accuracy": train_accuracies, "test_accuracy": test_accuracy,
               "split": split, "seed": seed, "d_h": d_h, "learning_rate": learning_rate,

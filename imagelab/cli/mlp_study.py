@@ -7,7 +7,7 @@ descriptors a spec names (see ``imagelab/data/descriptors.py``); writes ``mlp_<s
 and ``mlp_<spec>.json``.
 """
 from imagelab.cli.arguments import ArgumentParser, validated
-from imagelab.data.registry import IMAGE_SHAPES
+from imagelab.data.registry import DATASETS
 from imagelab.data.descriptors import describer, parse_feature_spec
 from imagelab.cli.mlp import add_lab_arguments, train_and_save
 
@@ -25,7 +25,7 @@ def main(argv=None):
         train_and_save(args.data_dir, args.results_dir, args.split, args.seed, args.d_h,
                        args.learning_rate, args.num_epoch, download=not args.no_download,
                        features=describer(args.features, args.data_dir,
-                                          IMAGE_SHAPES[args.dataset]),
+                                          DATASETS[args.dataset].image_shape),
                        spec=args.features, dataset=args.dataset)
 
 

@@ -10,9 +10,9 @@ import os
 import sys
 
 from imagelab.cli.arguments import ArgumentParser, DataError, add_common_arguments
-from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import TITLES
-from imagelab.utils.files import result_name, save_results
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.data.registry import DATASETS
+from imagelab.utils.files import save_results
 from imagelab.data.images import rows_to_images
 from imagelab.nn.model_files import load_model
 from imagelab.analysis.robustness import light_robustness
@@ -49,7 +49,7 @@ def main(argv=None):
                   " ".join(f"{a:.3f}" for a in curve["contrast_accuracy"]))
         record = {"command": " ".join(["python -m imagelab.cli.robustness", *argv]),
                   "dataset": args.dataset, "curves": curves}
-        title = f"Test accuracy on {TITLES[args.dataset]} under light changes"
+        title = f"Test accuracy on {DATASETS[args.dataset].title} under light changes"
         save_results(args.results_dir, result_name("robustness", None, args.dataset),
                      plot_robustness(curves, title), record,
                      note=data_note(args.data_dir, args.dataset))

@@ -22,10 +22,10 @@ from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_s
                                 rate, results_folder, stop_if_diverging)
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
-from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import IMAGE_SHAPES, TITLES
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_filters, plot_learning_curves, save_classification_figures
-from imagelab.utils.files import result_name, save_figure, save_results
+from imagelab.utils.files import save_figure, save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.nn.model_files import Classifier, save_model_in
 from imagelab.nn.optim import SGD, Adam
@@ -95,7 +95,7 @@ def architecture(args, num_classes):
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
-    shape = IMAGE_SHAPES[args.dataset]
+    shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
     rows_train, labels_train = uint8_channels_last(data.data_train, shape), data.labels_train
@@ -144,12 +144,12 @@ def run(args, argv):
               "seconds": round(time.perf_counter() - start, 1),
               "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "robustness": robustness, "history": history}
-    title = f"{args.arch} on {TITLES[args.dataset]}: test accuracy {test_accuracy:.1%}"
+    title = f"{args.arch} on {DATASETS[args.dataset].title}: test accuracy {test_accuracy:.1%}"
     note = data_note(args.data_dir, args.dataset)
     save_results(args.results_dir, name, plot_learning_curves(history, title), record, note)
     save_classification_figures(args.results_dir, name, images_to_rows(test_images),
                                 labels_test, logits, label_names, title=f"{args.arch} "
-                                f"on {TITLES[args.dataset]} ({name})", image_shape=shape)
+                                f"on {DATASETS[args.dataset].title} ({name})", image_shape=shape)
     save_figure(args.results_dir, f"{name}_filters",
                 plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
     if robustness is not None:

@@ -15,11 +15,11 @@ import numpy as np
 from imagelab.cli.arguments import (ArgumentParser, FlagError, add_common_arguments, file_stem,
                                 fraction, non_negative_float, positive_float, positive_int,
                                 rate, refuse_above, stop_if_diverging, validated)
-from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import IMAGE_SHAPES, TITLES
+from imagelab.data.splits import data_note, load_split, result_name
+from imagelab.data.registry import DATASETS
 from imagelab.data.descriptors import describer, parse_feature_spec
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
-from imagelab.utils.files import result_name, save_results
+from imagelab.utils.files import save_results
 from imagelab.data.images import hflip_rows
 from imagelab.nn.layers import ACTIVATIONS
 from imagelab.nn.network import mlp
@@ -135,7 +135,7 @@ def prepare_inputs(data_train, labels_train, data_test, validation, seed, pca=No
 def run(args, argv):
     """Load, train and test as the flags say; save the results."""
     start = time.perf_counter()
-    shape = IMAGE_SHAPES[args.dataset]
+    shape = DATASETS[args.dataset].image_shape
     describe = describer(args.features, args.data_dir, shape)
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download, features=describe)
@@ -181,7 +181,7 @@ def run(args, argv):
               "test_accuracy": test_accuracy, "seconds": round(elapsed, 1),
               "history": history}
     name = result_name(args.name, args.features, args.dataset)
-    title = (f"MLP {'-'.join(map(str, sizes))} on {TITLES[args.dataset]} "
+    title = (f"MLP {'-'.join(map(str, sizes))} on {DATASETS[args.dataset].title} "
              f"{'raw pixels' if args.features == 'raw' else args.features}"
              f"{f' (PCA {args.pca})' if args.pca else ''}, {args.activation}, "
              f"{args.optimizer}: test accuracy {test_accuracy:.1%}")
@@ -191,7 +191,7 @@ def run(args, argv):
         save_classification_figures(
             args.results_dir, name, images_test if images_test is not None else data_test,
             labels_test, logits, data.label_names[:num_classes],
-            title=f"MLP on {TITLES[args.dataset]} ({name})", image_shape=shape)
+            title=f"MLP on {DATASETS[args.dataset].title} ({name})", image_shape=shape)
 
 
 def main(argv=None):

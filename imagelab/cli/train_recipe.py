@@ -20,7 +20,7 @@ from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_s
                                 non_negative_float, positive_float, positive_int, rate,
                                 results_folder, stop_if_diverging)
 from imagelab.data.splits import data_note, load_split
-from imagelab.data.registry import IMAGE_SHAPES, TITLES
+from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
 from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
@@ -96,7 +96,7 @@ def parse_arguments(argv=None):
 
 def load_images(args):
     """uint8 rows of channel-last images and labels, training and test, and label names."""
-    shape = IMAGE_SHAPES[args.dataset]
+    shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
     return (uint8_channels_last(data.data_train, shape), data.labels_train,
@@ -107,7 +107,7 @@ def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
-    shape = IMAGE_SHAPES[args.dataset]
+    shape = DATASETS[args.dataset].image_shape
     rows_train, labels_train, rows_test, labels_test, label_names = load_images(args)
     keep_freed_memory()
     with stop_if_diverging(args.learning_rate):
@@ -132,14 +132,14 @@ def run(args, argv):
               "seconds": round(time.perf_counter() - start, 1),
               "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "history": history}
-    title = (f"Fast recipe on {TITLES[args.dataset]}: test accuracy {accuracies[-1]:.1%} "
-             f"({minutes:.0f} min)")
+    dataset = DATASETS[args.dataset].title
+    title = f"Fast recipe on {dataset}: test accuracy {accuracies[-1]:.1%} ({minutes:.0f} min)"
     note = data_note(args.data_dir, args.dataset)
     save_results(args.results_dir, args.name, plot_learning_curves(history, title, "test"),
                  record, note)
     save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
                                 labels_test, logits, label_names,
-                                title=f"fast recipe on {TITLES[args.dataset]} ({args.name})",
+                                title=f"fast recipe on {dataset} ({args.name})",
                                 image_shape=shape)
     classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
     print(f"saved {save_model_in(args.model_dir, args.name, classifier)}")

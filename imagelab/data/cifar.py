@@ -24,7 +24,9 @@ from imagelab.utils.checks import check_float, check_seed
 from imagelab.data.download import (DownloadError, download_file, remove_stale_downloads,
                                work_folder)
 
-CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_MIRROR = "https://www.cs.toronto.edu/~kriz/"
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR_URL = CIFAR_MIRROR + CIFAR_ARCHIVE
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
 BATCH_FOLDER = "cifar-10-batches-py"
 BATCH_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -259,7 +261,7 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
     if not download:
         raise FileNotFoundError(f"CIFAR-10 not found in {target} (downloads are off). {by_hand}")
     with work_folder(data_dir, DOWNLOAD_PREFIX) as work:
-        archive = os.path.join(work, "cifar-10-python.tar.gz")
+        archive = os.path.join(work, CIFAR_ARCHIVE)
         print(f"Downloading CIFAR-10 from {url}", file=sys.stderr)
         try:
             download_file(url, archive, md5)
@@ -274,3 +276,19 @@ def ensure_cifar(data_dir="data", download=True, url=CIFAR_URL, md5=CIFAR_MD5):
                                 f"{', '.join(absent)}. {by_hand}")
         os.replace(extracted, target)  # atomic: the folder appears whole or not at all
     return target
+
+
+def copy_note(folder):
+    """A footnote for results on a copy of CIFAR-10 that is not the official pixels.
+
+    The ``readme.html`` of a batch folder says where it comes from: a copy rebuilt
+    from JPEG files says so, and its accuracies differ slightly from the official
+    files'. Returns "" for the official files, or when ``folder`` has no readme.
+    """
+    try:
+        with open(os.path.join(folder, "readme.html"), encoding="utf-8") as f:
+            jpeg = "JPEG" in f.read()
+    except OSError:
+        return ""
+    return ("Images rebuilt from a JPEG copy of CIFAR-10: accuracies differ slightly "
+            "from the official files." if jpeg else "")

@@ -2,7 +2,8 @@
 
 ``load_split`` is what every entry point calls: plain arguments in, a
 ``imagelab.data.registry.Dataset`` holding the training and test sets out. ``data_note``
-gives the footnote that every published figure carries.
+gives the footnote that every published figure carries, ``result_name`` the name of its
+files.
 """
 import dataclasses
 import os
@@ -10,8 +11,8 @@ import os
 import numpy as np
 
 from imagelab.utils.checks import DataError, FlagError
-from imagelab.data.registry import OFFICIAL, load_dataset
-from imagelab.data.cifar import BATCH_FOLDER, split_dataset
+from imagelab.data.cifar import split_dataset
+from imagelab.data.registry import LAB_DATASET, OFFICIAL, dataset_record, load_dataset
 
 # Rows copied at a time by _take.
 TAKE_ROWS = 4096
@@ -37,7 +38,7 @@ def load_split(dataset, data_dir, split, seed, download=True, features=None):
 
     Parameters
     ----------
-    dataset : {"cifar10", "mnist", "fashion-mnist"}
+    dataset : str, a key of ``imagelab.data.registry.DATASETS``
     data_dir : str
         The folder holding the datasets (see ``imagelab.data.registry.load_dataset``).
     split : float in (0, 1) or "official"
@@ -90,20 +91,23 @@ def load_split(dataset, data_dir, split, seed, download=True, features=None):
                                data_test=_take(*parts, test), labels_test=labels_test)
 
 
-def data_note(data_dir, dataset="cifar10"):
-    """A footnote for figures made from files that are not the official pixels.
+def data_note(data_dir, dataset=LAB_DATASET):
+    """The footnote of results on ``dataset`` read from ``data_dir``: its record's ``note``
+    of its folder, e.g. for a copy of CIFAR-10 that is not the official pixels; "" for
+    official files."""
+    record = dataset_record(dataset)
+    return record.note(os.path.join(data_dir, record.folder))
 
-    The ``readme.html`` of a CIFAR-10 batch folder says where it comes from: the copy
-    these machines build (``../shared/cifar10``) says its images went through JPEG
-    once, which changes accuracies slightly. Returns "" for the official files and
-    for the MNIST family (whose downloads are checked against the official MD5).
+
+def result_name(prefix, features=None, dataset=LAB_DATASET):
+    """File name (no extension) of a result: ``prefix``, the dataset, the representation.
+
+    The lab's dataset (``LAB_DATASET``, cifar10) adds nothing (``knn``, ``mlp``), another
+    adds "_<dataset>" (``knn_fashion-mnist``), so that no run overwrites another
+    dataset's results. None or "raw" add nothing; a spec adds "_<spec>" with characters
+    other than letters, digits, "+", "-", "." and "_" replaced by "_".
     """
-    if dataset != "cifar10":
-        return ""
-    try:
-        with open(os.path.join(data_dir, BATCH_FOLDER, "readme.html"), encoding="utf-8") as f:
-            jpeg = "JPEG" in f.read()
-    except OSError:
-        return ""
-    return ("Images rebuilt from a JPEG copy of CIFAR-10: accuracies differ slightly "
-            "from the official files." if jpeg else "")
+    name = prefix if dataset == LAB_DATASET else f"{prefix}_{dataset}"
+    if features in (None, "raw"):
+        return name
+    return name + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)

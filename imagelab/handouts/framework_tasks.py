@@ -5,7 +5,7 @@ multi-class MLP on images trained side by side with the layer-by-layer network.
 -> Linear to one logit, binary cross-entropy from the logit, Adam, a ``DataLoader``.
 ``compare_with_network`` is its second, on an MNIST-like dataset, with a control: the
 same architecture, initial weights, batches, optimizer and epochs trained by
-``imagelab.nn.network.Network``, whose gradients are written by hand, so that any difference
+``imagelab.nn.network.Network`` (``imagelab.training.loop.train_on_batches``), whose gradients are written by hand, so that any difference
 in accuracy comes from the Tensor. ``python -m imagelab.cli.framework`` runs both.
 """
 import time
@@ -20,7 +20,8 @@ from imagelab.autograd.nn import (Linear, ReLU, Sequential, binary_cross_entropy
 from imagelab.autograd.optim import Adam
 from imagelab.utils.checks import check_dataset, check_float, check_int, check_seed
 from imagelab.nn.network import mlp
-from imagelab.training.loop import split_validation
+from imagelab.training.loop import split_validation, train_on_batches
+from imagelab.training.metrics import accuracy
 
 
 def binary_mlp(sizes, seed=None, dtype=np.float32):
@@ -109,7 +110,7 @@ def train_binary_toy(points, labels, hidden=(32, 32), num_epoch=100, learning_ra
     Parameters
     ----------
     points : np.ndarray of float32, shape (n, 2), labels : np.ndarray of int, shape (n,)
-        Classes 0 and 1 (``imagelab.cli.toy``'s sets).
+        Classes 0 and 1 (``imagelab.data.toy``'s sets).
     hidden : sequence of int >= 1
     num_epoch : int >= 1
         Passes of Adam (constant ``learning_rate``) over shuffled batches of ``batch_size``.
@@ -139,7 +140,7 @@ def train_binary_toy(points, labels, hidden=(32, 32), num_epoch=100, learning_ra
         history["train_loss"].append(train_epoch(model, loader,
                                                  binary_cross_entropy_with_logits, optimizer))
         predicted = predict(model, points[val_index])[:, 0] > 0    # sigmoid(z) > 1/2
-        history["val_accuracy"].append(float(np.mean(predicted == labels[val_index])))
+        history["val_accuracy"].append(accuracy(labels[val_index], predicted))
     return model, history
 
 
@@ -147,7 +148,7 @@ class AsTwoLogits:
     """A one-logit binary model seen as a classifier of two logits, (0, z).
 
     softmax((0, z)) gives class 1 the probability e^z / (1 + e^z) = sigmoid(z), the
-    model's own: ``imagelab.cli.toy.plot_confidence`` draws it like a two-logit network.
+    model's own: ``imagelab.viz.figures.plot_confidence`` draws it like a two-logit network.
     """
 
     def __init__(self, model):
@@ -157,25 +158,6 @@ class AsTwoLogits:
         """(0, z) for each row of ``data`` (N, d_in): np.ndarray, shape (N, 2)."""
         z = predict(self.model, data)
         return np.concatenate([np.zeros_like(z), z], axis=1)
-
-
-def network_epoch(network, optimizer, loader, learning_rate):
-    """One pass of the layer-by-layer network over ``loader``, as ``train_epoch`` does.
-
-    ``network.loss_and_gradients`` (cross-entropy, hand-written backward) then
-    ``optimizer.step(learning_rate)`` for each batch; returns the mean loss over the rows.
-    """
-    total = count = 0
-    for x, y in loader:
-        loss, _ = network.loss_and_gradients(x, y)
-        optimizer.step(learning_rate)
-        total += loss * len(x)
-        count += len(x)
-    return total / count
-
-
-def _accuracy(logits, labels):
-    return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
 def compare_with_network(data_train, labels_train, data_test, labels_test, num_classes,
@@ -222,7 +204,8 @@ def compare_with_network(data_train, labels_train, data_test, labels_test, num_c
     network_adam = optimizers.Adam(network.parameters())
     tensor_adam = Adam(model.parameters(), learning_rate)
     sides = {
-        "network": lambda loader: network_epoch(network, network_adam, loader, learning_rate),
+        "network": lambda loader: train_on_batches(network, network_adam, loader,
+                                                   learning_rate),
         "tensor": lambda loader: train_epoch(model, loader, cross_entropy, tensor_adam),
     }
     logits = {"network": network.predict_logits, "tensor": lambda x: predict(model, x)}
@@ -237,9 +220,11 @@ def compare_with_network(data_train, labels_train, data_test, labels_test, num_c
             start = time.perf_counter()
             result[f"{side}_train_loss"].append(float(epoch(loaders[side])))
             result[f"{side}_seconds"].append(time.perf_counter() - start)
-            result[f"{side}_val_accuracy"].append(_accuracy(logits[side](x_val), y_val))
+            result[f"{side}_val_accuracy"].append(
+                accuracy(y_val, np.argmax(logits[side](x_val), axis=1)))
     for side in sides:
-        result[f"{side}_test_accuracy"] = _accuracy(logits[side](data_test), labels_test)
+        result[f"{side}_test_accuracy"] = accuracy(
+            labels_test, np.argmax(logits[side](data_test), axis=1))
     result["max_weight_difference"] = max(
         float(np.max(np.abs(p.data.ravel() - q.value.ravel())))
         for p, q in zip(model.parameters(), network.parameters()))

@@ -12,14 +12,15 @@ import time
 
 import numpy as np
 
-from imagelab.utils.checks import check_dataset, check_int, check_labels, check_seed
-from imagelab.viz.figures import plot_image_grid, plot_learning_curves
-from imagelab.utils.files import add_note, save_figure, save_results
-from imagelab.nn.network import Network
-from imagelab.handouts.numpy_layers import Linear, ReLU, Sigmoid
-from imagelab.nn.optim import OPTIMIZERS
 from imagelab.data.preprocessing import standardize
+from imagelab.handouts.numpy_layers import Linear, ReLU, Sigmoid
+from imagelab.nn.network import Network
+from imagelab.nn.optim import OPTIMIZERS
+from imagelab.training import metrics
 from imagelab.training.loop import split_validation, train
+from imagelab.utils.checks import check_dataset, check_int, check_labels, check_seed
+from imagelab.utils.files import add_note, save_figure, save_results
+from imagelab.viz.figures import plot_learning_curves, plot_two_class_grid
 
 
 def two_class_split(data_train, labels_train, data_test, labels_test, classes, validation,
@@ -133,43 +134,6 @@ def train_two_class(x_train, y_train, x_val, y_val, x_test, *, hidden=(128,),
     return history, network.predict_logits(x_test)[:, 0]
 
 
-def plot_two_class_grid(rows, targets, probabilities, class_names, image_shape, title,
-                        count=32, seed=0):
-    """Test images with the predicted class: every mistake first (red), then a random few.
-
-    Parameters
-    ----------
-    rows : np.ndarray, shape (N, h * w * c)
-        The test images, values in 0..255.
-    targets : np.ndarray of int (0 or 1), shape (N,)
-    probabilities : np.ndarray, shape (N,)
-        Probability of class 1; the prediction is class 1 above 0.5.
-    class_names : (str, str)
-    image_shape : (h, w, c)
-    title : str
-    count : int >= 1
-        Images shown: the mistakes (up to ``count``), then right ones drawn at random.
-    seed : int >= 0
-        Seed of the random choice.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    count, seed = check_int(count, "count", 1), check_seed(seed)
-    predicted = (probabilities > 0.5).astype(np.int64)
-    wrong = np.flatnonzero(predicted != targets)[:count]
-    right = np.flatnonzero(predicted == targets)
-    rng = np.random.default_rng(seed)
-    shown = np.concatenate([wrong, np.sort(rng.choice(
-        right, min(count - len(wrong), len(right)), replace=False))]).astype(np.int64)
-    confidence = np.where(predicted == 1, probabilities, 1 - probabilities)
-    return plot_image_grid(rows[shown], targets[shown], predicted[shown], class_names,
-                           f"{title}\n{len(wrong)} mistakes of {len(targets)} (first, in "
-                           "red), then right predictions at random", confidence[shown],
-                           image_shape=image_shape)
-
-
 def save_two_class_results(results_dir, history, rows_test, targets_test, probabilities,
                            class_names, image_shape, record, note="", name="numpy_nn"):
     """Write ``<name>_training.png``, ``<name>_classification.png`` and ``<name>.json``.
@@ -189,7 +153,7 @@ def save_two_class_results(results_dir, history, rows_test, targets_test, probab
     -------
     float : the test accuracy.
     """
-    accuracy = float(np.mean((probabilities > 0.5) == targets_test))
+    accuracy = metrics.accuracy(targets_test, (probabilities > 0.5).astype(np.int64))
     title = (f"{class_names[0]} vs {class_names[1]}: test accuracy {accuracy:.2%}")
     record = {**record, "test_accuracy": accuracy, "history": history}
     save_results(results_dir, name, plot_learning_curves(history, title), record, note,

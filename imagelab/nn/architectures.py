@@ -8,9 +8,13 @@ input size from the previous layer's output shape.
 
 Entries: ["conv", c_out, kernel, stride, padding], ["pool", k], ["gmaxpool"], ["bn"],
 ["relu"], ["gelu"], ["scale", factor], ["flatten"], ["dense", d_out], ["dropout", rate].
-"conv", "dense" and "bn" may end with a dict of keyword arguments (``OPTIONS``), such as
+"conv", "dense" and "bn" may end with a dict of keyword arguments (their ``options`` in
+``LAYERS``, the registry of layer names), such as
 ["conv", 64, 3, 1, 1, {"bias": false, "init": "identity"}] or ["bn", {"scale": false}].
 """
+import dataclasses
+from typing import Callable
+
 import numpy as np
 
 from imagelab.nn.batchnorm import BatchNorm
@@ -81,57 +85,125 @@ def airbench(num_classes, widths=(64, 256, 256), batchnorm_momentum=0.4, whiten_
 
 ARCHITECTURES = {"lenet": lenet, "conv4": conv4}
 
-# Every layer kind a specification may name.
-KINDS = ("conv", "pool", "gmaxpool", "bn", "relu", "gelu", "scale", "flatten", "dense",
-         "dropout")
-OPTIONS = {"conv": ("bias", "init"), "dense": ("bias", "init"), "bn": ("momentum", "eps", "scale")}
-"""The keyword arguments that an entry's trailing dict may give, by layer kind."""
+@dataclasses.dataclass(frozen=True)
+class LayerKind:
+    """What one name of a specification stands for: a layer class, built and described.
 
-
-def _options(entry):
-    """An entry's kind, positional arguments and keyword arguments (its trailing dict).
-
-    Raises ValueError naming an unknown kind, or the layer and the key of an option it
-    does not take.
+    Attributes
+    ----------
+    layer : type
+        The layer's class.
+    build : callable (shape, rng, *args, **options) -> layer
+        The layer for inputs of ``shape`` (no batch axis), from the entry's positional
+        arguments and options (every one given, at its default if the entry has none);
+        ``rng``, a np.random.Generator, draws its initial weights.
+    describe : callable layer -> (args, options)
+        The inverse: the entry's positional arguments (list) and every option's value
+        (dict).
+    options : dict
+        Option name -> its value when the entry's trailing dict does not give it.
     """
-    kind, *args = entry
-    if kind not in KINDS:
-        raise ValueError(f"unknown layer {kind!r} in the architecture, expected one of "
-                         f"{', '.join(KINDS)}")
+
+    layer: type
+    build: Callable
+    describe: Callable
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+def _plain(layer):
+    """The kind of a layer class built without arguments (ReLU, Flatten, ...)."""
+    return LayerKind(layer, lambda shape, rng: layer(), lambda _: ([], {}))
+
+
+def _flat(shape):
+    """d_in of a dense layer for inputs of ``shape``, which must be flat."""
+    if len(shape) != 1:
+        raise ValueError(f"a dense layer needs flat inputs, got shape {shape}: "
+                         "put a 'flatten' before it")
+    return shape[0]
+
+
+def _side(kernel):
+    """A kernel's size as an entry gives it: kh for a square (kh, kw), else [kh, kw]."""
+    return kernel[0] if kernel[0] == kernel[1] else list(kernel)
+
+
+LAYERS = {
+    "conv": LayerKind(
+        Conv2d, lambda shape, rng, *args, **options: Conv2d(shape[-1], *args, rng=rng, **options),
+        lambda conv: ([conv.c_out, _side(conv.kernel), conv.stride, conv.padding],
+                      {"bias": conv.b is not None, "init": conv.init}),
+        {"bias": True, "init": "he"}),
+    "pool": LayerKind(
+        MaxPool2d, lambda shape, rng, *args: MaxPool2d(*args),
+        lambda pool: ([pool.k] if pool.stride == pool.k else [pool.k, pool.stride], {})),
+    "gmaxpool": _plain(GlobalMaxPool),
+    "bn": LayerKind(
+        BatchNorm, lambda shape, rng, **options: BatchNorm(shape[-1], **options),
+        lambda bn: ([], {"momentum": bn.momentum, "eps": bn.eps, "scale": bn.gamma is not None}),
+        {"momentum": 0.1, "eps": 1e-5, "scale": True}),
+    "relu": _plain(ReLU),
+    "gelu": _plain(GELU),
+    "scale": LayerKind(Scale, lambda shape, rng, factor: Scale(factor),
+                       lambda scale: ([scale.factor], {})),
+    "flatten": _plain(Flatten),
+    "dense": LayerKind(
+        Dense, lambda shape, rng, *args, **options: Dense(_flat(shape), *args, rng=rng, **options),
+        lambda dense: ([dense.w.value.shape[1]], {"bias": dense.b is not None,
+                                                   "init": dense.init}),
+        {"bias": True, "init": "he"}),
+    "dropout": LayerKind(Dropout, lambda shape, rng, rate: Dropout(rate, rng=rng),
+                         lambda dropout: ([dropout.rate], {})),
+}
+"""Every layer name a specification may use. A new layer: its class, and one entry here."""
+
+
+def _layer(index, entry, shape, rng):
+    """The layer that ``entry``, number ``index`` of a specification, describes, for
+    inputs of ``shape`` (no batch axis).
+
+    Raises ValueError naming the entry: an unknown layer, an option it does not take,
+    arguments its class does not take.
+    """
+    name, *args = entry
+    where = f"architecture entry {index} {entry!r}"
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer {name!r} in the {where}, expected one of "
+                         f"{', '.join(LAYERS)}")
+    kind = LAYERS[name]
     options = args.pop() if args and isinstance(args[-1], dict) else {}
     for key in options:
-        if key not in OPTIONS.get(kind, ()):
-            expected = ", ".join(OPTIONS.get(kind, ())) or "none"
-            raise ValueError(f"layer {kind!r} in the architecture takes no option {key!r} "
-                             f"(its options: {expected})")
-    return kind, args, options
+        if key not in kind.options:
+            raise ValueError(f"layer {name!r} in the {where} takes no option {key!r} "
+                             f"(its options: {', '.join(kind.options) or 'none'})")
+    try:
+        return kind.build(shape, rng, *args, **{**kind.options, **options})
+    except TypeError as error:                  # too many or too few arguments
+        raise ValueError(f"layer {name!r} in the {where} does not take these arguments "
+                         f"({error})") from error
 
 
-def _layer(entry, shape, rng):
-    """The layer that ``entry`` describes, for inputs of ``shape`` (no batch axis)."""
-    kind, args, options = _options(entry)
-    if kind == "conv":
-        return Conv2d(shape[-1], *args, rng=rng, **options)
-    if kind == "pool":
-        return MaxPool2d(*args)
-    if kind == "gmaxpool":
-        return GlobalMaxPool()
-    if kind == "bn":
-        return BatchNorm(shape[-1], **options)
-    if kind == "relu":
-        return ReLU()
-    if kind == "gelu":
-        return GELU()
-    if kind == "scale":
-        return Scale(*args)
-    if kind == "flatten":
-        return Flatten()
-    if kind == "dense":
-        if len(shape) != 1:
-            raise ValueError(f"a dense layer needs flat inputs, got shape {shape}: "
-                             "put a 'flatten' before it")
-        return Dense(shape[0], *args, rng=rng, **{"init": "he", **options})
-    return Dropout(*args, rng=rng)                                  # "dropout"
+def describe(network):
+    """The specification of ``network``'s layers: ``build``'s inverse, weights aside.
+
+    An option is written only where it differs from its default, as ``lenet``,
+    ``conv4`` and ``airbench`` write theirs, so that ``describe(build(spec)) == spec``.
+
+    Raises ValueError naming a layer whose class has no entry in ``LAYERS``.
+    """
+    return [_entry(layer) for layer in network.layers]
+
+
+def _entry(layer):
+    """The specification entry of one layer (see ``describe``)."""
+    names = [name for name, kind in LAYERS.items() if type(layer) is kind.layer]
+    if not names:
+        raise ValueError(f"layer {layer!r} has no name in LAYERS: a specification cannot "
+                         "describe it")
+    kind = LAYERS[names[0]]
+    args, options = kind.describe(layer)
+    changed = {key: value for key, value in options.items() if value != kind.options[key]}
+    return [names[0], *args] + ([changed] if changed else [])
 
 
 def build(spec, input_shape, seed=None):
@@ -141,8 +213,8 @@ def build(spec, input_shape, seed=None):
     """
     rng = np.random.default_rng(check_seed(seed))
     shape, layers = tuple(input_shape), []
-    for entry in spec:
-        layer = _layer(entry, shape, rng)
+    for index, entry in enumerate(spec):
+        layer = _layer(index, entry, shape, rng)
         shape = tuple(layer.output_shape(shape))
         layers.append(layer)
     return Network(layers)

@@ -108,7 +108,8 @@ class Conv2d(Layer):
         "identity", "uniform" and then, as ``torch.nn.init.dirac_`` on the first
         min(c_in, c_out) output channels, W[:, :, :, o] = 0 but W[kh // 2, kw // 2, o, o]
         = 1: at first, output channel o copies input channel o. It needs odd kernel
-        sizes, stride 1 and padding kh // 2 = kw // 2, which keep the size.
+        sizes, stride 1 and padding kh // 2 = kw // 2, which keep the size. Kept as
+        ``self.init``.
     """
 
     def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=0, rng=None,
@@ -119,7 +120,7 @@ class Conv2d(Layer):
         self.stride = check_int(stride, "stride", 1)
         self.padding = check_int(padding, "padding", 0)
         rng = np.random.default_rng(check_seed(rng, "rng"))
-        self.w = Parameter(self._initial_weights(init, rng).astype(dtype))
+        self.init, self.w = init, Parameter(self._initial_weights(init, rng).astype(dtype))
         self.b = (Parameter(np.zeros(c_out, dtype), decay=False)
                   if check_bool(bias, "bias") else None)
 

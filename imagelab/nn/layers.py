@@ -71,6 +71,7 @@ class Dense(Layer):
         sigmoid units (it is ``mlp.init_weights``'s); He normal, N(0, 2 / d_in), keeps
         the variance of the signal through ReLU units, which zero half of it; "uniform",
         U(-1 / sqrt(d_in), 1 / sqrt(d_in)), is PyTorch's default for ``nn.Linear``.
+        Kept as ``self.init``.
     rng : None, int >= 0 or np.random.Generator
     dtype : floating dtype of the weights
     bias : bool
@@ -89,7 +90,7 @@ class Dense(Layer):
             w = rng.uniform(-1 / math.sqrt(d_in), 1 / math.sqrt(d_in), size=(d_in, d_out))
         else:
             raise ValueError(f"init must be 'glorot', 'he' or 'uniform', got {init!r}")
-        self.w = Parameter(w.astype(dtype))
+        self.init, self.w = init, Parameter(w.astype(dtype))
         self.b = (Parameter(np.zeros((1, d_out), dtype), decay=False)
                   if check_bool(bias, "bias") else None)
 

@@ -63,6 +63,34 @@ def evaluate(network, data, labels, loss="cross_entropy", pipeline=None):
     return LOSSES[loss](z, labels)[0], float(np.mean(predicted_classes(z, loss) == labels))
 
 
+def train_on_batches(network, optimizer, batches, learning_rate):
+    """One pass of ``network`` over ``batches``: for each, its gradients, then a step.
+
+    Parameters
+    ----------
+    network : imagelab.nn.network.Network
+        Trained in place with the cross-entropy (``Network.loss_and_gradients``).
+    optimizer : SGD or Adam
+        Built on ``network.parameters()``; ``optimizer.step(learning_rate)`` after
+        each batch.
+    batches : iterable of (np.ndarray (B, d_in), np.ndarray of int (B,))
+        E.g. an ``imagelab.autograd.data.DataLoader``.
+    learning_rate : float > 0
+
+    Returns
+    -------
+    float
+        The mean of the batches' losses over the rows, as the weights moved.
+    """
+    total = count = 0
+    for x, y in batches:
+        loss, _ = network.loss_and_gradients(x, y)
+        optimizer.step(learning_rate)
+        total += loss * len(x)
+        count += len(x)
+    return total / count
+
+
 def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=128,
           optimizer=None, learning_rate=1e-3, schedule="cosine", weight_decay=0.0,
           loss="cross_entropy", patience=None, data_flipped=None, pipeline=None,

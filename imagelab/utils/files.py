@@ -64,17 +64,3 @@ def save_figure(results_dir, name, figure):
     write_atomic(path, lambda f: figure.savefig(f, format="png", dpi=120))
     print(f"saved {path}")
     return path
-
-
-def result_name(prefix, features=None, dataset="cifar10"):
-    """File name (no extension) of a result: ``prefix``, the dataset, the representation.
-
-    The lab's dataset, cifar10, adds nothing (``knn``, ``mlp``), another adds
-    "_<dataset>" (``knn_fashion-mnist``), so that no run overwrites another dataset's
-    results. None or "raw" add nothing; a spec adds "_<spec>" with characters other
-    than letters, digits, "+", "-", "." and "_" replaced by "_".
-    """
-    name = prefix if dataset == "cifar10" else f"{prefix}_{dataset}"
-    if features in (None, "raw"):
-        return name
-    return name + "_" + "".join(c if c.isalnum() or c in "+-._" else "_" for c in features)

@@ -13,6 +13,7 @@ from imagelab.utils.checks import check_int, check_seed
 from imagelab.utils.files import save_figure
 from imagelab.data.images import IMAGE_SHAPE, rows_to_images
 from imagelab.training.metrics import confusion_matrix, worst_mistakes
+from imagelab.training.toy import probability_grid
 
 
 def plot_learning_curves(history, title, other="val"):
@@ -324,3 +325,70 @@ def plot_comparison(result, title):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_confidence(panels, title):
+    """One panel per set: the probability of class 1 as filled contours, the points on top.
+
+    Parameters
+    ----------
+    panels : sequence of (str, Network, np.ndarray (n, 2), np.ndarray of int (n,))
+        Each panel's title, trained network, points and labels.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel and a shared colour bar; the 0.5 contour (the decision
+        boundary) drawn in black.
+    """
+    figure = Figure(figsize=(4 * len(panels) + 1, 4), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    levels = np.linspace(0, 1, 11)
+    for ax, (name, network, points, labels) in zip(axes, panels):
+        x, y, probability = probability_grid(network, points)
+        filled = ax.contourf(x, y, probability, levels=levels, cmap="RdBu_r", alpha=0.8)
+        ax.contour(x, y, probability, levels=[0.5], colors="black", linewidths=1)
+        ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="bwr", vmin=0, vmax=1, s=8,
+                   edgecolors="white", linewidths=0.3)
+        ax.set(title=name, xlabel="x1", ylabel="x2", aspect="equal")
+    figure.colorbar(filled, ax=list(axes), label="probability of class 1")
+    figure.suptitle(title)
+    return figure
+
+
+def plot_two_class_grid(rows, targets, probabilities, class_names, image_shape, title,
+                        count=32, seed=0):
+    """Test images with the predicted class: every mistake first (red), then a random few.
+
+    Parameters
+    ----------
+    rows : np.ndarray, shape (N, h * w * c)
+        The test images, values in 0..255.
+    targets : np.ndarray of int (0 or 1), shape (N,)
+    probabilities : np.ndarray, shape (N,)
+        Probability of class 1; the prediction is class 1 above 0.5.
+    class_names : (str, str)
+    image_shape : (h, w, c)
+    title : str
+    count : int >= 1
+        Images shown: the mistakes (up to ``count``), then right ones drawn at random.
+    seed : int >= 0
+        Seed of the random choice.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    count, seed = check_int(count, "count", 1), check_seed(seed)
+    predicted = (probabilities > 0.5).astype(np.int64)
+    wrong = np.flatnonzero(predicted != targets)[:count]
+    right = np.flatnonzero(predicted == targets)
+    rng = np.random.default_rng(seed)
+    shown = np.concatenate([wrong, np.sort(rng.choice(
+        right, min(count - len(wrong), len(right)), replace=False))]).astype(np.int64)
+    confidence = np.where(predicted == 1, probabilities, 1 - probabilities)
+    return plot_image_grid(rows[shown], targets[shown], predicted[shown], class_names,
+                           f"{title}\n{len(wrong)} mistakes of {len(targets)} (first, in "
+                           "red), then right predictions at random", confidence[shown],
+                           image_shape=image_shape)
