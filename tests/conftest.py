@@ -1,13 +1,17 @@
 """Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
 tiny IDX files, easy classification problems, random images, finite differences, and
-running the scripts."""
+running the commands in this process."""
+import collections
+import contextlib
 import dataclasses
 import gzip
+import io
 import os
 import pickle
+import runpy
 import struct
-import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Let plain ``pytest`` (not only ``python -m pytest``) import the modules at the repo root.
 sys.path.insert(0, ROOT)
 
+from imagelab import cli  # noqa: E402
 from imagelab.data.registry import DATASETS, MNIST_FILES  # noqa: E402
 from imagelab.data.cifar import BATCH_FILES, BATCH_FOLDER, DATA_SIZE  # noqa: E402
 
@@ -231,7 +236,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return g
 
 
-# ------------------------------------------------------------------ running the scripts
+# ------------------------------------------------------------------ running the commands
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 USAGE = " (run with --help for usage)"
@@ -244,17 +249,56 @@ def is_png(path):
 
 
 def prog(script):
-    """The program name a script's errors start with, as the user typed it: "knn.py" for
-    ``python knn.py``, "python -m imagelab.cli.train_mlp" for the module ``imagelab.cli.train_mlp``."""
-    return script if script.endswith(".py") else f"python -m {script}"
+    """The program name a command's errors start with: "knn.py" for ``python knn.py``,
+    "imagelab train-mlp" for the command ``train-mlp``."""
+    return script if script.endswith(".py") else f"imagelab {script}"
+
+
+Run = collections.namedtuple("Run", "returncode stdout stderr")
+
+
+def exit_status(code):
+    """The exit status of ``SystemExit(code)``, as the interpreter ends a program with it.
+
+    None is 0 and an int is itself; anything else (a message) is printed on stderr,
+    status 1.
+    """
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def run_command(script, *argv):
+    """Run ``python <script> ARGV`` (a lab script at the root, such as "knn.py") or
+    ``imagelab <script> ARGV`` (a command name, such as "train-mlp") in this process.
+
+    Returns
+    -------
+    Run
+        (returncode, stdout, stderr), what a subprocess would give; an exception other
+        than SystemExit is raised (the test fails with its traceback).
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            if script.endswith(".py"):
+                with mock.patch.object(sys, "argv", [script, *argv]):
+                    runpy.run_path(os.path.join(ROOT, script), run_name="__main__")
+            else:
+                cli.main([script, *argv])
+            returncode = 0
+        except SystemExit as stop:
+            returncode = exit_status(stop.code)
+    return Run(returncode, stdout.getvalue(), stderr.getvalue())
 
 
 def run_script(script, data_dir, results_dir, *flags):
-    """Run ``python <script>`` (a ``.py`` file) or ``python -m <script>`` (a module) in a
-    subprocess, at the repository's root, on the given folders."""
-    command = [sys.executable, *([script] if script.endswith(".py") else ["-m", script]),
-               "--data-dir", data_dir, "--results-dir", results_dir, "--no-download", *flags]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    """``run_command`` on the given folders, downloads off."""
+    return run_command(script, "--data-dir", data_dir, "--results-dir", results_dir,
+                       "--no-download", *flags)
 
 
 def snapshot(*folders):

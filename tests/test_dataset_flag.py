@@ -5,14 +5,12 @@ lets the MNIST family hold 12 training and 8 test images.
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from imagelab.cli import knn as knn_cli
 from imagelab.cli import mlp as mlp_cli
-from conftest import ROOT, make_cifar_folder, make_mnist_folder, set_mnist_sizes
+from conftest import make_cifar_folder, make_mnist_folder, run_command, set_mnist_sizes
 from imagelab.cli import knn_study
 from imagelab.cli import mlp_study
 from imagelab.cli import train_mlp as train
@@ -137,8 +135,7 @@ def test_missing_dataset_without_download_is_one_line(tmp_path, capsys):
     (["--split", "officially"], "argument --split: invalid split value: 'officially'"),
 ])
 def test_a_bad_dataset_or_split_is_one_line(tmp_path, flags, message):
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "knn.py"), "--data-dir",
-                           str(tmp_path), *flags], capture_output=True, text=True)
+    done = run_command("knn.py", "--data-dir", str(tmp_path), *flags)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"knn.py: error: {message}")
     assert done.stderr.count("\n") == 1

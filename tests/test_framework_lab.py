@@ -1,4 +1,4 @@
-"""``python -m imagelab.cli.framework``: both tasks end to end on small data, and its errors.
+"""``imagelab framework``: both tasks end to end on small data, and its errors.
 
 The commands run in this process (``main(argv)``), on toy sets of a few points and on
 the tiny MNIST-family files of ``conftest`` (12 training and 8 test images).
@@ -37,7 +37,7 @@ def test_fashion_trains_both_sides(tmp_path, tiny_mnist):
         100 * (record["tensor_test_accuracy"] - record["network_test_accuracy"]), abs=1e-4)
 
 
-PROG = "python -m imagelab.cli.framework"
+PROG = "imagelab framework"
 
 
 @pytest.mark.parametrize("argv, message", [

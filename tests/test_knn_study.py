@@ -1,4 +1,4 @@
-"""Tests of ``python -m imagelab.cli.knn_study``: descriptors compared on one figure, k chosen by
+"""Tests of ``imagelab knn-study``: descriptors compared on one figure, k chosen by
 cross-validation, the explaining figures, and its refusals as a user sees them."""
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 from conftest import USAGE, is_png, make_cifar_folder, prog, run_script, snapshot
 from imagelab.cli import knn_study
 
-STUDY = "imagelab.cli.knn_study"
+STUDY = "knn-study"
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_knn_main_writes_the_confusion_figures(tmp_path):
         assert is_png(results / f"{name}.png")
 
 
-# ---------------------------------------------------------------- python -m imagelab.cli.knn_study
+# ---------------------------------------------------------------- imagelab knn-study
 
 def test_a_bad_flag_is_one_line_before_any_data_is_read(folders):
     before = snapshot(*folders)

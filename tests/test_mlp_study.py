@@ -1,4 +1,4 @@
-"""Tests of ``python -m imagelab.cli.mlp_study``: the lab's MLP, trained as ``python mlp.py``
+"""Tests of ``imagelab mlp-study``: the lab's MLP, trained as ``python mlp.py``
 trains it, on image descriptors; and its refusals as a user sees them."""
 import json
 
@@ -12,7 +12,7 @@ from imagelab.data.descriptors import color_histogram
 from imagelab.data.images import rows_to_images
 from imagelab.data.cifar import BATCH_FOLDER
 
-STUDY = "imagelab.cli.mlp_study"
+STUDY = "mlp-study"
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_same_split_as_the_lab(small_cifar, tmp_path, monkeypatch):
     np.testing.assert_allclose(described[2], color_histogram(rows_to_images(pixels_test)))
 
 
-# ---------------------------------------------------------------- python -m imagelab.cli.mlp_study
+# ---------------------------------------------------------------- imagelab mlp-study
 
 @pytest.mark.parametrize("flags, message", [
     ([], "the following arguments are required: --features"),

@@ -1,5 +1,5 @@
 """End-to-end runs of ``python knn.py`` and ``python mlp.py``, the lab and nothing else, on a
-tiny CIFAR-format folder."""
+tiny CIFAR-format folder: in this process (``run_script``), and once as a real program."""
 import json
 import os
 import re
@@ -10,8 +10,8 @@ import pytest
 
 from imagelab.cli import knn as knn_cli
 from imagelab.cli import mlp as mlp_cli
-from conftest import (PNG_SIGNATURE, ROOT, USAGE, make_cifar_folder, prog, run_script,
-                      snapshot)
+from conftest import (PNG_SIGNATURE, ROOT, USAGE, make_cifar_folder, prog, run_command,
+                      run_script, snapshot)
 from imagelab.data.cifar import BATCH_FOLDER
 
 
@@ -168,10 +168,21 @@ def test_data_dir_may_name_the_batch_folder_itself(folders, tmp_path):
                 "--learning-rate", "--num-epoch"]),
 ])
 def test_the_labs_help_shows_the_labs_flags_and_no_other(script, flags):
-    result = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = run_command(script, "--help")
     assert result.returncode == 0 and result.stderr == ""
     for flag in flags:
         assert flag in result.stdout
     for extra in ("--optimizer", "--hidden", "--features", "--cv", "--figures"):
         assert extra not in result.stdout
+
+
+def test_python_knn_py_is_a_program_that_refuses_a_bad_flag_with_status_2(folders):
+    """A real subprocess: the script runs the command, a refusal is one line, status 2."""
+    before = snapshot(*folders)
+    done = subprocess.run([sys.executable, "knn.py", "--data-dir", folders[0], "--results-dir",
+                           folders[1], "--no-download", "--k-max", "0"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("knn.py: error: argument --k-max: must be an integer >= 1, got 0"
+                           f"{USAGE}\n")
+    assert snapshot(*folders) == before

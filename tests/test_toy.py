@@ -1,4 +1,4 @@
-"""Toy 2-D sets, the MLP trained on them, the confidence figure and python -m imagelab.cli.toy."""
+"""Toy 2-D sets, the MLP trained on them, the confidence figure and imagelab toy."""
 import json
 
 import numpy as np
@@ -102,7 +102,7 @@ def test_the_entry_point_refuses_a_bad_flag_in_one_line(tmp_path, capsys):
         main(["--results-dir", str(tmp_path), "--hidden", "0"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "python -m imagelab.cli.toy: error: argument --hidden: must be an integer >= 1, got 0 "
+        "imagelab toy: error: argument --hidden: must be an integer >= 1, got 0 "
         "(run with --help for usage)"]
     assert not list(tmp_path.iterdir())
 

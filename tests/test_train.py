@@ -1,4 +1,4 @@
-"""Tests of ``python -m imagelab.cli.train_mlp``, the network trainer: its preparation of the inputs,
+"""Tests of ``imagelab train-mlp``, the network trainer: its preparation of the inputs,
 runs on a tiny CIFAR-10 with figures and descriptors, and its refusals as a user sees them."""
 import json
 import os
@@ -12,7 +12,7 @@ from imagelab.cli import train_mlp as train
 from imagelab.cli.arguments import FlagError
 from imagelab.data.cifar import BATCH_FOLDER
 
-TRAINER = "imagelab.cli.train_mlp"
+TRAINER = "train-mlp"
 
 
 @pytest.fixture
@@ -82,10 +82,10 @@ def test_prepare_inputs_standardises_with_the_training_rows_only():
         train.prepare_inputs(data, labels, test, 0.2, seed=1, pca=5)
 
 
-# ---------------------------------------------------------------- python -m imagelab.cli.train_mlp
+# ---------------------------------------------------------------- imagelab train-mlp
 
-# (flags, the line on stderr after "python -m imagelab.cli.train_mlp: error: argument "): refused
-# before any data is read.
+# (flags, the line on stderr after "imagelab train-mlp: error: argument "): refused before any
+# data is read.
 BAD_FLAGS = [
     (["--optimizer", "adam", "--weight-decay", "-0.5"],
      "--weight-decay: must be a finite number >= 0, got -0.5"),

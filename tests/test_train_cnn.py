@@ -1,5 +1,6 @@
-"""End-to-end runs of ``python -m imagelab.cli.train_cnn`` and ``python -m imagelab.cli.classify``
-on a tiny CIFAR-format folder (50 training and 10 test images)."""
+"""End-to-end runs of ``imagelab train-cnn`` and ``imagelab classify``, in this process, on a
+tiny CIFAR-format folder (50 training and 10 test images); and ``python -m
+imagelab.cli.classify`` once as a real program."""
 import json
 import os
 import re
@@ -10,15 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, USAGE, is_png, run_script, snapshot
+from conftest import ROOT, USAGE, is_png, prog, run_command, run_script, snapshot
 
-SCRIPT = "imagelab.cli.train_cnn"
-PROG = f"python -m {SCRIPT}"
-
-
-def classify(*args):
-    return subprocess.run([sys.executable, "-m", "imagelab.cli.classify", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+SCRIPT = "train-cnn"
+PROG = prog(SCRIPT)
 
 
 def test_training_writes_results_and_a_model_that_classifies_files(folders, tmp_path):
@@ -46,14 +42,14 @@ def test_training_writes_results_and_a_model_that_classifies_files(folders, tmp_
     for path, image in zip(paths, pixels):
         Image.fromarray(image).save(path)
     Image.fromarray(pixels[2, :, :, 0]).save(paths[2])           # a grey PNG
-    out = classify(str(models / "cnn_lenet.npz"), *paths)
+    out = run_command("classify", str(models / "cnn_lenet.npz"), *paths)
     assert out.returncode == 0, out.stderr
     names = ("airplane|automobile|bird|cat|deer|dog|frog|horse|ship|truck")
     lines = out.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == paths
     assert all(re.fullmatch(rf".*: ({names}) \(\d+%\)", line) for line in lines)
     # The saved model, compared with itself under light changes.
-    study = run_script("imagelab.cli.robustness", *folders, str(models / "cnn_lenet.npz"))
+    study = run_script("robustness", *folders, str(models / "cnn_lenet.npz"))
     assert study.returncode == 0, study.stderr
     with open(os.path.join(results, "robustness.json")) as f:
         curves = json.load(f)["curves"]
@@ -90,9 +86,12 @@ def test_a_model_dir_that_is_a_file_is_refused_before_the_data(folders, tmp_path
 
 
 def test_classify_refuses_a_bad_model_or_image_in_one_line(tmp_path):
+    """A real subprocess: a message of SystemExit is one line on stderr, status 1."""
     (tmp_path / "model.npz").write_bytes(b"not a model")
     (tmp_path / "image.png").write_bytes(b"not an image")
-    out = classify(str(tmp_path / "model.npz"), str(tmp_path / "image.png"))
+    out = subprocess.run([sys.executable, "-m", "imagelab.cli.classify",
+                          str(tmp_path / "model.npz"), str(tmp_path / "image.png")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert out.stderr == (f"error: model file {tmp_path / 'model.npz'} is not an .npz file "
                           "(not a zip archive)\n")

@@ -1,12 +1,12 @@
-"""End-to-end runs of ``python -m imagelab.cli.train_recipe`` and ``python -m imagelab.cli.ablation``
-on a tiny CIFAR-format folder (50 training and 10 test images), with narrow blocks."""
+"""End-to-end runs of ``imagelab train-recipe`` and ``imagelab ablation``, in this process, on a
+tiny CIFAR-format folder (50 training and 10 test images), with narrow blocks."""
 import json
 import os
 import re
 
 import pytest
 
-from conftest import USAGE, is_png, run_script, snapshot
+from conftest import USAGE, is_png, prog, run_script, snapshot
 from imagelab.cli.ablation import markdown_table, planned_runs
 from imagelab.recipes.airbench import ABLATIONS, Recipe
 
@@ -15,7 +15,7 @@ SMALL = ["--widths", "4", "8", "8", "--batch-size", "16", "--micro-batch", "8"]
 
 def test_training_writes_results_and_a_model(folders, tmp_path):
     models = tmp_path / "models"
-    result = run_script("imagelab.cli.train_recipe", *folders, *SMALL, "--epochs", "2",
+    result = run_script("train-recipe", *folders, *SMALL, "--epochs", "2",
                         "--model-dir", str(models))
     assert result.returncode == 0, result.stderr
     assert re.search(r"epoch   2/2 .* images/s  0\.0 min left", result.stdout)
@@ -44,9 +44,9 @@ def test_training_writes_results_and_a_model(folders, tmp_path):
 ])
 def test_a_bad_flag_is_one_line_before_any_data_is_read(folders, flags, message):
     before = snapshot(*folders)
-    result = run_script("imagelab.cli.train_recipe", *folders, *flags)
+    result = run_script("train-recipe", *folders, *flags)
     assert result.returncode == 2
-    assert re.fullmatch(rf"python -m imagelab.cli.train_recipe: error: argument {message}"
+    assert re.fullmatch(rf"{prog('train-recipe')}: error: argument {message}"
                         rf"{re.escape(USAGE)}\n", result.stderr), result.stderr
     assert snapshot(*folders) == before
 
@@ -77,16 +77,16 @@ def test_the_table_gives_the_spread_of_repeated_runs():
 
 def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     flags = [*SMALL, "--epochs", "1", "--seeds", "0", "--only", "no lookahead"]
-    first = run_script("imagelab.cli.ablation", *folders, *flags)
+    first = run_script("ablation", *folders, *flags)
     assert first.returncode == 0, first.stderr
     assert "[1/1] no lookahead, seed 0" in first.stdout
     assert re.search(r"\| no lookahead \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", first.stdout)
     with open(os.path.join(folders[1], "ablation.json")) as f:
         assert [r["row"] for r in json.load(f)] == ["no lookahead"]
-    again = run_script("imagelab.cli.ablation", *folders, *flags)
+    again = run_script("ablation", *folders, *flags)
     assert again.returncode == 0, again.stderr
     assert "[1/" not in again.stdout and "| no lookahead | 1 |" in again.stdout
     # a run added to the plan is numbered by its place in the whole plan
-    more = run_script("imagelab.cli.ablation", *folders, *flags, "--only", "random flips")
+    more = run_script("ablation", *folders, *flags, "--only", "random flips")
     assert more.returncode == 0, more.stderr
     assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
