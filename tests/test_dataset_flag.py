@@ -81,6 +81,7 @@ def test_mlp_study_on_hog_of_grey_images(data_dir, tmp_path):
     assert (result["dataset"], result["features"]) == ("mnist", "hog")
 
 
+@pytest.mark.slow
 def test_knn_study_descriptors_and_figures_on_grey_images(data_dir, tmp_path):
     pytest.importorskip("skimage")
     run(knn_study.main, data_dir, tmp_path, "--dataset", "fashion-mnist", "--k-max", "3",
@@ -104,6 +105,7 @@ def test_knn_study_cross_validation_on_mnist(tmp_path, monkeypatch):
     assert (result["dataset"], result["n_train"], result["n_test"]) == ("mnist", 100, 20)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["fashion-mnist", "cifar10"])
 def test_trainer_with_flips_and_figures(data_dir, tmp_path, dataset):
     run(train.main, data_dir, tmp_path, "--dataset", dataset, "--hidden", "4", "--num-epoch",
@@ -114,6 +116,7 @@ def test_trainer_with_flips_and_figures(data_dir, tmp_path, dataset):
     assert result["dataset"] == dataset and "--dataset" in result["command"]
 
 
+@pytest.mark.slow
 def test_trainer_on_hog_with_flips(data_dir, tmp_path):
     pytest.importorskip("skimage")
     run(train.main, data_dir, tmp_path, "--dataset", "mnist", "--features", "hog+color",

@@ -280,6 +280,7 @@ def test_sweep_finds_a_bad_training_value_in_any_block(bad, row):
                            chunk_bytes=2_000)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason="real CIFAR-10 not in data/")
 def test_knn_on_real_cifar_beats_chance_by_far():
     from read_cifar import read_cifar_batch

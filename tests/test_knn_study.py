@@ -73,6 +73,7 @@ def test_figures_draw_the_raw_pixel_sweep_only(tiny_cifar, flags):
     assert not os.path.exists(os.path.join(tiny_cifar, "results"))
 
 
+@pytest.mark.slow
 def test_knn_main_writes_the_confusion_figures(tmp_path):
     from imagelab.data.cifar import BATCH_FOLDER
     make_cifar_folder(str(tmp_path / "data" / BATCH_FOLDER), sizes=(20,) * 6)

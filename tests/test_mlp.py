@@ -369,6 +369,7 @@ def test_init_weights_glorot_shapes_dtype_and_range():
     assert not b1.any() and not b2.any()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DATA_DIR), reason="real CIFAR-10 not in data/")
 def test_mlp_on_real_cifar_learns():
     from read_cifar import read_cifar_batch

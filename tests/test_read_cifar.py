@@ -343,12 +343,14 @@ def real_data(real_cifar):
     return read_cifar(real_cifar)
 
 
+@pytest.mark.slow
 def test_real_cifar_shapes_and_dtypes(real_data):
     data, labels = real_data
     assert data.shape == (60000, DATA_SIZE) and data.dtype == np.float32
     assert labels.shape == (60000,) and labels.dtype == np.int64
 
 
+@pytest.mark.slow
 def test_real_cifar_labels_and_pixel_range(real_data):
     data, labels = real_data
     assert labels.min() == 0 and labels.max() == 9
@@ -359,6 +361,7 @@ def test_real_cifar_labels_and_pixel_range(real_data):
     assert data.max() > 200 and data.min() < 50  # real images, not a constant fill
 
 
+@pytest.mark.slow
 def test_real_cifar_batch_matches_read_cifar(real_cifar, real_data):
     data, labels = read_cifar_batch(os.path.join(real_cifar, "data_batch_2"))
     assert np.array_equal(data, real_data[0][10000:20000])  # faster than assert_array_equal

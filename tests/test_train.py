@@ -22,6 +22,7 @@ def small_cifar(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_mlp_main_trains_a_network_and_writes_figures(small_cifar, tmp_path):
     results = tmp_path / "results"
     argv = ["--data-dir", str(small_cifar), "--results-dir", str(results), "--no-download",
@@ -38,6 +39,7 @@ def test_mlp_main_trains_a_network_and_writes_figures(small_cifar, tmp_path):
         assert os.path.getsize(results / f"net{suffix}.png") > 1000
 
 
+@pytest.mark.slow
 def test_mlp_main_on_descriptors_mirrors_and_draws_the_images(small_cifar, tmp_path):
     results = tmp_path / "results"
     train.main(["--data-dir", str(small_cifar), "--results-dir", str(results), "--no-download",

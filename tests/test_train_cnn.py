@@ -17,6 +17,7 @@ SCRIPT = "train-cnn"
 PROG = prog(SCRIPT)
 
 
+@pytest.mark.slow
 def test_training_writes_results_and_a_model_that_classifies_files(folders, tmp_path):
     models = tmp_path / "models"
     result = run_script(SCRIPT, *folders, "--arch", "lenet", "--num-epoch", "2",

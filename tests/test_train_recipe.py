@@ -13,6 +13,7 @@ from imagelab.recipes.airbench import ABLATIONS, Recipe
 SMALL = ["--widths", "4", "8", "8", "--batch-size", "16", "--micro-batch", "8"]
 
 
+@pytest.mark.slow
 def test_training_writes_results_and_a_model(folders, tmp_path):
     models = tmp_path / "models"
     result = run_script("train-recipe", *folders, *SMALL, "--epochs", "2",
@@ -75,6 +76,7 @@ def test_the_table_gives_the_spread_of_repeated_runs():
     assert lines[3] == "| no lookahead | 1 | 80.00 | 81.00 | 82.00 | 11.0 |"
 
 
+@pytest.mark.slow
 def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     flags = [*SMALL, "--epochs", "1", "--seeds", "0", "--only", "no lookahead"]
     first = run_script("ablation", *folders, *flags)
