@@ -251,6 +251,7 @@ def test_two_class_split_keeps_two_classes_as_targets():
         two_class_split(data, labels, data, labels, (3, 3), 0.25)
 
 
+@pytest.mark.slow
 def test_two_class_figures_are_written_and_returned(tmp_path):
     rng = np.random.default_rng(1)
     rows = rng.integers(0, 256, size=(40, 28 * 28)).astype(np.float32)
