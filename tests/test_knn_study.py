@@ -124,7 +124,7 @@ def test_a_missing_skimage_ends_the_study_with_a_message(tiny_cifar, monkeypatch
     with pytest.raises(SystemExit) as info:
         run_knn(tiny_cifar, "--features", "hog")
     message = str(info.value.code)                       # a message, not a traceback
-    assert message.startswith("error: ") and "requirements-extra.txt" in message
+    assert message.startswith("error: ") and "pip install -e '.[descriptors]'" in message
     assert not os.path.exists(os.path.join(tiny_cifar, "results"))
 
 

@@ -17,7 +17,7 @@ parameters after a colon: ``"hog"``, ``"hog+color"``, ``"hog:channels=rgb+lbp:gr
 parameters and a fingerprint of the input rows.
 
 scikit-image is needed for ``hog`` and ``lbp`` only, and imported only when they run;
-install it with ``pip install -r requirements-extra.txt``.
+install it with the ``descriptors`` extra (``pip install -e '.[descriptors]'`` in the clone).
 """
 import concurrent.futures
 import functools
@@ -57,7 +57,7 @@ def _skimage_feature():
         import skimage.feature
     except ImportError as error:
         raise ImportError("the hog and lbp descriptors need scikit-image, which is not "
-                          "installed: run `pip install -r requirements-extra.txt` (or "
+                          "installed: run `pip install -e '.[descriptors]'` in the clone (or "
                           "`pip install scikit-image`)") from error
     return skimage.feature
 
