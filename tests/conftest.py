@@ -1,6 +1,5 @@
 """Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
-tiny IDX files, easy classification problems, random images, finite differences, and
-running the scripts."""
+tiny IDX files, easy classification problems, random images, and running the scripts."""
 import gzip
 import os
 import pickle
@@ -208,20 +207,6 @@ def images_to_rows_loop(images):
                     rows[i, position] = image[y, x, channel]
                     position += 1
     return rows
-
-
-def numerical_gradient(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of x (in place)."""
-    g = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = f()
-        x[index] = saved - eps
-        minus = f()
-        x[index] = saved
-        g[index] = (plus - minus) / (2 * eps)
-    return g
 
 
 # ------------------------------------------------------------------ running the scripts

@@ -3,7 +3,7 @@ gradients against finite differences, and what the layer refuses."""
 import numpy as np
 import pytest
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.batchnorm import BatchNorm
 
 

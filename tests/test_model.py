@@ -6,9 +6,9 @@ from functools import partial
 import numpy as np
 import pytest
 
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.classic import mlp
 from imagelab.nn.functional import one_hot
-from conftest import numerical_gradient
 from imagelab.nn import network as model
 from imagelab.nn.layers import Dense, Dropout, ReLU
 from imagelab.nn.losses import softmax_cross_entropy
