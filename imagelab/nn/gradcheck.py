@@ -31,8 +31,8 @@ def numerical_gradient(f, x, step=DEFAULT_STEP):
     leaves D_i - df/dx_i = h^2 (f'''(a) + f'''(b)) / 12, at most h^2 M / 6, M bounding
     |d^3 f / dx_i^3| on [x - h e_i, x + h e_i]. Rounding: if each computed value of f is
     within r of the exact one (r about k eps |f|, eps = 2^-52 and k the roundings that
-    reach the result), the difference of two is within 2 r, hence D_i within r / h.
-    Together (``error_bound``):
+    reach the result; x_i +- h, itself rounded, adds |df/dx_i| eps |x_i| / 2), the
+    difference of two is within 2 r, hence D_i within r / h. Together (``error_bound``):
 
         |D_i - df/dx_i| <= h^2 M / 6 + r / h,
 
@@ -40,8 +40,8 @@ def numerical_gradient(f, x, step=DEFAULT_STEP):
     error ~ 1e-10; the default h = 1e-6 errs by at most about 1e-9 (rounding) plus
     1.7e-13 M (truncation). A tolerance for comparing D with a computed gradient follows
     from estimates of M and r, plus the computed gradient's own rounding (a relative
-    error of some eps). Hence float64: in float32 (eps = 1.2e-7) the rounding term
-    alone would be about 0.1 |f| at h = 1e-6.
+    error of some eps). Float64 is required: in float32 (eps = 1.2e-7) the rounding
+    term alone would be about 0.1 |f| at h = 1e-6.
 
     The bound needs f smooth on each segment [x - h e_i, x + h e_i]: where a ReLU's
     argument or a maximum's winner changes within it (a kink), D_i may be off by as much
