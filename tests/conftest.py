@@ -1,6 +1,6 @@
 """Shared fixtures and helpers: tiny CIFAR-10 batch files in the official pickle layout,
-tiny IDX files, easy classification problems, random images, finite differences, and
-running the commands in this process."""
+tiny IDX files, easy classification problems, random images, optimizers written out
+entry by entry, and running the commands in this process."""
 import collections
 import contextlib
 import dataclasses
@@ -222,18 +222,56 @@ def images_to_rows_loop(images):
     return rows
 
 
-def numerical_gradient(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of x (in place)."""
-    g = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = f()
-        x[index] = saved - eps
-        minus = f()
-        x[index] = saved
-        g[index] = (plus - minus) / (2 * eps)
-    return g
+# ------------------------------------------------------------------ optimizers, slowly
+
+# Settings that the tests of both optimizer families (layers, Tensors) run through.
+SGD_SETTINGS = [{"momentum": 0.8}, {"momentum": 0.0}, {"momentum": 0.8, "weight_decay": 0.1},
+                {"momentum": 0.85, "nesterov": True},
+                {"momentum": 0.85, "nesterov": True, "weight_decay": 0.03}]
+ADAM_SETTINGS = [{"beta1": 0.8, "beta2": 0.9, "eps": 1e-3},
+                 {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}]
+LEARNING_RATES = [0.1, 0.3, 0.05, 0.2]
+
+
+def sgd_loop(w, gradients, learning_rates, momentum, nesterov=False, weight_decay=0.0):
+    """SGD written out entry by entry, as textbooks and PyTorch (torch.optim.sgd,
+    dampening 0) write it: d = g + weight_decay w, then
+
+    * heavy ball: v = momentum v - learning_rate d (v = 0 at first); w = w + v;
+    * Nesterov: b = d at the first step, then b = momentum b + d;
+      w = w - learning_rate (d + momentum b).
+
+    Returns the weights after the steps, a copy of ``w`` (any shape) updated.
+    """
+    w = w.copy()
+    buffers = {}
+    for g, learning_rate in zip(gradients, learning_rates):
+        for index in np.ndindex(w.shape):
+            d = g[index] + weight_decay * w[index]
+            if nesterov:
+                buffers[index] = d if index not in buffers else momentum * buffers[index] + d
+                w[index] = w[index] - learning_rate * (d + momentum * buffers[index])
+            else:
+                buffers[index] = momentum * buffers.get(index, 0.0) - learning_rate * d
+                w[index] += buffers[index]
+    return w
+
+
+def adam_loop(w, gradients, learning_rates, beta1, beta2, eps):
+    """Adam as Kingma & Ba write it, entry by entry: m, s the moving averages of g and
+    g^2, divided by 1 - beta^t; w = w - learning_rate m_hat / (sqrt(s_hat) + eps).
+
+    Returns the weights after the steps, a copy of ``w`` (any shape) updated.
+    """
+    w = w.copy()
+    m, s = np.zeros_like(w), np.zeros_like(w)
+    for t, (g, learning_rate) in enumerate(zip(gradients, learning_rates), start=1):
+        for index in np.ndindex(w.shape):
+            m[index] = beta1 * m[index] + (1 - beta1) * g[index]
+            s[index] = beta2 * s[index] + (1 - beta2) * g[index] ** 2
+            m_hat, s_hat = m[index] / (1 - beta1 ** t), s[index] / (1 - beta2 ** t)
+            w[index] -= learning_rate * m_hat / (np.sqrt(s_hat) + eps)
+    return w
 
 
 # ------------------------------------------------------------------ running the commands

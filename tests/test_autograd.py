@@ -10,7 +10,8 @@ import weakref
 import numpy as np
 import pytest
 
-from imagelab.autograd.tensor import GradcheckError, Tensor, gradcheck, no_grad, unbroadcast
+from imagelab.autograd.tensor import Tensor, gradcheck, no_grad, unbroadcast
+from imagelab.nn.gradcheck import GradcheckError
 
 
 def normal(*shape, seed=0):
@@ -94,8 +95,8 @@ def test_gradcheck_catches_a_wrong_gradient():
 
 
 def test_gradcheck_refuses_bad_tolerances():
-    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
-        gradcheck(lambda x: x, normal(2), eps=0)
+    with pytest.raises(ValueError, match="step must be a finite number > 0, got 0"):
+        gradcheck(lambda x: x, normal(2), step=0)
 
 
 def test_gradcheck_runs_in_float64_on_float32_inputs():

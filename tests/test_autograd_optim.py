@@ -1,37 +1,61 @@
-"""Optimizers on Tensor parameters: the updates of the layer-by-layer network's optimizers."""
+"""Optimizers on Tensor parameters: the layer-by-layer network's update rules, to the bit."""
 import numpy as np
 import pytest
 
+from conftest import ADAM_SETTINGS, LEARNING_RATES, SGD_SETTINGS, adam_loop, sgd_loop
 from imagelab.nn import optim as optimizers
 from imagelab.autograd.tensor import Tensor
 from imagelab.autograd.optim import SGD, Adam
 from imagelab.nn.layers import Parameter
 
+RULES = ([(SGD, optimizers.SGD, sgd_loop, settings) for settings in SGD_SETTINGS]
+         + [(Adam, optimizers.Adam, adam_loop, settings) for settings in ADAM_SETTINGS])
+IDS = [f"{make.__name__} {settings}" for make, _, _, settings in RULES]
+
 
 def twins(seed=0):
-    """The same two weight arrays as Tensors and as layer Parameters, and 5 gradients each."""
+    """The same two weight arrays as Tensors and as layer Parameters, and 4 gradients each."""
     rng = np.random.default_rng(seed)
     values = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
     tensors = [Tensor(v.copy(), requires_grad=True) for v in values]
     parameters = [Parameter(v.copy()) for v in values]
-    grads = [[rng.standard_normal(v.shape) for v in values] for _ in range(5)]
-    return tensors, parameters, grads
+    grads = [[rng.standard_normal(v.shape) for v in values] for _ in LEARNING_RATES]
+    return values, tensors, parameters, grads
 
 
-@pytest.mark.parametrize("make, make_layer", [
-    (lambda p: Adam(p, 0.01), lambda p: optimizers.Adam(p)),
-    (lambda p: SGD(p, 0.01, momentum=0.9), lambda p: optimizers.SGD(p, momentum=0.9)),
-])
-def test_steps_equal_the_layer_by_layer_optimizers(make, make_layer):
-    tensors, parameters, grads = twins()
-    optimizer, layer_optimizer = make(tensors), make_layer(parameters)
-    for step_grads in grads:
-        for t, p, g in zip(tensors, parameters, step_grads):
-            t.grad, p.grad = g, g
+def run(optimizer, tensors, grads):
+    """Step ``optimizer`` once per learning rate of LEARNING_RATES, with ``grads``."""
+    for learning_rate, step_grads in zip(LEARNING_RATES, grads):
+        for t, g in zip(tensors, step_grads):
+            t.grad = g
+        optimizer.learning_rate = learning_rate
         optimizer.step()
-        layer_optimizer.step(0.01)
+
+
+@pytest.mark.parametrize("make, make_layer, loop, settings", RULES, ids=IDS)
+def test_steps_equal_the_layer_by_layer_optimizers_to_the_bit(make, make_layer, loop,
+                                                              settings):
+    _, tensors, parameters, grads = twins()
+    run(make(tensors, 1.0, **settings), tensors, grads)
+    layer_optimizer = make_layer(parameters, **settings)
+    for learning_rate, step_grads in zip(LEARNING_RATES, grads):
+        for p, g in zip(parameters, step_grads):
+            p.grad = g
+        layer_optimizer.step(learning_rate)
     for t, p in zip(tensors, parameters):
-        np.testing.assert_allclose(t.data, p.value, rtol=0, atol=1e-14)
+        np.testing.assert_array_equal(t.data, p.value)
+
+
+@pytest.mark.parametrize("make, make_layer, loop, settings", RULES, ids=IDS)
+def test_steps_follow_the_rule_written_out(make, make_layer, loop, settings):
+    values, tensors, _, grads = twins(seed=1)
+    run(make(tensors, 1.0, **settings), tensors, grads)
+    for i, (t, value) in enumerate(zip(tensors, values)):
+        expected = loop(value, [g[i] for g in grads], LEARNING_RATES, **settings)
+        if make is SGD:             # the same operations in the same order (test_optimizers)
+            np.testing.assert_array_equal(t.data, expected)
+        else:
+            np.testing.assert_allclose(t.data, expected)
 
 
 def test_weight_decay_adds_its_gradient():
@@ -71,6 +95,10 @@ def test_zero_grad_and_a_descent():
      r"momentum must be a finite number in \[0, 1\), got 1"),
     (lambda: SGD([Tensor(1.0, requires_grad=True)], 0.1, weight_decay=float("nan")),
      "weight_decay must be a finite number >= 0, got nan"),
+    (lambda: SGD([Tensor(1.0, requires_grad=True)], 0.1, nesterov=1),
+     "nesterov must be True or False, got 1"),
+    (lambda: Adam([Tensor(1.0, requires_grad=True)], 0.1, eps=0),
+     "eps must be a finite number > 0, got 0"),
 ])
 def test_arguments_are_checked(call, message):
     with pytest.raises(ValueError, match=message):

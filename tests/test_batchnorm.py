@@ -3,7 +3,7 @@ gradients against finite differences, and what the layer refuses."""
 import numpy as np
 import pytest
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.batchnorm import BatchNorm
 
 
@@ -29,6 +29,28 @@ def test_gradients_match_finite_differences(shape, settings):
     dx = layer.backward(r)
     np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
     for parameter in layer.parameters():
+        np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
+                                   atol=1e-7)
+
+
+@pytest.mark.parametrize("settings", [{}, {"scale": False}])
+def test_evaluation_gradients_match_finite_differences(settings):
+    # After an evaluation forward pass the statistics are the running ones: constants.
+    rng = np.random.default_rng(3)
+    x, r = rng.normal(size=(3, 4, 2, 3)), rng.normal(size=(3, 4, 2, 3))
+    layer = layer_with_random_affine(3, **settings)
+    layer.running_mean[:], layer.running_var[:] = rng.normal(size=3), rng.uniform(0.5, 2, 3)
+
+    def loss():                                   # C = sum(y * R): dC/dy = R
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x, training=True)              # an earlier training pass is forgotten
+    layer.forward(x)
+    dx = layer.backward(r)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), atol=1e-7)
+    for parameter in layer.parameters():
+        layer.forward(x)
+        layer.backward(r, need_dx=False)
         np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
                                    atol=1e-7)
 

@@ -4,7 +4,7 @@ the shapes the layers refuse."""
 import numpy as np
 import pytest
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass

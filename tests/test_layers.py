@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.layers import (ACTIVATIONS, GELU, Dense, Dropout, Layer, Parameter, ReLU, Scale,
                              Sigmoid)
 

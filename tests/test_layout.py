@@ -6,7 +6,8 @@ and nothing imports the lab's scripts at the root, which are the package's clien
 
     utils      checks, files, progress, machine         (imports nothing of the project)
     data       registry, readers, downloads, splits, augmentation, descriptors
-    nn         layers, conv, batch norm, losses, optim, network, architectures, files
+    nn         layers, conv, batch norm, losses, optim, network, architectures, files,
+               gradient checks
     autograd   the Tensor, its modules, optimizers and data loaders
     training   the loop, metrics, test-time augmentation
     classic    kNN, the lab's MLP, cross-validation

@@ -4,7 +4,7 @@ stays finite for huge logits."""
 import numpy as np
 import pytest
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import error_bound, numerical_gradient
 from imagelab.nn.losses import LOSSES, sigmoid_mse, softmax_cross_entropy, squared_error
 from imagelab.nn.functional import log_softmax
 
@@ -80,7 +80,7 @@ def test_smoothed_cross_entropy_gradient_matches_finite_differences(smoothing):
     # plus the truncation h^2 / 6 times the third derivative, at most 1 / N (a
     # Bernoulli's third cumulant is at most 1 / (6 sqrt 3) < 1, and the mean over N rows).
     m = np.abs(z).max() + np.log(c)
-    tolerance = (n * c + c + 4) * EPS64 * m / h + h ** 2 / (6 * n)
+    tolerance = error_bound(h, (n * c + c + 4) * EPS64 * m, 1 / n)
     np.testing.assert_allclose(dz, numerical, rtol=0, atol=tolerance)
 
 

@@ -12,6 +12,7 @@ from conftest import blobs, make_cifar_folder
 from imagelab.cli.arguments import ArgumentParser
 from imagelab.classic.mlp import init_weights, learn_once_cross_entropy, learn_once_mse, run_mlp_training, test_mlp, train_mlp
 from imagelab.nn.functional import log_softmax, one_hot, sigmoid, softmax
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.data.cifar import BATCH_FOLDER
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "data", "cifar-10-batches-py")
@@ -38,23 +39,6 @@ def cross_entropy_loss(w1, b1, w2, b2, data, labels):
     return -np.mean(np.log(a2[np.arange(len(labels)), labels]))
 
 
-def finite_difference_gradients(loss, weights, eps=1e-6):
-    """Central differences of loss(*weights) with respect to every entry of every array."""
-    gradients = []
-    for w in weights:
-        g = np.zeros_like(w)
-        for index in np.ndindex(w.shape):
-            saved = w[index]
-            w[index] = saved + eps
-            plus = loss(*weights)
-            w[index] = saved - eps
-            minus = loss(*weights)
-            w[index] = saved
-            g[index] = (plus - minus) / (2 * eps)
-        gradients.append(g)
-    return gradients
-
-
 def check_step(learn_once, loss, target, rng):
     """One step must move each weight by -learning_rate * (its finite-difference gradient)."""
     weights = network(rng)
@@ -65,7 +49,7 @@ def check_step(learn_once, loss, target, rng):
     for w, w_copy in zip(weights, copies):
         np.testing.assert_array_equal(w, w_copy)              # inputs left unchanged
     assert returned_loss == pytest.approx(loss(*weights, data, target), rel=1e-12)
-    expected = finite_difference_gradients(lambda *w: loss(*w, data, target), weights)
+    expected = [numerical_gradient(lambda: loss(*weights, data, target), w) for w in weights]
     for name, w, new, g in zip(("w1", "b1", "w2", "b2"), weights, updated, expected):
         assert new.shape == w.shape, name
         np.testing.assert_allclose((w - new) / learning_rate, g, rtol=1e-6, atol=1e-9,

@@ -1,17 +1,22 @@
 """Tests of imagelab.nn.network: a network's gradients against finite differences (weight decay
-and dropout included), the multilayer perceptrons it builds, and the lab's network as the
-one-hidden-layer case."""
+and dropout included), its input gradient (an MLP's and a CNN's), the multilayer
+perceptrons it builds, and the lab's network as the one-hidden-layer case."""
 from functools import partial
 
 import numpy as np
 import pytest
 
+from numpy.lib.stride_tricks import sliding_window_view
+
+from imagelab.nn.gradcheck import error_bound, numerical_gradient
 from imagelab.classic import mlp
+from imagelab.nn.architectures import build
+from imagelab.nn.batchnorm import BatchNorm
+from imagelab.nn.conv import MaxPool2d
 from imagelab.nn.functional import one_hot
-from conftest import numerical_gradient
 from imagelab.nn import network as model
 from imagelab.nn.layers import Dense, Dropout, ReLU
-from imagelab.nn.losses import softmax_cross_entropy
+from imagelab.nn.losses import LOSSES, softmax_cross_entropy
 from imagelab.nn.network import Network, from_lab_weights
 from imagelab.nn.optim import SGD
 
@@ -67,6 +72,132 @@ def test_network_with_dropout_gradients_match_finite_differences():
     plain = model.mlp([5, 6, 4, 3], "relu", seed=0, dtype=np.float64)
     plain.set_weights(net.get_weights())
     np.testing.assert_allclose(net.predict_logits(x), plain.forward(x))
+
+
+# ------------------------------------------------------------------ the input gradient
+
+EPS64 = np.finfo(np.float64).eps
+
+
+def kinks(network):
+    """Which side of its kinks each ReLU and max pooling was on in the last forward pass:
+    the signs of the ReLUs' inputs, the first winner of each pooling window."""
+    pattern = []
+    for layer in network.layers:
+        if isinstance(layer, ReLU):
+            pattern.append(layer.positive.copy())
+        elif isinstance(layer, MaxPool2d):
+            k, s = layer.k, layer.stride
+            windows = sliding_window_view(layer.x, (k, k), axis=(1, 2))[:, ::s, ::s]
+            pattern.append(windows.reshape(*windows.shape[:4], k * k).argmax(axis=-1))
+    return pattern
+
+
+def check_input_gradient(network, x, labels, reset=lambda: None, training=False, h=3e-5):
+    """``input_gradient`` against central differences of the cross-entropy, for a network
+    made of affine maps (dense, convolutions, evaluation batch norm), ReLUs, max pooling
+    and fixed dropout masks: linear on every segment [x - h e_i, x + h e_i] where no kink
+    changes side, which ``kinks`` checks. ``reset()`` runs before each forward pass.
+
+    numerical_gradient's error is then at most h^2 M / 6 + r / h (its docstring):
+    * M: along x_i, z moves by u = dz/dx_i, so d^3 L / dx_i^3 is the softmax's third
+      cumulant of u over N rows, at most (max u - min u)^3 / (6 sqrt 3 N) (a Bernoulli's
+      bound); the logits' central differences give u exactly, to rounding.
+    * r: L comes out of fewer than K = 500 roundings (the sums of at most 28 terms,
+      amplified by the later layers' fewer than 28 weights of size < 1, the loss), each
+      of a number smaller than S, the largest value the forward pass meets (L too).
+    h = 3e-5 is about the best step (3 r / M)^(1/3) for these sizes.
+    """
+    reset()
+    dx = network.input_gradient(x, labels, training=training)
+    assert dx.shape == x.shape and dx.dtype == np.float64
+    reset()
+    outputs = [x]
+    for layer in network.layers:
+        outputs.append(layer.forward(outputs[-1], training))
+    pattern, logits = kinks(network), outputs[-1]
+
+    def value(index=None):
+        reset()
+        z = network.forward(x, training)
+        for a, b in zip(kinks(network), pattern):
+            np.testing.assert_array_equal(a, b, err_msg="a kink between x - h e_i and x + h e_i")
+        return softmax_cross_entropy(z, labels)[0] if index is None else z[index]
+
+    slopes = np.array([numerical_gradient(lambda: value(index), x, h)
+                       for index in np.ndindex(logits.shape)])          # dz/dx, (N C, ...)
+    spread = slopes.max(axis=0) - slopes.min(axis=0)
+    third = spread.max() ** 3 / (6 * np.sqrt(3) * len(x))
+    largest = max(max(np.abs(a).max() for a in outputs), softmax_cross_entropy(logits, labels)[0])
+    tolerance = error_bound(h, 500 * EPS64 * largest, third)
+    np.testing.assert_allclose(dx, numerical_gradient(value, x, h), rtol=0, atol=tolerance)
+    return tolerance
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_input_gradient_of_an_mlp_matches_finite_differences(dropout):
+    rng = np.random.default_rng(21)
+    net = model.mlp([6, 5, 4, 3], "relu", dropout=dropout, seed=0, dtype=np.float64)
+    for p in net.parameters():
+        p.value[...] = rng.normal(scale=0.5, size=p.value.shape)   # non-zero biases too
+    x, labels = rng.normal(size=(4, 6)), rng.integers(0, 3, size=4)
+    assert check_input_gradient(net, x, labels) < 1e-7    # at test time: dropout off
+
+    def same_masks():
+        for i, layer in enumerate(net.layers):
+            if isinstance(layer, Dropout):
+                layer.rng = np.random.default_rng(i)
+
+    assert check_input_gradient(net, x, labels, same_masks, training=True) < 1e-7
+
+
+def in_float64(network, rng):
+    """The network's parameters in float64, with random values; its batch norms' running
+    statistics random too (so that evaluation is not the identity)."""
+    for p in network.parameters():
+        p.value = rng.normal(scale=0.5, size=p.value.shape)
+        p.grad = np.zeros_like(p.value)
+    for layer in network.layers:
+        if isinstance(layer, BatchNorm):
+            layer.running_mean = rng.normal(size=layer.channels)
+            layer.running_var = rng.uniform(0.5, 2, size=layer.channels)
+    return network
+
+
+def test_input_gradient_of_a_cnn_matches_finite_differences():
+    rng = np.random.default_rng(22)
+    spec = [["conv", 3, 3, 1, 1], ["bn"], ["relu"], ["pool", 2], ["flatten"], ["dense", 4]]
+    net = in_float64(build(spec, (6, 6, 2), seed=0), rng)
+    x, labels = rng.normal(size=(2, 6, 6, 2)), np.array([1, 3])
+    assert check_input_gradient(net, x, labels) < 1e-7
+
+
+def test_only_input_gradient_asks_the_first_layer_for_dx():
+    # Training skips dC/dx of the first layer (a third of its backward pass).
+    rng = np.random.default_rng(23)
+    net = model.mlp([4, 3, 2], "relu", seed=0, dtype=np.float64)
+    x, labels = rng.normal(size=(5, 4)), rng.integers(0, 2, size=5)
+    first, asked = net.layers[0], []
+
+    def backward(grad, need_dx=True):
+        asked.append(need_dx)
+        return Dense.backward(first, grad, need_dx)
+
+    first.backward = backward
+    net.loss_and_gradients(x, labels)
+    net.loss_and_gradients(x, labels, weight_decay=0.1)
+    assert asked == [False, False]
+    assert net.input_gradient(x, labels).shape == (5, 4) and asked[-1] is True
+
+
+def test_input_gradient_takes_the_loss_and_refuses_an_unknown_one():
+    rng = np.random.default_rng(24)
+    net = model.mlp([4, 3, 2], seed=0, dtype=np.float64)
+    x, labels = rng.normal(size=(5, 4)), rng.integers(0, 2, size=5)
+    by_name = net.input_gradient(x, labels, "mse")
+    np.testing.assert_array_equal(by_name, net.input_gradient(x, labels, LOSSES["mse"]))
+    with pytest.raises(ValueError, match=r"^loss must be one of \['cross_entropy', 'mse', "):
+        net.input_gradient(x, labels, "hinge")
 
 
 def test_network_shapes_init_and_errors():

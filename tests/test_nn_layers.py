@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from conftest import numerical_gradient
+from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.layers import Dense
 from imagelab.nn.losses import squared_error
 from imagelab.handouts.numpy_layers import SE, Linear, ReLU, Sigmoid

@@ -4,6 +4,7 @@ learning-rate schedules."""
 import numpy as np
 import pytest
 
+from conftest import ADAM_SETTINGS, LEARNING_RATES, SGD_SETTINGS, adam_loop, sgd_loop
 from imagelab.nn import network as model
 from imagelab.nn.optim import OPTIMIZERS, SGD, Adam, learning_rate_at, triangle
 
@@ -14,20 +15,21 @@ def one_parameter_network(rng):
     return net, gradients
 
 
-def test_sgd_momentum_matches_a_loop():
-    rng = np.random.default_rng(7)
+@pytest.mark.parametrize("settings", SGD_SETTINGS, ids=str)
+def test_sgd_matches_the_loop_to_the_bit(settings):
+    rng = np.random.default_rng(11)
     net, gradients = one_parameter_network(rng)
     layer = net.layers[0]
-    w = layer.w.value.copy()
-    velocity = np.zeros_like(w)
-    sgd = SGD(net.parameters(), momentum=0.8)
-    for g in gradients:
+    start, bias = layer.w.value.copy(), layer.b.value.copy()
+    sgd = SGD(net.parameters(), **settings)
+    for step, (g, learning_rate) in enumerate(zip(gradients, LEARNING_RATES), start=1):
         layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
-        sgd.step(0.05)
-        for index in np.ndindex(w.shape):          # the textbook rule, entry by entry
-            velocity[index] = 0.8 * velocity[index] - 0.05 * g[index]
-            w[index] += velocity[index]
-        np.testing.assert_allclose(layer.w.value, w)
+        sgd.step(learning_rate)
+        expected = sgd_loop(start, gradients[:step], LEARNING_RATES[:step], **settings)
+        # The same float64 operations in the same order, so equal to the bit (Nesterov's
+        # b = m b + g from b = 0 gives PyTorch's b = g at the first step: m 0 + g = g).
+        np.testing.assert_array_equal(layer.w.value, expected)
+    np.testing.assert_array_equal(layer.b.value, bias)     # zero bias and zero gradient stay
 
 
 def test_sgd_default_is_the_former_heavy_ball_step_to_the_bit():
@@ -47,74 +49,37 @@ def test_sgd_default_is_the_former_heavy_ball_step_to_the_bit():
         np.testing.assert_array_equal(net.layers[0].w.value, w)
 
 
-def pytorch_nesterov_loop(w, gradients, learning_rates, momentum, weight_decay):
-    """PyTorch's SGD (torch.optim.sgd, nesterov, dampening 0) entry by entry: its buffer
-    is None before the first step, then a copy of the gradient."""
-    w = w.copy()
-    buffers = {}
-    for g, learning_rate in zip(gradients, learning_rates):
-        for index in np.ndindex(w.shape):
-            d = g[index] + weight_decay * w[index]
-            if index not in buffers:
-                buffers[index] = d
-            else:
-                buffers[index] = momentum * buffers[index] + d
-            d = d + momentum * buffers[index]
-            w[index] = w[index] - learning_rate * d
-    return w
-
-
-@pytest.mark.parametrize("weight_decay", [0.0, 0.03])
-def test_sgd_nesterov_matches_pytorchs_algorithm(weight_decay):
-    rng = np.random.default_rng(11)
-    net, gradients = one_parameter_network(rng)
-    layer = net.layers[0]
-    learning_rates = [0.1, 0.3, 0.05, 0.2]
-    start = layer.w.value.copy()
-    sgd = SGD(net.parameters(), momentum=0.85, nesterov=True, weight_decay=weight_decay)
-    for step, (g, learning_rate) in enumerate(zip(gradients, learning_rates), start=1):
-        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
-        sgd.step(learning_rate)
-        expected = pytorch_nesterov_loop(start, gradients[:step], learning_rates[:step], 0.85,
-                                         weight_decay)
-        # The same float64 operations in the same order, so equal to the bit: b = m b + g
-        # from b = 0 gives PyTorch's b = g at the first step exactly (m 0 + g = g).
-        np.testing.assert_array_equal(layer.w.value, expected)
-
-
-def test_sgd_weight_decay_adds_the_l2_gradient_before_the_momentum():
-    rng = np.random.default_rng(12)
-    net, gradients = one_parameter_network(rng)
-    layer = net.layers[0]
-    w, velocity = layer.w.value.copy(), np.zeros((3, 2))
-    b = layer.b.value.copy()
-    sgd = SGD(net.parameters(), momentum=0.8, weight_decay=0.1)
-    for learning_rate, g in zip([0.05, 0.1, 0.02, 0.07], gradients):
-        layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
-        sgd.step(learning_rate)
-        for index in np.ndindex(w.shape):          # g <- g + wd w, then the heavy ball
-            velocity[index] = 0.8 * velocity[index] - learning_rate * (g[index] + 0.1 * w[index])
-            w[index] += velocity[index]
-        np.testing.assert_array_equal(layer.w.value, w)
-        np.testing.assert_array_equal(layer.b.value, b)   # zero bias and zero gradient stay
-
-
-def test_adam_matches_a_loop():
+@pytest.mark.parametrize("settings", ADAM_SETTINGS, ids=str)
+def test_adam_matches_the_loop(settings):
     rng = np.random.default_rng(8)
     net, gradients = one_parameter_network(rng)
     layer = net.layers[0]
-    w = layer.w.value.copy()
-    m, s = np.zeros_like(w), np.zeros_like(w)
-    adam = Adam(net.parameters(), beta1=0.8, beta2=0.9, eps=1e-3)
-    for t, g in enumerate(gradients, start=1):
+    start = layer.w.value.copy()
+    adam = Adam(net.parameters(), **settings)
+    for step, (g, learning_rate) in enumerate(zip(gradients, LEARNING_RATES), start=1):
         layer.w.grad, layer.b.grad = g, np.zeros((1, 2))
-        adam.step(0.01)
-        for index in np.ndindex(w.shape):
-            m[index] = 0.8 * m[index] + 0.2 * g[index]
-            s[index] = 0.9 * s[index] + 0.1 * g[index] ** 2
-            m_hat, s_hat = m[index] / (1 - 0.8 ** t), s[index] / (1 - 0.9 ** t)
-            w[index] -= 0.01 * m_hat / (np.sqrt(s_hat) + 1e-3)
-        np.testing.assert_allclose(layer.w.value, w)
+        adam.step(learning_rate)
+        expected = adam_loop(start, gradients[:step], LEARNING_RATES[:step], **settings)
+        np.testing.assert_allclose(layer.w.value, expected)
+
+
+def test_a_parameter_without_gradient_skips_a_step_but_not_adams_count():
+    rng = np.random.default_rng(13)
+    net, gradients = one_parameter_network(rng)
+    layer = net.layers[0]
+    start, bias = layer.w.value.copy(), layer.b.value.copy()
+    adam = Adam(net.parameters(), beta1=0.8, beta2=0.9, eps=1e-3)
+    layer.w.grad = layer.b.grad = None                  # step 1: nothing has a gradient
+    adam.step(0.1)
+    np.testing.assert_array_equal(layer.w.value, start)
+    layer.w.grad = gradients[0]                          # step 2: w alone, at t = 2
+    adam.step(0.1)
+    np.testing.assert_array_equal(layer.b.value, bias)
+    # At t = 2 from zero moments: m = (1 - b1) g, s = (1 - b2) g^2, so m_hat = g / (1 + b1)
+    # and s_hat = g^2 / (1 + b2), where t = 1 would give g and g^2.
+    g = gradients[0]
+    expected = start - 0.1 * (g / 1.8) / (np.abs(g) / np.sqrt(1.9) + 1e-3)
+    np.testing.assert_allclose(layer.w.value, expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

@@ -23,8 +23,9 @@ import numbers
 
 import numpy as np
 
-from imagelab.utils.checks import check_float, check_seed
+from imagelab.utils.checks import check_seed
 from imagelab.nn.functional import sigmoid
+from imagelab.nn.gradcheck import DEFAULT_STEP, check_gradient
 
 # Whether operations record the graph; ``no_grad`` turns it off in a block.
 _grad_enabled = True
@@ -486,18 +487,14 @@ class Tensor:
         return _node(self.data[index], "index", (self,), backward)
 
 
-class GradcheckError(AssertionError):
-    """A gradient of ``backward()`` that differs from its finite-difference estimate."""
-
-
-def gradcheck(function, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
+def gradcheck(function, *inputs, step=DEFAULT_STEP, atol=1e-6, rtol=1e-5, seed=0):
     """Check ``backward()`` through ``function`` against central finite differences, in float64.
 
     The output is reduced to the scalar L = sum(w * function(*inputs)), w of fixed
     random weights drawn from ``seed``: its gradient checks every output at once, in
-    one random direction. Each entry x_i of each input is then perturbed in turn:
-    dL/dx_i ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps), whose error is O(eps^2)
-    (the Taylor terms of order 3) plus rounding O(u |L| / eps), u = 2^-53.
+    one random direction. Each input's gradient from ``backward()`` is then compared
+    with ``imagelab.nn.gradcheck.numerical_gradient`` of L (whose docstring derives the
+    error of the estimate, O(step^2) truncation plus rounding O(eps |L| / step)).
 
     Parameters
     ----------
@@ -507,7 +504,7 @@ def gradcheck(function, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     *inputs : Tensor or array_like
         The point of the check. Each is copied to float64 (with requires_grad=True),
         so the check runs in float64 whatever the inputs' dtype.
-    eps : float > 0
+    step : float > 0
     atol, rtol : float >= 0
         An entry passes when |backward - finite difference| <= atol + rtol |finite
         difference|.
@@ -519,11 +516,9 @@ def gradcheck(function, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
 
     Raises
     ------
-    GradcheckError
+    imagelab.nn.gradcheck.GradcheckError
         Naming the input, the entry, and both values, at the first entry that fails.
     """
-    eps = check_float(eps, "eps", 0, include_min=False)
-    atol, rtol = check_float(atol, "atol", 0), check_float(rtol, "rtol", 0)
     xs = [Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64),
                  requires_grad=True) for x in inputs]
     out = function(*xs)
@@ -536,16 +531,5 @@ def gradcheck(function, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
 
     for number, x in enumerate(xs):
         analytic = np.zeros(x.shape) if x.grad is None else x.grad
-        for index in np.ndindex(x.shape):
-            saved = x.data[index]
-            x.data[index] = saved + eps
-            plus = loss()
-            x.data[index] = saved - eps
-            minus = loss()
-            x.data[index] = saved
-            numerical = (plus - minus) / (2 * eps)
-            if abs(analytic[index] - numerical) > atol + rtol * abs(numerical):
-                raise GradcheckError(
-                    f"input {number} (shape {x.shape}), entry {index}: backward gives "
-                    f"{analytic[index]:.10g}, finite differences {numerical:.10g}")
+        check_gradient(loss, x.data, analytic, step, atol, rtol, name=f"input {number}")
     return True

@@ -62,10 +62,12 @@ class BatchNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=False):
-        """x (..., C) -> y of the same shape; in training, keeps x_hat for backward."""
+        """x (..., C) -> y of the same shape; keeps x_hat (training) or x for backward."""
         self.output_shape(x.shape[1:])
         rows = x.reshape(-1, self.channels)                        # (M, C)
+        self.batch_statistics = training
         if not training:
+            self.rows = rows
             scale = self._gamma() / np.sqrt(self.running_var + self.eps)
             return (rows * scale + (self.beta.value - self.running_mean * scale)).reshape(x.shape)
         m = len(rows)
@@ -91,7 +93,10 @@ class BatchNorm(Layer):
 
         With g = dC/dy and M rows:  dC/dx = gamma / sqrt(var + eps)
         (g - mean(g) - x_hat mean(g x_hat)), the means over the rows of each channel.
+        After an evaluation forward pass, ``evaluation_backward``.
         """
+        if not self.batch_statistics:
+            return self.evaluation_backward(d_out, need_dx)
         g = d_out.reshape(-1, self.channels)
         m = len(g)
         self.beta.grad = g.sum(axis=0)
@@ -105,3 +110,19 @@ class BatchNorm(Layer):
         dx -= self.x_hat * (scale * g_x_hat / m) + scale * self.beta.grad / m
         self.x_hat = None
         return dx.reshape(d_out.shape)
+
+    def evaluation_backward(self, d_out, need_dx=True):
+        """``backward`` after an evaluation forward pass, whose statistics are constants.
+
+        y = gamma x_hat + beta with x_hat = (x - mean_run) / sqrt(var_run + eps) is affine
+        in x: dC/dx = g gamma / sqrt(var_run + eps), dC/dgamma = sum of g x_hat and
+        dC/dbeta = sum of g over the rows of each channel (g = dC/dy). For the gradient of
+        a trained network's loss with respect to its input (``Network.input_gradient``).
+        """
+        g = d_out.reshape(-1, self.channels)
+        inv_std = 1 / np.sqrt(self.running_var + self.eps)
+        self.beta.grad = g.sum(axis=0)
+        if self.gamma is not None:
+            self.gamma.grad = np.einsum("ij,ij->j", g, (self.rows - self.running_mean) * inv_std)
+        self.rows = None
+        return (g * (self._gamma() * inv_std)).reshape(d_out.shape) if need_dx else None

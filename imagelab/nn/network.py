@@ -79,21 +79,67 @@ class Network:
         loss : float
         logits : np.ndarray, shape (N, d_out)
         """
-        if not callable(loss) and loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        loss_function = loss if callable(loss) else LOSSES[loss]
+        loss_function = _loss_function(loss)
         weight_decay = check_float(weight_decay, "weight_decay", 0)
         trained_from = check_int(trained_from, "trained_from", 0, len(self.layers) - 1)
         z = self.forward(x, training=True)
         value, grad = loss_function(z, labels)
-        for i in range(len(self.layers) - 1, trained_from - 1, -1):
-            grad = self.layers[i].backward(grad, need_dx=i > trained_from)
+        self.backward(grad, trained_from)
         if weight_decay:
             for p in self.parameters():
                 if p.decay:
                     value += 0.5 * weight_decay * float(np.sum(p.value * p.value))
                     p.grad += weight_decay * p.value
         return value, z
+
+    def backward(self, grad, down_to=0, need_dx=False):
+        """The backward pass from dC/dlogits down to layer ``down_to``, which fills the
+        gradients of these layers' parameters.
+
+        Parameters
+        ----------
+        grad : np.ndarray, shape of the logits (N, d_out)
+            dC/dz, from the loss, after a forward pass.
+        down_to : int
+            The lowest layer reached (the layers below keep their gradients).
+        need_dx : bool
+            Whether layer ``down_to`` computes dC/d(its input) too. Training does not
+            need it: False skips its cost (a third of a dense layer's backward pass).
+
+        Returns
+        -------
+        np.ndarray, shape of layer ``down_to``'s input, or None (``need_dx=False``)
+        """
+        for i in range(len(self.layers) - 1, down_to - 1, -1):
+            grad = self.layers[i].backward(grad, need_dx=need_dx or i > down_to)
+        return grad
+
+    def input_gradient(self, x, labels, loss="cross_entropy", training=False):
+        """dL/dx: the gradient of the loss with respect to the network's input.
+
+        For saliency maps and adversarial images. L is the loss of the logits of ``x``,
+        the mean over its N rows of their losses L_n, so that row n of dL/dx is
+        dL_n/dx_n / N; without weight decay, which does not depend on x. The backward
+        pass also overwrites every parameter's ``grad`` (with dL/dw).
+
+        Parameters
+        ----------
+        x : np.ndarray, shape (N, ...) of the network's input, floating
+        labels : np.ndarray of int, shape (N,)
+        loss : str or callable
+            As for ``loss_and_gradients``.
+        training : bool
+            False (default): the network as it predicts, dropout off and batch norm on
+            its running statistics. True: as in training (dropout masks drawn, batch
+            statistics, which the running averages then take in).
+
+        Returns
+        -------
+        np.ndarray, shape ``x.shape``, dtype of the computation
+        """
+        loss_function = _loss_function(loss)
+        _, grad = loss_function(self.forward(x, training), labels)
+        return self.backward(grad, need_dx=True)
 
     def predict_logits(self, x, batch_size=4096, prepare=None):
         """Logits of ``x`` (N, ...) in the weights' dtype, by batches to bound the memory.
@@ -117,6 +163,16 @@ class Network:
         """Copy ``weights`` (as ``get_weights`` returns them) into the network."""
         for target, w in zip([p.value for p in self.parameters()] + self.buffers(), weights):
             target[...] = w
+
+
+def _loss_function(loss):
+    """``LOSSES[loss]`` for a name, ``loss`` itself for a callable (z, labels) ->
+    (value, dC/dz); ValueError for anything else."""
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    return LOSSES[loss]
 
 
 def mlp(sizes, activation="sigmoid", init=None, dropout=0.0, seed=None, dtype=np.float32):

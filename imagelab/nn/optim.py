@@ -1,7 +1,11 @@
 """Optimizers: update parameters from their gradients; and learning-rate schedules.
 
-An optimizer is built on the list of parameters it updates and keeps its state (a
-velocity, moment estimates) beside each one, in the same order.
+An optimizer is built on the list of parameters it updates: any objects with an array
+``value``, updated in place, and its gradient ``grad`` (``imagelab.nn.layers.Parameter``;
+``imagelab.autograd.optim`` hands it Tensors in that guise). It keeps a state (a dict:
+velocity, moment estimates) beside each one, in the same order. ``step(learning_rate)``
+applies the update rule, ``update(value, grad, state, ...)``, to each parameter that has
+a gradient, so that one implementation of each rule serves every network.
 """
 import math
 
@@ -10,7 +14,31 @@ import numpy as np
 from imagelab.utils.checks import CheckError, check_float, check_int
 
 
-class SGD:
+class Optimizer:
+    """What SGD and Adam share: the parameters and a state for each one.
+
+    Parameters
+    ----------
+    parameters : iterable of objects with ``value`` (np.ndarray) and ``grad``
+        ``grad`` is an array of ``value``'s shape, or None for a parameter that the
+        loss did not use: ``step`` then leaves it (and its state) as it is.
+    """
+
+    def __init__(self, parameters):
+        self.parameters = list(parameters)
+        self.states = [self.initial_state(p.value) for p in self.parameters]
+
+    def initial_state(self, value):
+        """The state of a parameter before its first step: a dict of arrays."""
+        raise NotImplementedError
+
+    def with_gradients(self):
+        """(value, grad, state) of each parameter that has a gradient, in order."""
+        return [(p.value, p.grad, state) for p, state in zip(self.parameters, self.states)
+                if p.grad is not None]
+
+
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum, heavy-ball (default) or Nesterov's.
 
     g <- grad + weight_decay w (coupled L2, as PyTorch's SGD), then
@@ -34,83 +62,110 @@ class SGD:
 
     Parameters
     ----------
-    parameters : iterable of ``imagelab.nn.layers.Parameter``
+    parameters : see ``Optimizer``
     momentum : float in [0, 1)
     nesterov : bool
     weight_decay : float >= 0
     """
 
     def __init__(self, parameters, momentum=0.9, nesterov=False, weight_decay=0.0):
-        self.parameters = list(parameters)
         self.momentum = check_float(momentum, "momentum", 0, 1, include_max=False)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise CheckError("nesterov", "True or False", nesterov)
         self.nesterov = bool(nesterov)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0)
-        # v (heavy ball) or b (Nesterov) for each parameter.
-        self.velocities = [np.zeros_like(p.value) for p in self.parameters]
+        super().__init__(parameters)
+
+    def initial_state(self, value):
+        """{"velocity": zeros}: v (heavy ball) or b (Nesterov)."""
+        return {"velocity": np.zeros_like(value)}
 
     def step(self, learning_rate):
-        """Update every parameter in place from its gradient."""
-        for p, v in zip(self.parameters, self.velocities):
-            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
-            v *= self.momentum
-            if self.nesterov:
-                v += g
-                p.value -= learning_rate * (g + self.momentum * v)
-            else:
-                v -= learning_rate * g
-                p.value += v
+        """Update every parameter that has a gradient, in place."""
+        for value, grad, state in self.with_gradients():
+            self.update(value, grad, state, learning_rate)
+
+    def update(self, value, grad, state, learning_rate):
+        """The rule on one array: ``value`` and ``state["velocity"]`` updated in place.
+
+        Parameters
+        ----------
+        value : np.ndarray
+            w.
+        grad : np.ndarray, shape and dtype of ``value``
+        state : dict
+            As ``initial_state`` made it, then as earlier steps left it.
+        learning_rate : float
+            A Python float keeps float32 arrays float32.
+        """
+        g = grad + self.weight_decay * value if self.weight_decay else grad
+        v = state["velocity"]
+        v *= self.momentum
+        if self.nesterov:
+            v += g
+            value -= learning_rate * (g + self.momentum * v)
+        else:
+            v -= learning_rate * g
+            value += v
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), with bias-corrected moment estimates.
 
     m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;
-    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).
+    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),
+
+    t counting the optimizer's steps (a parameter without a gradient skips a step but
+    not its count).
 
     Parameters
     ----------
-    parameters : iterable of ``imagelab.nn.layers.Parameter``
+    parameters : see ``Optimizer``
     beta1, beta2 : float in [0, 1)
     eps : float > 0
     """
 
     def __init__(self, parameters, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.parameters = list(parameters)
         self.beta1 = check_float(beta1, "beta1", 0, 1, include_max=False)
         self.beta2 = check_float(beta2, "beta2", 0, 1, include_max=False)
         self.eps = check_float(eps, "eps", 0, include_min=False)
         self.t = 0
-        # m, s and a work buffer for each parameter, updated in place: no new array per step.
-        self.moments = [[np.zeros_like(p.value) for _ in range(3)] for p in self.parameters]
+        super().__init__(parameters)
+
+    def initial_state(self, value):
+        """{"m", "s": zeros; "work": a scratch buffer}: updated in place, no new array
+        per step."""
+        return {name: np.zeros_like(value) for name in ("m", "s", "work")}
 
     def step(self, learning_rate):
-        """Update every parameter in place from its gradient."""
+        """Update every parameter that has a gradient, in place."""
         self.t += 1
-        # Bias corrections folded into the step size: Python floats, so float32 stays float32.
-        c1, c2 = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
+        for value, grad, state in self.with_gradients():
+            self.update(value, grad, state, learning_rate, self.t)
+
+    def update(self, value, grad, state, learning_rate, t):
+        """The rule on one array, at step ``t`` >= 1: ``value``, ``state["m"]`` and
+        ``state["s"]`` updated in place (``SGD.update`` describes the arguments).
+
+        The bias corrections are folded into the step size and eps, Python floats (so
+        float32 stays float32): (m / c1) / (sqrt(s / c2) + eps) = (sqrt(c2) / c1) m /
+        (sqrt(s) + eps sqrt(c2)), c1 = 1 - b1^t, c2 = 1 - b2^t.
+        """
+        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
         step_size = learning_rate * math.sqrt(c2) / c1
-        eps = self.eps * math.sqrt(c2)       # = eps added to sqrt(s / c2), rescaled
-        for p, (m, s, work) in zip(self.parameters, self.moments):
-            adam_update(p.value, p.grad, m, s, work, self.beta1, self.beta2, step_size, eps)
-
-
-def adam_update(value, grad, m, s, work, beta1, beta2, step_size, eps):
-    """One Adam step on ``value``, in place, with the bias corrections already folded into
-    ``step_size`` and ``eps``: m, s updated from ``grad``; ``work`` is a scratch buffer of
-    the same shape (no new array per step)."""
-    m *= beta1
-    m += (1 - beta1) * grad
-    s *= beta2
-    np.multiply(grad, grad, out=work)
-    work *= 1 - beta2
-    s += work
-    np.sqrt(s, out=work)
-    work += eps
-    np.divide(m, work, out=work)
-    work *= step_size
-    value -= work
+        eps = self.eps * math.sqrt(c2)
+        m, s, work = state["m"], state["s"], state["work"]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        s *= self.beta2
+        np.multiply(grad, grad, out=work)
+        work *= 1 - self.beta2
+        s += work
+        np.sqrt(s, out=work)
+        work += eps
+        np.divide(m, work, out=work)
+        work *= step_size
+        value -= work
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
