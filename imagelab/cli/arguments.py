@@ -212,3 +212,15 @@ def add_common_arguments(parser, base=os.curdir):
                              f"own test set (default: {splits})")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading the dataset when it is missing")
+
+
+def run_command(parse_arguments, run, argv=None):
+    """Run a command: ``parse_arguments(argv)`` gives (parser, args), then ``run(args, argv)``.
+
+    ``argv`` defaults to the process's flags; a ``FlagError`` or ``DataError`` raised
+    by ``run`` ends in one line with exit status 2 (``ArgumentParser.flag_errors``).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    parser, args = parse_arguments(argv)
+    with parser.flag_errors():
+        run(args, argv)

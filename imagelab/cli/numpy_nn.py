@@ -8,11 +8,11 @@ training rows picks the epoch whose weights are kept; the test rows are used onc
 Writes ``numpy_nn_training.png`` (loss and accuracy per epoch), ``numpy_nn_classification.png``
 (test images with their predicted class, the mistakes first) and ``numpy_nn.json``.
 """
-import sys
 import time
 
 from imagelab.cli.arguments import (ArgumentParser, DataError, add_common_arguments, fraction,
-                                positive_float, positive_int, refuse_above, stop_if_diverging)
+                                positive_float, positive_int, refuse_above, run_command,
+                                stop_if_diverging)
 from imagelab.data.registry import load_dataset
 from imagelab.nn.optim import OPTIMIZERS
 from imagelab.handouts.two_class import run_two_class
@@ -78,10 +78,7 @@ def run(args, argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser, args = parse_arguments(argv)
-    with parser.flag_errors():
-        run(args, argv)
+    run_command(parse_arguments, run, argv)
 
 
 if __name__ == "__main__":

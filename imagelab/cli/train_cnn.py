@@ -11,7 +11,6 @@ grids, the first layer's filters, and the model (``<model-dir>/<name>.npz``, whi
 """
 import os
 import resource
-import sys
 import time
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
                                 fraction, non_negative_float, positive_float, positive_int,
-                                rate, results_folder, stop_if_diverging)
+                                rate, results_folder, run_command, stop_if_diverging)
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
 from imagelab.data.splits import data_note, load_split, result_name
@@ -159,10 +158,7 @@ def run(args, argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser, args = parse_arguments(argv)
-    with parser.flag_errors():
-        run(args, argv)
+    run_command(parse_arguments, run, argv)
 
 
 if __name__ == "__main__":

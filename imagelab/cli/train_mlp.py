@@ -7,14 +7,14 @@ are kept); the test rows are used once, at the end. Writes ``<name>.png`` (learn
 curves) and ``<name>.json``, and with --figures the confusion matrix and the image
 grids of the test split.
 """
-import sys
 import time
 
 import numpy as np
 
 from imagelab.cli.arguments import (ArgumentParser, FlagError, add_common_arguments, file_stem,
                                 fraction, non_negative_float, positive_float, positive_int,
-                                rate, refuse_above, stop_if_diverging, validated)
+                                rate, refuse_above, run_command, stop_if_diverging,
+                                validated)
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.data.descriptors import describer, parse_feature_spec
@@ -195,10 +195,7 @@ def run(args, argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser, args = parse_arguments(argv)
-    with parser.flag_errors():
-        run(args, argv)
+    run_command(parse_arguments, run, argv)
 
 
 if __name__ == "__main__":

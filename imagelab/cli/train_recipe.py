@@ -12,13 +12,12 @@ the model (``<model-dir>/<name>.npz``, which ``python -m imagelab.cli.classify``
 import dataclasses
 import os
 import resource
-import sys
 import time
 
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
                                 non_negative_float, positive_float, positive_int, rate,
-                                results_folder, stop_if_diverging)
+                                results_folder, run_command, stop_if_diverging)
 from imagelab.data.splits import data_note, load_split
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
@@ -146,10 +145,7 @@ def run(args, argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser, args = parse_arguments(argv)
-    with parser.flag_errors():
-        run(args, argv)
+    run_command(parse_arguments, run, argv)
 
 
 if __name__ == "__main__":
