@@ -17,7 +17,7 @@ if [ "$(uname -m)" != x86_64 ]; then
     exit 0
 fi
 NUMERICAL="autograd autograd_nn autograd_optim autograd_tasks averaging batchnorm cnn conv
-           cross_validation knn layers losses mlp model model_files nn_layers optimizers
+           cross_validation gradcheck knn layers losses mlp model model_files nn_layers optimizers
            preprocessing recipe robustness training tta whitening"
 files=$(printf 'tests/test_%s.py ' $NUMERICAL)
 
