@@ -61,6 +61,8 @@ OPERATIONS = [
     ("reshape tuple -1", lambda a: a.reshape((3, -1)), [normal(2, 3, 4)]),
     ("T", lambda a: a.T * np.arange(3.0), [normal(3, 4)]),
     ("transpose axes", lambda a: a.transpose(2, 0, 1), [normal(2, 3, 4)]),
+    ("transpose negative axes", lambda a: a.transpose(-1, 0, 1), [normal(2, 3, 4)]),
+    ("transpose square (0, -1)", lambda a: a.transpose(0, -1), [normal(3, 3)]),
     ("slice", lambda a: a[1:, ::2], [normal(3, 5)]),
     ("integer", lambda a: a[1], [normal(3, 5)]),
     ("integer array, repeated", lambda a: a[np.array([2, 0, 2, 2])], [normal(3, 5)]),
@@ -160,6 +162,22 @@ def test_max_shares_the_gradient_between_ties():
     x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
     x.max(axis=1).sum().backward()
     np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("p", [0, 1, 2, 3])
+def test_the_derivative_of_an_integer_power_holds_at_and_near_zero(p):
+    # p x^(p - 1), and 0 for p = 0 even at x = 0 (x^0 = 1 everywhere): never 0 * inf.
+    x = Tensor(np.array([0.0, 1e-3, -1e-3, 1.5]), requires_grad=True)
+    (x ** p).sum().backward()
+    expected = np.zeros(4) if p == 0 else p * x.data ** (p - 1)
+    np.testing.assert_array_equal(x.grad, expected)
+
+
+@pytest.mark.parametrize("p", [0.5, -1, -1.5])
+def test_the_derivative_of_a_power_near_zero(p):
+    x = Tensor(np.array([1e-6, 1e-3, 0.7]), requires_grad=True)
+    (x ** p).sum().backward()
+    np.testing.assert_allclose(x.grad, p * x.data ** (p - 1), rtol=1e-15)
 
 
 def test_relu_passes_no_gradient_at_zero():

@@ -63,23 +63,26 @@ def test_adam_matches_the_loop(settings):
         np.testing.assert_allclose(layer.w.value, expected)
 
 
-def test_a_parameter_without_gradient_skips_a_step_but_not_adams_count():
+def test_adam_counts_the_steps_of_each_parameter():
+    # A parameter first used at the optimizer's second step starts from t = 1, as in
+    # PyTorch's Adam: its step is the first step's, learning_rate g / (|g| + eps).
     rng = np.random.default_rng(13)
     net, gradients = one_parameter_network(rng)
     layer = net.layers[0]
     start, bias = layer.w.value.copy(), layer.b.value.copy()
     adam = Adam(net.parameters(), beta1=0.8, beta2=0.9, eps=1e-3)
-    layer.w.grad = layer.b.grad = None                  # step 1: nothing has a gradient
+    layer.w.grad, layer.b.grad = None, np.ones((1, 2))  # step 1: b alone
     adam.step(0.1)
     np.testing.assert_array_equal(layer.w.value, start)
-    layer.w.grad = gradients[0]                          # step 2: w alone, at t = 2
+    layer.w.grad = gradients[0]                          # step 2: w first, at t = 1
     adam.step(0.1)
-    np.testing.assert_array_equal(layer.b.value, bias)
-    # At t = 2 from zero moments: m = (1 - b1) g, s = (1 - b2) g^2, so m_hat = g / (1 + b1)
-    # and s_hat = g^2 / (1 + b2), where t = 1 would give g and g^2.
     g = gradients[0]
-    expected = start - 0.1 * (g / 1.8) / (np.abs(g) / np.sqrt(1.9) + 1e-3)
+    expected = start - 0.1 * g / (np.abs(g) + 1e-3)
     np.testing.assert_allclose(layer.w.value, expected, rtol=1e-12)
+    # b at t = 2 from zero moments: m = (1 - b1) (b1 + 1), s = (1 - b2) (b2 + 1) for a
+    # gradient of ones, so m_hat = s_hat = 1, and it moves by learning_rate / (1 + eps)
+    # at each step.
+    np.testing.assert_allclose(layer.b.value, bias - 2 * 0.1 / (1 + 1e-3), rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

@@ -76,6 +76,10 @@ class SGD(Optimizer):
     w <- w + v. The weight decay is the gradient of the L2 penalty
     (weight_decay / 2) ||w||^2, applied to every parameter given.
 
+    The learning rate is inside the velocity, where ``torch.optim.SGD`` keeps
+    b <- momentum b + g and steps by -learning_rate b: the same steps at a constant
+    rate, not once it changes (``imagelab.nn.optim.SGD`` writes out both).
+
     Parameters
     ----------
     parameters, learning_rate : see ``Optimizer``
@@ -95,7 +99,9 @@ class Adam(Optimizer):
     ``imagelab.nn.optim.Adam``'s rule.
 
     m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;
-    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).
+    w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),
+
+    t counting the steps at which this parameter had a gradient (as PyTorch's).
 
     Parameters
     ----------

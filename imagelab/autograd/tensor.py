@@ -334,6 +334,8 @@ class Tensor:
                             f"{type(exponent).__name__}")
 
         def backward(g):                       # d(x^p)/dx = p x^(p - 1)
+            if exponent == 0:                  # x^0 = 1: 0, also at x = 0 (not 0 * inf)
+                return (np.zeros_like(self.data),)
             return (g * exponent * self.data ** (exponent - 1),)
         return _node(self.data ** exponent, "**", (self,), backward)
 
@@ -462,12 +464,14 @@ class Tensor:
         return _node(data, "reshape", (self,), lambda g: (g.reshape(self.shape),))
 
     def transpose(self, *axes):
-        """Axes permuted (``transpose()`` reverses them); the gradient is permuted back."""
+        """Axes permuted (``transpose()`` reverses them, negative axes count from the
+        end); the gradient is permuted back by the inverse permutation."""
         axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) \
             else axes
         axes = tuple(range(self.ndim))[::-1] if not axes else tuple(axes)
-        data = self.data.transpose(axes)
-        return _node(data, "transpose", (self,), lambda g: (g.transpose(np.argsort(axes)),))
+        data = self.data.transpose(axes)             # checks that axes is a permutation
+        inverse = np.argsort([a % self.ndim for a in axes])
+        return _node(data, "transpose", (self,), lambda g: (g.transpose(inverse),))
 
     T = property(lambda self: self.transpose(), doc="The axes reversed (a matrix transposed).")
 

@@ -3,7 +3,7 @@
 An optimizer is built on the list of parameters it updates: any objects with an array
 ``value``, updated in place, and its gradient ``grad`` (``imagelab.nn.layers.Parameter``;
 ``imagelab.autograd.optim`` hands it Tensors in that guise). It keeps a state (a dict:
-velocity, moment estimates) beside each one, in the same order. ``step(learning_rate)``
+velocity, moment estimates, step count) beside each one, in the same order. ``step(learning_rate)``
 applies the update rule, ``update(value, grad, state, ...)``, to each parameter that has
 a gradient, so that one implementation of each rule serves every network.
 """
@@ -29,7 +29,7 @@ class Optimizer:
         self.states = [self.initial_state(p.value) for p in self.parameters]
 
     def initial_state(self, value):
-        """The state of a parameter before its first step: a dict of arrays."""
+        """The state of a parameter before its first step: a dict (arrays, counts)."""
         raise NotImplementedError
 
     def with_gradients(self):
@@ -48,6 +48,17 @@ class SGD(Optimizer):
     * Nesterov (``nesterov=True``), PyTorch's formulation: b <- momentum b + g;
       w <- w - learning_rate (g + momentum b), b starting at 0 (so b = g after the
       first step, as PyTorch's buffer).
+
+    The heavy ball keeps the learning rate inside the velocity (CS231n's convention;
+    Sutskever et al., 2013), where PyTorch keeps it outside: b <- momentum b + g;
+    w <- w - learning_rate b. With rates lr_1, ..., lr_k and gradients g_1, ..., g_k,
+    the k-th step moves w by
+
+        here:     -sum_j momentum^(k - j) lr_j g_j    (each g_j at the rate of its step)
+        PyTorch:  -lr_k sum_j momentum^(k - j) g_j    (every g_j at the current rate)
+
+    the same at a constant rate (v = -learning_rate b), different once the rate
+    changes (a schedule). Nesterov's rule is PyTorch's at any rate.
 
     The weight decay applies to every parameter given, whatever its ``decay`` flag:
     give it here or to ``Network.loss_and_gradients``, not both. For parameter groups
@@ -115,8 +126,9 @@ class Adam(Optimizer):
     m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;
     w <- w - learning_rate (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),
 
-    t counting the optimizer's steps (a parameter without a gradient skips a step but
-    not its count).
+    t counting the steps of this parameter, in its state (as PyTorch's Adam): a
+    parameter without a gradient skips a step and its count, so that one first used
+    at the optimizer's k-th step starts from t = 1, not t = k.
 
     Parameters
     ----------
@@ -129,29 +141,31 @@ class Adam(Optimizer):
         self.beta1 = check_float(beta1, "beta1", 0, 1, include_max=False)
         self.beta2 = check_float(beta2, "beta2", 0, 1, include_max=False)
         self.eps = check_float(eps, "eps", 0, include_min=False)
-        self.t = 0
         super().__init__(parameters)
 
     def initial_state(self, value):
-        """{"m", "s": zeros; "work": a scratch buffer}: updated in place, no new array
-        per step."""
-        return {name: np.zeros_like(value) for name in ("m", "s", "work")}
+        """{"t": 0, the steps taken; "m", "s": zeros; "work": a scratch buffer}: the
+        arrays are updated in place, no new array per step."""
+        state = {name: np.zeros_like(value) for name in ("m", "s", "work")}
+        state["t"] = 0
+        return state
 
     def step(self, learning_rate):
         """Update every parameter that has a gradient, in place."""
-        self.t += 1
         for value, grad, state in self.with_gradients():
-            self.update(value, grad, state, learning_rate, self.t)
+            self.update(value, grad, state, learning_rate)
 
-    def update(self, value, grad, state, learning_rate, t):
-        """The rule on one array, at step ``t`` >= 1: ``value``, ``state["m"]`` and
-        ``state["s"]`` updated in place (``SGD.update`` describes the arguments).
+    def update(self, value, grad, state, learning_rate):
+        """The rule on one array: ``state["t"]`` counts this step, then ``value``,
+        ``state["m"]`` and ``state["s"]`` are updated in place (``SGD.update``
+        describes the arguments).
 
         The bias corrections are folded into the step size and eps, Python floats (so
         float32 stays float32): (m / c1) / (sqrt(s / c2) + eps) = (sqrt(c2) / c1) m /
         (sqrt(s) + eps sqrt(c2)), c1 = 1 - b1^t, c2 = 1 - b2^t.
         """
-        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
+        state["t"] += 1
+        c1, c2 = 1 - self.beta1 ** state["t"], 1 - self.beta2 ** state["t"]
         step_size = learning_rate * math.sqrt(c2) / c1
         eps = self.eps * math.sqrt(c2)
         m, s, work = state["m"], state["s"], state["work"]
