@@ -234,12 +234,13 @@ LEARNING_RATES = [0.1, 0.3, 0.05, 0.2]
 
 
 def sgd_loop(w, gradients, learning_rates, momentum, nesterov=False, weight_decay=0.0):
-    """SGD written out entry by entry, as textbooks and PyTorch (torch.optim.sgd,
-    dampening 0) write it: d = g + weight_decay w, then
+    """SGD written out entry by entry: d = g + weight_decay w, then
 
-    * heavy ball: v = momentum v - learning_rate d (v = 0 at first); w = w + v;
-    * Nesterov: b = d at the first step, then b = momentum b + d;
-      w = w - learning_rate (d + momentum b).
+    * heavy ball, as CS231n writes it: v = momentum v - learning_rate d (v = 0 at first);
+      w = w + v (PyTorch's v = momentum v + d, w = w - learning_rate v is the same step
+      at a constant rate only);
+    * Nesterov, as PyTorch (torch.optim.sgd, dampening 0) writes it: b = d at the first
+      step, then b = momentum b + d; w = w - learning_rate (d + momentum b).
 
     Returns the weights after the steps, a copy of ``w`` (any shape) updated.
     """
