@@ -11,6 +11,7 @@ would need more than --max-memory, or an image of more than ``MAX_PIXELS`` pixel
 refused in one line (exit status 2) before anything large is read or allocated.
 """
 import sys
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -32,7 +33,7 @@ def read_image(path, image_shape):
     """
     height, width, channels = image_shape
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise DataError(f"image {path} has {image.width} x {image.height} pixels, "
                                 f"more than the limit of {MAX_PIXELS:,}")
@@ -41,6 +42,19 @@ def read_image(path, image_shape):
             return np.asarray(image, np.uint8).reshape(height, width, channels)
     except (OSError, UnidentifiedImageError) as error:
         raise DataError(f"cannot read image {path}: {error}") from error
+
+
+def _opened(path):
+    """``Image.open(path)``: the header read, nothing decoded. Pillow's warning about a
+    large image is left out (``read_image`` refuses it in its words); its refusal of a
+    larger one becomes a DataError that states the limit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as error:
+            raise DataError(f"image {path} has more than the limit of {MAX_PIXELS:,} pixels "
+                            f"({error})") from error
 
 
 def add_max_memory_argument(parser):

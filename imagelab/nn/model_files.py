@@ -208,9 +208,6 @@ def load_model(path, max_bytes=MAX_BYTES):
         mean, std = archive.read("mean", "f", channels), archive.read("std", "f", channels)
         if not np.all(std > 0):
             raise ValueError(f"model file {path}: 'std' must hold values > 0, got {std}")
-        if len(outputs) != 1:
-            raise ValueError(f"model file {path}: the architecture must end in one score "
-                             f"per class, its outputs have shape {outputs}")
         label_names = archive.read("label_names", "U", outputs, MAX_NAME_LENGTH)
         network = build(architecture, image_shape)
         targets = [p.value for p in network.parameters()] + network.buffers()
@@ -250,6 +247,9 @@ def _plan(archive, architecture, image_shape, max_bytes):
                        f"{needed / 2**20:,.0f} MiB ({plan.weight_count:,} weights, a forward "
                        f"pass of {BATCH_SIZE} images), more than the limit of "
                        f"{max_bytes / 2**20:,.0f} MiB")
+    if len(plan.output_shape) != 1:
+        raise ValueError(f"model file {archive.path}: the architecture must end in one score "
+                         f"per class, its outputs have shape {plan.output_shape}")
     weights = [f"weight_{i}" for i in range(len(plan.weight_shapes))]
     for name, shape in zip(weights, plan.weight_shapes):
         archive.header(name, "f", shape)
