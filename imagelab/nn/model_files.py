@@ -4,6 +4,11 @@ A model file holds only arrays of numbers and strings, read with
 ``allow_pickle=False``: a model file from elsewhere cannot run code. The architecture
 is a JSON list (``imagelab.nn.architectures``), so that ``load_model`` rebuilds the network before
 copying the weights into it, and checks every array's shape on the way.
+
+A model file from elsewhere is bounded before it is trusted: each array's dtype and
+shape come from its .npy header before its data is read, the architecture's text is
+bounded in length and depth before it is parsed, and the memory its network needs
+(``imagelab.nn.architectures.footprint``) before it is built.
 """
 import contextlib
 import io
@@ -131,9 +136,9 @@ class _Archive:
             shape, _, dtype = read(f)
         return shape, dtype
 
-    def header(self, key, kind, shape, length=None):
+    def header(self, key, kind, shape, length=MAX_NAME_LENGTH):
         """Check the header of ``key``: dtype kind ``kind`` ("U" text, "f" float, "i"
-        int), shape ``shape``, and at most ``length`` characters a text."""
+        int), shape ``shape``, and, for text, at most ``length`` characters a string."""
         if key not in self.headers:
             raise ValueError(f"model file {self.path} has no {key!r} array: not a model "
                              "saved by imagelab")
@@ -144,14 +149,14 @@ class _Archive:
         if found != tuple(shape):
             raise ValueError(f"model file {self.path}: {key!r} has shape {found}, the "
                              f"architecture expects {tuple(shape)}")
-        if length is not None and dtype.itemsize > 4 * length:      # UCS-4
+        if kind == "U" and dtype.itemsize > 4 * length:             # UCS-4
             raise ValueError(f"model file {self.path}: {key!r} holds text of up to "
                              f"{dtype.itemsize // 4:,} characters, at most {length:,} expected")
 
-    def read(self, key, kind, shape, length=None):
+    def read(self, key, kind, shape, length=MAX_NAME_LENGTH):
         """The array ``key``, once its header passes ``header``; float arrays must be
         finite."""
-        self.header(key, kind, shape, 16 if length is None and kind == "U" else length)
+        self.header(key, kind, shape, length)
         try:
             with self.zip.open(key + ".npy") as f:
                 array = np.lib.format.read_array(f, allow_pickle=False)
@@ -208,7 +213,7 @@ def load_model(path, max_bytes=MAX_BYTES):
         mean, std = archive.read("mean", "f", channels), archive.read("std", "f", channels)
         if not np.all(std > 0):
             raise ValueError(f"model file {path}: 'std' must hold values > 0, got {std}")
-        label_names = archive.read("label_names", "U", outputs, MAX_NAME_LENGTH)
+        label_names = archive.read("label_names", "U", outputs)
         network = build(architecture, image_shape)
         targets = [p.value for p in network.parameters()] + network.buffers()
         for i, target in enumerate(targets):
