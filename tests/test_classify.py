@@ -68,12 +68,17 @@ def test_a_good_model_classifies_as_before(tmp_path):
 
 
 def test_a_model_above_max_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
-    path = saved_model(tmp_path / "m.npz")
+    # 4 MiB of weights (16 bytes each), and a forward pass of as many images as given.
+    path = saved_model(tmp_path / "m.npz", [["flatten"], ["dense", 2**12], ["dense", 3]],
+                       (8, 8, 1))
+    image = an_image(tmp_path / "x.png")
+    assert run_command("classify", path, image, "--max-memory", "5").returncode == 0
     monkeypatch.setattr(model_files, "build", lambda *a, **k: pytest.fail("built"))
-    line = refused(tmp_path, path, an_image(tmp_path / "x.png"), "--max-memory", "1")
+    line = refused(tmp_path, path, image, "--max-memory", "4")
     assert re.fullmatch(rf"{PROG}: error: model file .*m.npz: its architecture needs about "
-                        r"\d+ MiB \([\d,]+ weights, a forward pass of 250 images\), more than "
-                        r"the limit of 1 MiB; --max-memory raises the limit\n", line)
+                        r"4.3 MiB \(278,531 weights, forward passes of batches of 1\), "
+                        r"more than the limit of 4 MiB; --max-memory raises the limit\n",
+                        line), line
 
 
 def test_a_large_image_shape_is_refused_before_it_is_built(tmp_path, monkeypatch):

@@ -162,15 +162,15 @@ def test_an_architecture_out_of_bounds_is_refused_before_it_is_built(tmp_path, n
 
 @pytest.mark.parametrize("spec, shape", [
     ([["conv", 3, 3, 1, 1], ["gmaxpool"]], (20000, 20000, 3)),      # weights valid, 9 MB
-    ([["conv", 60000, 3, 1, 1], ["gmaxpool"], ["dense", 3]], SHAPE),  # 1.1 G parameters
+    ([["conv", 60000, 3, 1, 1], ["gmaxpool"], ["dense", 3]], SHAPE),  # 2.2 M values an image
     ([["flatten"], ["dense", 60000], ["dense", 60000], ["dense", 3]], SHAPE),
 ])
 def test_a_model_above_max_bytes_is_refused_before_it_is_built(tmp_path, nothing_built,
                                                                spec, shape):
     path = spec_file(tmp_path, spec, shape, weights=shape != SHAPE)   # the small ones
     with pytest.raises(TooLarge, match=r"model file .*bad.npz: its architecture needs about "
-                                       r"[\d,]+ MiB \([\d,]+ weights, a forward pass of 250 "
-                                       r"images\), more than the limit of 2,048 MiB"):
+                                       r"[\d,.]+ MiB \([\d,]+ weights, forward passes of "
+                                       r"batches of 250\), more than the limit of 2,048 MiB"):
         load_model(path)
 
 

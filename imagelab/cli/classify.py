@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from imagelab.cli.arguments import ArgumentParser, DataError, positive_int
 from imagelab.nn.functional import softmax
-from imagelab.nn.model_files import MAX_BYTES, TooLarge, load_model
+from imagelab.nn.model_files import BATCH_SIZE, MAX_BYTES, TooLarge, load_model
 
 MAX_PIXELS = 50_000_000
 """The most pixels an image file may hold (its header says how many, before it is
@@ -65,11 +65,13 @@ def add_max_memory_argument(parser):
                              f"more memory, in MiB (default: {MAX_BYTES // 2**20})")
 
 
-def load_checked(parser, path, max_memory):
-    """The model at ``path`` (``load_model``), whose network may need at most
-    ``max_memory`` MiB; otherwise ``parser`` refuses it in one line naming the file."""
+def load_checked(parser, path, max_memory, images=BATCH_SIZE):
+    """The model at ``path`` (``load_model``), whose network and forward passes of
+    ``images`` images at most may need at most ``max_memory`` MiB; otherwise ``parser``
+    refuses it in one line naming the file."""
     try:
-        return load_model(path, max_bytes=max_memory * 2**20)
+        return load_model(path, max_bytes=max_memory * 2**20,
+                          batch_size=min(images, BATCH_SIZE))
     except TooLarge as error:
         parser.refuse(f"{error}; --max-memory raises the limit")
     except (OSError, ValueError) as error:
@@ -83,7 +85,7 @@ def main(argv=None):
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     add_max_memory_argument(parser)
     args = parser.parse_args(argv)
-    classifier = load_checked(parser, args.model, args.max_memory)
+    classifier = load_checked(parser, args.model, args.max_memory, len(args.images))
     if classifier.image_shape[-1] not in (1, 3):
         parser.refuse(f"model file {args.model}: 'image_shape' must end in 1 (grey) or 3 "
                       f"(colour) channels for image files, got {classifier.image_shape}")

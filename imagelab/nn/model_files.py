@@ -179,7 +179,7 @@ def save_model_in(folder, name, classifier):
     return path
 
 
-def load_model(path, max_bytes=MAX_BYTES):
+def load_model(path, max_bytes=MAX_BYTES, batch_size=BATCH_SIZE):
     """Read a model written by ``save_model``; returns a ``Classifier``.
 
     Nothing is read or built before it is known to fit: the arrays' shapes and dtypes
@@ -190,8 +190,11 @@ def load_model(path, max_bytes=MAX_BYTES):
     ----------
     path : str
     max_bytes : int
-        Refuse a model whose network and a forward pass of ``BATCH_SIZE`` images
+        Refuse a model whose network and a forward pass of ``batch_size`` images
         (``Plan.forward_bytes``) would need more bytes.
+    batch_size : int
+        The most images a forward pass will take: ``BATCH_SIZE``, as
+        ``Classifier.logits`` takes them, or fewer when fewer will be classified.
 
     Raises
     ------
@@ -208,7 +211,7 @@ def load_model(path, max_bytes=MAX_BYTES):
             raise ValueError(f"model file {path} has format {found!r}, expected {FORMAT!r}")
         image_shape = tuple(int(n) for n in archive.read("image_shape", "i", (3,)))
         architecture = _architecture(archive)
-        plan = _plan(archive, architecture, image_shape, max_bytes)
+        plan = _plan(archive, architecture, image_shape, max_bytes, batch_size)
         channels, outputs = (image_shape[-1],), plan.output_shape
         mean, std = archive.read("mean", "f", channels), archive.read("std", "f", channels)
         if not np.all(std > 0):
@@ -238,19 +241,20 @@ def _architecture(archive):
             from error
 
 
-def _plan(archive, architecture, image_shape, max_bytes):
-    """The architecture's ``Plan``, once it is known to fit ``max_bytes`` and the
-    archive to hold its weights and nothing else unknown."""
+def _plan(archive, architecture, image_shape, max_bytes, batch_size):
+    """The architecture's ``Plan``, once it is known to fit ``max_bytes`` with forward
+    passes of ``batch_size`` images, and the archive to hold its weights and nothing
+    else unknown."""
     try:
         plan = footprint(architecture, image_shape)
     except ValueError as error:
         raise ValueError(f"model file {archive.path}: its architecture does not build "
                          f"({error})") from error
-    needed = plan.forward_bytes(BATCH_SIZE)
+    needed = plan.forward_bytes(batch_size)
     if needed > max_bytes:
         raise TooLarge(f"model file {archive.path}: its architecture needs about "
-                       f"{needed / 2**20:,.0f} MiB ({plan.weight_count:,} weights, a forward "
-                       f"pass of {BATCH_SIZE} images), more than the limit of "
+                       f"{needed / 2**20:,.1f} MiB ({plan.weight_count:,} weights, forward "
+                       f"passes of batches of {batch_size}), more than the limit of "
                        f"{max_bytes / 2**20:,.0f} MiB")
     if len(plan.output_shape) != 1:
         raise ValueError(f"model file {archive.path}: the architecture must end in one score "
