@@ -93,7 +93,8 @@ def test_a_large_image_shape_is_refused_before_it_is_built(tmp_path, monkeypatch
 @pytest.mark.parametrize("change, message", [
     (lambda a: a["weight_0"].__setitem__((0, 0, 0, 0), np.nan),
      r"'weight_0' must hold finite values, got nan at index \(0, 0, 0, 0\)"),
-    (lambda a: a.update(std=np.zeros(3, np.float32)), r"'std' must hold values > 0, got \[0. 0. 0.\]"),
+    (lambda a: a.update(std=np.zeros(3, np.float32)),
+     r"'std' must hold values > 0, got \[0. 0. 0.\]"),
     (lambda a: a.update(label_names=np.array(["a", "b"])),
      r"'label_names' has shape \(2,\), the architecture expects \(3,\)"),
     (lambda a: a.update(mean=np.zeros(7, np.float32)),
