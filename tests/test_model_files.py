@@ -3,6 +3,7 @@ file that is not one of ours (object arrays, missing keys, wrong shapes, not an 
 is refused in one line that names the file."""
 import io
 import json
+import struct
 import tracemalloc
 import zipfile
 
@@ -274,3 +275,22 @@ def test_the_footprint_gives_the_shapes_build_makes():
         network, plan = build(spec, shape, seed=0), footprint(spec, shape)
         assert plan.weight_shapes == [w.shape for w in network.get_weights()]
         assert [layer.output for layer in plan.layers] == network.output_shapes(shape)
+
+
+@pytest.mark.parametrize("where", ["header", "data"])
+def test_a_damaged_member_is_refused_in_one_line(tmp_path, where):
+    # savez_compressed deflates each member; garbage in its stream is a zlib error.
+    with np.load(rewrite(tmp_path, lambda a: None)) as content:
+        arrays = {key: content[key] for key in content.files}
+    path = tmp_path / "bad.npz"
+    np.savez_compressed(path, **arrays)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("weight_4.npy")
+    raw = bytearray(path.read_bytes())
+    lengths = raw[info.header_offset + 26:info.header_offset + 30]   # of name, extra field
+    start = info.header_offset + 30 + sum(struct.unpack("<HH", lengths))
+    spot = start + (0 if where == "header" else info.compress_size // 2)
+    raw[spot:spot + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"model file .*bad.npz"):
+        load_model(str(path))

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -31,6 +32,11 @@ MAX_BYTES = 2 * 2**30            # default bound on what a model may need (load_
 MAX_JSON_LENGTH = 2**20          # characters of the architecture's JSON text
 MAX_JSON_DEPTH = 4               # list of entries > entry > options > kernel sizes
 MAX_NAME_LENGTH = 256            # characters of a label name
+
+
+UNREADABLE = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
+              zipfile.BadZipFile, zlib.error)
+"""What reading a damaged, encrypted or oddly compressed zip member may raise."""
 
 
 class TooLarge(ValueError):
@@ -99,7 +105,7 @@ class _Archive:
         self.path, self.zip = path, archive
         try:
             self.headers = {name[:-4]: self._header(name) for name in archive.namelist()}
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        except UNREADABLE as error:
             raise ValueError(f"model file {path} is not a readable .npz file "
                              f"({error})") from error
         for key, (_, dtype) in self.headers.items():
@@ -160,7 +166,7 @@ class _Archive:
         try:
             with self.zip.open(key + ".npy") as f:
                 array = np.lib.format.read_array(f, allow_pickle=False)
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        except UNREADABLE as error:
             raise ValueError(f"model file {self.path}: {key!r} cannot be read ({error})") \
                 from error
         try:
