@@ -121,8 +121,8 @@ class LayerKind:
 
 
 MAX_SIZE = 65536
-"""Bound on every integer of an entry (width, kernel, stride, padding, window) and on
-each side of an input shape."""
+"""Bound on the integers of "conv" and "dense" entries (widths, kernel, stride, padding)
+and on each side of an input shape (a pooling window must fit in its input)."""
 
 
 @dataclasses.dataclass(frozen=True)
