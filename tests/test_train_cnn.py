@@ -87,12 +87,13 @@ def test_a_model_dir_that_is_a_file_is_refused_before_the_data(folders, tmp_path
 
 
 def test_classify_refuses_a_bad_model_or_image_in_one_line(tmp_path):
-    """A real subprocess: a message of SystemExit is one line on stderr, status 1."""
+    """A real subprocess: a refusal is one line on stderr, status 2."""
     (tmp_path / "model.npz").write_bytes(b"not a model")
     (tmp_path / "image.png").write_bytes(b"not an image")
     out = subprocess.run([sys.executable, "-m", "imagelab.cli.classify",
                           str(tmp_path / "model.npz"), str(tmp_path / "image.png")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1
-    assert out.stderr == (f"error: model file {tmp_path / 'model.npz'} is not an .npz file "
+    assert out.returncode == 2
+    assert out.stderr == (f"imagelab classify: error: model file {tmp_path / 'model.npz'} "
+                          "is not an .npz file "
                           "(not a zip archive)\n")

@@ -9,12 +9,12 @@ contrast factor, one line per model) and ``robustness_<dataset>.json``.
 import os
 import sys
 
-from imagelab.cli.arguments import ArgumentParser, DataError, add_common_arguments
+from imagelab.cli.arguments import ArgumentParser, add_common_arguments
+from imagelab.cli.classify import add_max_memory_argument, load_checked
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.utils.files import save_results
 from imagelab.data.images import rows_to_images
-from imagelab.nn.model_files import load_model
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
 
@@ -27,18 +27,16 @@ def parse_arguments(argv=None):
     parser.set_defaults(split="official")
     parser.add_argument("models", nargs="+", help="model files written by "
                                                   "python -m imagelab.cli.train_cnn")
+    add_max_memory_argument(parser)
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser, args = parse_arguments(argv)
+    classifiers = {os.path.splitext(os.path.basename(path))[0]:
+                   load_checked(parser, path, args.max_memory) for path in args.models}
     with parser.flag_errors():
-        try:
-            classifiers = {os.path.splitext(os.path.basename(path))[0]: load_model(path)
-                           for path in args.models}
-        except ValueError as error:
-            raise DataError(error) from error
         data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                           download=not args.no_download)
         images = rows_to_images(data.data_test, data.image_shape)
