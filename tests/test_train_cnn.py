@@ -96,3 +96,40 @@ def test_classify_refuses_a_bad_model_or_image_in_one_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr == (f"error: model file {tmp_path / 'model.npz'} is not an .npz file "
                           "(not a zip archive)\n")
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path):
+    before = snapshot(*folders)
+    result = run_script(SCRIPT, *folders, "--name", "n" * 300, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument --name: cannot write n{{300}}\.npz in "
+                        rf"{tmp_path / 'models'} \(File name too long\)\n", result.stderr)
+    assert snapshot(*folders) == before
+    assert os.listdir(tmp_path / "models") == []                # no probe left behind
+
+
+def test_a_results_folder_lost_during_the_training_names_the_saved_model(folders, tmp_path,
+                                                                         monkeypatch):
+    """The results folder becomes a file while the network trains: one line, the model
+    saved all the same."""
+    from imagelab.cli import train_cnn
+    train = train_cnn.train
+    results = os.path.join(str(tmp_path), "results-lost")
+
+    def train_then_lose_the_folder(*args, **kwargs):
+        history = train(*args, **kwargs)
+        os.rmdir(results)
+        with open(results, "w") as f:
+            f.write("not a folder")
+        return history
+
+    monkeypatch.setattr(train_cnn, "train", train_then_lose_the_folder)
+    models = tmp_path / "models"
+    result = run_script(SCRIPT, folders[0], results, "--arch", "lenet", "--num-epoch", "1",
+                        "--batch-size", "25", "--validation", "0.1", "--model-dir", str(models))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument --results-dir: cannot write in {results} "
+                        rf"\(.+\); the model is saved in {models / 'cnn_lenet.npz'}\n",
+                        result.stderr), result.stderr
+    assert os.listdir(models) == ["cnn_lenet.npz"]

@@ -92,3 +92,28 @@ def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     more = run_script("ablation", *folders, *flags, "--only", "random flips")
     assert more.returncode == 0, more.stderr
     assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path):
+    before = snapshot(*folders)
+    result = run_script("train-recipe", *folders, "--name", "n" * 300, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{prog('train-recipe')}: error: argument --name: cannot write "
+                        rf"n{{300}}\.npz in {tmp_path / 'models'} \(File name too long\)\n",
+                        result.stderr), result.stderr
+    assert snapshot(*folders) == before
+
+
+
+def test_a_name_that_fits_the_model_but_not_a_figure_is_refused_before_the_data(folders,
+                                                                               tmp_path):
+    """240 characters: <name>.npz fits in 255, .<name>_predictions.png.<pid>.tmp does not."""
+    before = snapshot(*folders)
+    result = run_script("train-recipe", *folders, "--name", "n" * 240, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{prog('train-recipe')}: error: argument --name: cannot write "
+                        rf"n{{240}}_predictions\.png in {folders[1]} \(File name too long\)\n",
+                        result.stderr), result.stderr
+    assert snapshot(*folders) == before

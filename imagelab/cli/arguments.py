@@ -7,7 +7,9 @@ never see the parsed arguments: entry points pass them on as plain values.
 """
 import argparse
 import contextlib
+import errno
 import os
+import signal
 import sys
 
 import numpy as np
@@ -15,6 +17,42 @@ import numpy as np
 from imagelab.utils.checks import CheckError, DataError, FlagError, check_float, check_int
 from imagelab.data.registry import DATASETS, LAB_DATASET, OFFICIAL
 from imagelab.data.cifar import data_root
+from imagelab.utils import files
+
+# The exit status of a program stopped by a signal, as the shell reports it: 128 + number.
+SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Stopped(BaseException):
+    """Raised by the SIGTERM handler of ``stopped_by_signals`` (like KeyboardInterrupt,
+    not an ``Exception``, so that no ``except Exception`` swallows it)."""
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped
+
+
+@contextlib.contextmanager
+def stopped_by_signals(prog):
+    """End the block on Ctrl-C (SIGINT) or SIGTERM with one line and status 130 or 143.
+
+    The exception either signal raises unwinds the block, so every temporary file of
+    ``imagelab.utils.files.write_atomic`` is removed on the way; the line names the
+    files written whole before the signal.
+    """
+    written = len(files.WRITTEN)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        yield
+    except (KeyboardInterrupt, Stopped) as stop:
+        number = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
+        saved = files.WRITTEN[written:]
+        print(f"{prog}: stopped by {number.name}; "
+              + (f"saved {', '.join(saved)}" if saved else "nothing saved")
+              + ", no partial file left", file=sys.stderr)
+        raise SystemExit(SIGNAL_STATUS[number]) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, but an error is a single line on stderr (no usage block), status 2."""
@@ -44,10 +82,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
         A ``FlagError`` is refused as above (status 2); a ``DataError``, or the
         ImportError of an optional package (scikit-image), prints "error: <message>"
-        (status 1).
+        (status 1). Ctrl-C and SIGTERM end it as ``stopped_by_signals`` says (130, 143).
         """
         try:
-            yield
+            with stopped_by_signals(self.prog):
+                yield
         except FlagError as error:
             self.refuse(str(error))
         except (DataError, ImportError) as error:
@@ -74,6 +113,35 @@ def stop_if_diverging(learning_rate):
             raise FlagError("--learning-rate", f"the training diverged ({error}; the loss is "
                             f"no longer finite): try a smaller learning rate than "
                             f"{learning_rate:g}") from error
+
+
+def check_outputs(flag, folder, names):
+    """Make ``folder`` if needed and check that it takes the files ``names``, before a run.
+
+    Raises ``FlagError`` on ``flag`` (e.g. --results-dir) if it cannot: a folder that
+    is not writable, or (on --name) a name too long for its file system, then ends the
+    run in one line before it computes anything, not after hours of training.
+    """
+    try:
+        files.check_writable(folder, names)
+    except OSError as error:
+        flag = "--name" if error.errno == errno.ENAMETOOLONG else flag
+        raise FlagError(flag, f"cannot write {max(names, key=len)} in {folder} "
+                              f"({error.strerror})") from error
+
+
+@contextlib.contextmanager
+def model_saved_in(model_path, results_dir):
+    """Refuse in one line, naming where the model is, a result file that cannot be written.
+
+    For the writes after the model's (a results folder removed or made read-only
+    during a training): the ``OSError`` becomes a ``FlagError`` on --results-dir.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise FlagError("--results-dir", f"cannot write in {results_dir} ({error.strerror}); "
+                                         f"the model is saved in {model_path}") from error
 
 
 def _checked(text, convert, check, **bounds):

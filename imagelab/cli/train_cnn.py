@@ -16,9 +16,10 @@ import time
 import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
-                                fraction, non_negative_float, positive_float, positive_int,
-                                rate, results_folder, run_command, stop_if_diverging)
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
+                                file_stem, fraction, model_saved_in, non_negative_float,
+                                positive_float, positive_int, rate, results_folder,
+                                run_command, stop_if_diverging)
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
 from imagelab.data.splits import data_note, load_split, result_name
@@ -31,6 +32,10 @@ from imagelab.nn.optim import SGD, Adam
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
 from imagelab.training.loop import split_validation, train
+
+# The files a run writes in --results-dir, "{}" standing for --name.
+RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
+                "{}_mistakes.png", "{}_filters.png", "{}_robustness.png")
 
 
 def parse_arguments(argv=None):
@@ -94,6 +99,9 @@ def architecture(args, num_classes):
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
+    name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
+    check_outputs("--model-dir", args.model_dir, [name + ".npz"])
+    check_outputs("--results-dir", args.results_dir, [f.format(name) for f in RESULT_FILES])
     shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
@@ -126,7 +134,8 @@ def run(args, argv):
     test_accuracy = float(np.mean(np.argmax(logits, axis=1) == labels_test))
     print(f"best epoch {history['best_epoch']}  test accuracy {test_accuracy:.4f}  "
           f"({training_minutes:.1f} min of training)")
-    name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
+    model_path = save_model_in(args.model_dir, name, classifier)
+    print(f"saved {model_path}")
     robustness = None
     if args.robustness:
         robustness = light_robustness(lambda x: classifier.classify(x), test_images,
@@ -145,16 +154,17 @@ def run(args, argv):
               "robustness": robustness, "history": history}
     title = f"{args.arch} on {DATASETS[args.dataset].title}: test accuracy {test_accuracy:.1%}"
     note = data_note(args.data_dir, args.dataset)
-    save_results(args.results_dir, name, plot_learning_curves(history, title), record, note)
-    save_classification_figures(args.results_dir, name, images_to_rows(test_images),
-                                labels_test, logits, label_names, title=f"{args.arch} "
-                                f"on {DATASETS[args.dataset].title} ({name})", image_shape=shape)
-    save_figure(args.results_dir, f"{name}_filters",
-                plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
-    if robustness is not None:
-        save_figure(args.results_dir, f"{name}_robustness",
-                    plot_robustness({name: robustness}, f"{title}: light changes"))
-    print(f"saved {save_model_in(args.model_dir, name, classifier)}")
+    with model_saved_in(model_path, args.results_dir):
+        save_results(args.results_dir, name, plot_learning_curves(history, title), record,
+                     note)
+        save_classification_figures(args.results_dir, name, images_to_rows(test_images),
+                                    labels_test, logits, label_names, title=f"{args.arch} on "
+                                    f"{DATASETS[args.dataset].title} ({name})", image_shape=shape)
+        save_figure(args.results_dir, f"{name}_filters",
+                    plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
+        if robustness is not None:
+            save_figure(args.results_dir, f"{name}_robustness",
+                        plot_robustness({name: robustness}, f"{title}: light changes"))
 
 
 def main(argv=None):

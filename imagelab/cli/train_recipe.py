@@ -15,9 +15,10 @@ import resource
 import time
 
 from imagelab.utils.allocator import keep_freed_memory
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
-                                non_negative_float, positive_float, positive_int, rate,
-                                results_folder, run_command, stop_if_diverging)
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
+                                file_stem, model_saved_in, non_negative_float, positive_float,
+                                positive_int, rate, results_folder, run_command,
+                                stop_if_diverging)
 from imagelab.data.splits import data_note, load_split
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
@@ -27,6 +28,9 @@ from imagelab.utils.machine import cpu_name
 from imagelab.nn.model_files import Classifier, save_model_in
 from imagelab.recipes.airbench import FLIPS, Recipe, tta_accuracies, train_recipe
 
+# The files a run writes in --results-dir, "{}" standing for --name.
+RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
+                "{}_mistakes.png")
 
 def add_recipe_arguments(parser):
     """The recipe's flags, airbench94's values as defaults (``imagelab.recipes.airbench.Recipe``)."""
@@ -106,6 +110,9 @@ def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
+    check_outputs("--model-dir", args.model_dir, [args.name + ".npz"])
+    check_outputs("--results-dir", args.results_dir,
+                  [f.format(args.name) for f in RESULT_FILES])
     shape = DATASETS[args.dataset].image_shape
     rows_train, labels_train, rows_test, labels_test, label_names = load_images(args)
     keep_freed_memory()
@@ -134,14 +141,16 @@ def run(args, argv):
     dataset = DATASETS[args.dataset].title
     title = f"Fast recipe on {dataset}: test accuracy {accuracies[-1]:.1%} ({minutes:.0f} min)"
     note = data_note(args.data_dir, args.dataset)
-    save_results(args.results_dir, args.name, plot_learning_curves(history, title, "test"),
-                 record, note)
-    save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
-                                labels_test, logits, label_names,
-                                title=f"fast recipe on {dataset} ({args.name})",
-                                image_shape=shape)
     classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
-    print(f"saved {save_model_in(args.model_dir, args.name, classifier)}")
+    model_path = save_model_in(args.model_dir, args.name, classifier)
+    print(f"saved {model_path}")
+    with model_saved_in(model_path, args.results_dir):
+        save_results(args.results_dir, args.name,
+                     plot_learning_curves(history, title, "test"), record, note)
+        save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
+                                    labels_test, logits, label_names,
+                                    title=f"fast recipe on {dataset} ({args.name})",
+                                    image_shape=shape)
 
 
 def main(argv=None):
