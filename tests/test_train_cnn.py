@@ -133,3 +133,16 @@ def test_a_results_folder_lost_during_the_training_names_the_saved_model(folders
                         rf"\(.+\); the model is saved in {models / 'cnn_lenet.npz'}\n",
                         result.stderr), result.stderr
     assert os.listdir(models) == ["cnn_lenet.npz"]
+
+
+@pytest.mark.parametrize("fraction, held_out", [("0.999", 50), ("0.001", 0)])
+def test_a_validation_split_that_leaves_a_side_empty_is_one_line(folders, tmp_path, fraction,
+                                                                 held_out):
+    before = snapshot(*folders)
+    result = run_script(SCRIPT, *folders, "--validation", fraction, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert result.stderr == (f"{PROG}: error: argument --validation: must leave at least one "
+                             f"of the 50 training images on each side, got {fraction} "
+                             f"({held_out} held out)\n")
+    assert snapshot(*folders) == before

@@ -157,3 +157,15 @@ def test_a_damaged_ablation_file_is_named_and_kept(folders, monkeypatch, content
                         rf"{re.escape(path)} is damaged \({problem}\); repair it, or move it "
                         rf"away to start a new ablation\n", result.stderr), result.stderr
     assert snapshot(*folders) == before
+
+
+@pytest.mark.parametrize("command", ["train-recipe", "ablation"])
+def test_a_batch_larger_than_the_training_set_is_refused_in_one_line(folders, tmp_path,
+                                                                     command):
+    before = snapshot(*folders)
+    models = ["--model-dir", str(tmp_path / "models")] if command == "train-recipe" else []
+    result = run_script(command, *folders, *models)
+    assert result.returncode == 2
+    assert result.stderr == (f"{prog(command)}: error: argument --batch-size: must be at most "
+                             "50, the number of training images, got 1024\n")
+    assert snapshot(*folders) == before

@@ -10,6 +10,7 @@ import os
 import sys
 
 from imagelab.cli.arguments import ArgumentParser, DataError, add_common_arguments
+from imagelab.utils.checks import FlagError
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.utils.files import save_results
@@ -30,15 +31,40 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
+def curve_names(paths):
+    """The name of each model's curve: its file's stem, or its path without the extension
+    when two files share a stem (``a/x.npz`` and ``b/x.npz``), so that no curve hides another.
+
+    Raises ``FlagError`` on a file given twice.
+    """
+    if len(set(map(os.path.normpath, paths))) < len(paths):
+        raise FlagError("models", f"each model file once, got {' '.join(paths)}")
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    if len(set(stems)) < len(stems):
+        return [os.path.splitext(os.path.normpath(path))[0] for path in paths]
+    return stems
+
+
+def check_image_shapes(classifiers, dataset):
+    """Refuse (``FlagError``) a model that does not take the dataset's images."""
+    shape = DATASETS[dataset].image_shape
+    for name, classifier in classifiers.items():
+        if classifier.image_shape != shape:
+            raise FlagError("--dataset", f"model {name} takes images of shape "
+                                         f"{classifier.image_shape}, {dataset}'s are {shape}: "
+                                         f"give the dataset it was trained on")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser, args = parse_arguments(argv)
     with parser.flag_errors():
         try:
-            classifiers = {os.path.splitext(os.path.basename(path))[0]: load_model(path)
-                           for path in args.models}
+            classifiers = {name: load_model(path)
+                           for name, path in zip(curve_names(args.models), args.models)}
         except ValueError as error:
             raise DataError(error) from error
+        check_image_shapes(classifiers, args.dataset)
         data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                           download=not args.no_download)
         images = rows_to_images(data.data_test, data.image_shape)

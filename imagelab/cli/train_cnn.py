@@ -20,6 +20,7 @@ from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_
                                 file_stem, fraction, model_saved_in, non_negative_float,
                                 positive_float, positive_int, rate, results_folder,
                                 run_command, stop_if_diverging)
+from imagelab.utils.checks import FlagError
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
 from imagelab.data.splits import data_note, load_split, result_name
@@ -96,6 +97,14 @@ def architecture(args, num_classes):
                  hidden=args.hidden, dropout=args.dropout)
 
 
+def check_validation(fraction_val, n):
+    """Refuse (``FlagError``) a --validation that leaves no image on one side of ``n``."""
+    n_val = round(fraction_val * n)
+    if not 0 < n_val < n:
+        raise FlagError("--validation", f"must leave at least one of the {n} training images "
+                                        f"on each side, got {fraction_val} ({n_val} held out)")
+
+
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
@@ -108,6 +117,7 @@ def run(args, argv):
     rows_train, labels_train = uint8_channels_last(data.data_train, shape), data.labels_train
     rows_test, labels_test = uint8_channels_last(data.data_test, shape), data.labels_test
     label_names, data = data.label_names, None             # free the float32 copies
+    check_validation(args.validation, len(labels_train))
     train_index, val_index = split_validation(rows_train, labels_train, args.validation,
                                               seed=args.seed)
     mean, std = channel_statistics(rows_train[train_index].reshape(-1, *shape))

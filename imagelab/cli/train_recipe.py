@@ -17,8 +17,8 @@ import time
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
                                 file_stem, model_saved_in, non_negative_float, positive_float,
-                                positive_int, rate, results_folder, run_command,
-                                stop_if_diverging)
+                                positive_int, rate, refuse_above, results_folder,
+                                run_command, stop_if_diverging)
 from imagelab.data.splits import data_note, load_split
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
@@ -98,10 +98,15 @@ def parse_arguments(argv=None):
 
 
 def load_images(args):
-    """uint8 rows of channel-last images and labels, training and test, and label names."""
+    """uint8 rows of channel-last images and labels, training and test, and label names.
+
+    Raises ``FlagError`` if --batch-size exceeds the number of training images.
+    """
     shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
+    refuse_above("--batch-size", args.batch_size, len(data.labels_train),
+                 "the number of training images")
     return (uint8_channels_last(data.data_train, shape), data.labels_train,
             uint8_channels_last(data.data_test, shape), data.labels_test, data.label_names)
 
