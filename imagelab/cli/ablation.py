@@ -25,7 +25,8 @@ from imagelab.utils.checks import FlagError
 from imagelab.data.registry import DATASETS
 from imagelab.utils.files import write_atomic
 from imagelab.recipes.airbench import ABLATIONS, tta_accuracies, train_recipe
-from imagelab.cli.train_recipe import add_recipe_arguments, load_images, recipe_from_arguments
+from imagelab.cli.train_recipe import (add_recipe_arguments, load_images,
+                                       recipe_from_arguments, refuse_a_recipe_too_large)
 
 
 def parse_arguments(argv=None):
@@ -115,6 +116,7 @@ def markdown_table(records):
 def run(args, argv):
     """Train every planned run that is not in ablation.json yet, then print the table."""
     base = recipe_from_arguments(args)
+    refuse_a_recipe_too_large(base, args.dataset)
     check_outputs("--results-dir", args.results_dir, ["ablation.json"])
     path = os.path.join(args.results_dir, "ablation.json")
     records = load_done(path)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
+from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
                                 file_stem, fraction, model_saved_in, non_negative_float,
                                 positive_float, positive_int, rate, results_folder,
@@ -108,10 +109,14 @@ def check_validation(fraction_val, n):
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
+    shape = DATASETS[args.dataset].image_shape
+    spec = architecture(args, len(DATASETS[args.dataset].label_names))
+    # values, gradients and the optimizer's states: SGD's velocity, Adam's two moments
+    copies = 3 if args.optimizer == "sgd" else 4
+    refuse_unless_it_fits("--width/--hidden/--batch-size", spec, shape, args.batch_size, copies)
     name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
     check_outputs("--model-dir", args.model_dir, [name + ".npz"])
     check_outputs("--results-dir", args.results_dir, [f.format(name) for f in RESULT_FILES])
-    shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
     rows_train, labels_train = uint8_channels_last(data.data_train, shape), data.labels_train
@@ -123,8 +128,6 @@ def run(args, argv):
     mean, std = channel_statistics(rows_train[train_index].reshape(-1, *shape))
     pipeline = ImagePipeline(shape, mean, std, args.pad, args.flip, args.brightness,
                              args.contrast)
-    num_classes = len(label_names)
-    spec = architecture(args, num_classes)
     network = build(spec, shape, seed=args.seed)
     print(network.summary(shape))
     optimizer = (SGD(network.parameters(), args.momentum) if args.optimizer == "sgd"

@@ -15,6 +15,8 @@ import resource
 import time
 
 from imagelab.utils.allocator import keep_freed_memory
+from imagelab.cli.memory import refuse_unless_it_fits
+from imagelab.nn.architectures import airbench
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
                                 file_stem, model_saved_in, non_negative_float, positive_float,
                                 positive_int, rate, refuse_above, results_folder,
@@ -97,6 +99,18 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
+def refuse_a_recipe_too_large(recipe, dataset):
+    """Raise ``FlagError`` if ``recipe``'s training on ``dataset`` cannot fit in memory.
+
+    Five arrays the size of the parameters (values, gradients, their sum over
+    micro-batches, the momentum, the lookahead's average) and one micro-batch's outputs.
+    """
+    record = DATASETS[dataset]
+    spec = airbench(len(record.label_names), recipe.widths)
+    refuse_unless_it_fits("--widths/--micro-batch", spec, record.image_shape,
+                          recipe.micro_batch, 4 + recipe.lookahead)
+
+
 def load_images(args):
     """uint8 rows of channel-last images and labels, training and test, and label names.
 
@@ -115,6 +129,7 @@ def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
+    refuse_a_recipe_too_large(recipe, args.dataset)
     check_outputs("--model-dir", args.model_dir, [args.name + ".npz"])
     check_outputs("--results-dir", args.results_dir,
                   [f.format(args.name) for f in RESULT_FILES])
