@@ -146,3 +146,10 @@ def test_a_validation_split_that_leaves_a_side_empty_is_one_line(folders, tmp_pa
                              f"of the 50 training images on each side, got {fraction} "
                              f"({held_out} held out)\n")
     assert snapshot(*folders) == before
+
+
+@pytest.mark.parametrize("flags, rate", [(["--arch", "lenet"], 0.05), ([], 0.1),
+                                         (["--arch", "lenet", "--learning-rate", "0.2"], 0.2)])
+def test_each_architecture_has_a_learning_rate_at_which_it_trains(flags, rate):
+    from imagelab.cli.train_cnn import parse_arguments
+    assert parse_arguments(flags)[1].learning_rate == rate

@@ -35,6 +35,10 @@ from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
 from imagelab.training.loop import split_validation, train
 
+# The default --learning-rate of each architecture: one at which it learns (LeNet stays
+# at chance at conv4's 0.1, which its batch norms make trainable).
+LEARNING_RATES = {"conv4": 0.1, "lenet": 0.05}
+
 # The files a run writes in --results-dir, "{}" standing for --name.
 RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
                 "{}_mistakes.png", "{}_filters.png", "{}_robustness.png")
@@ -60,8 +64,10 @@ def parse_arguments(argv=None):
                         help="conv4: dropout rate before the last layer (default: 0)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="sgd",
                         help="(default: sgd, with --momentum)")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.1,
-                        help="base learning rate of the cosine schedule (default: 0.1)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="base learning rate of the cosine schedule (default: "
+                             + ", ".join(f"{rate:g} for {arch}"
+                                         for arch, rate in LEARNING_RATES.items()) + ")")
     parser.add_argument("--momentum", type=rate, default=0.9, help="(default: 0.9)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=5e-4,
                         help="L2 penalty factor on the weights (default: 5e-4)")
@@ -87,7 +93,10 @@ def parse_arguments(argv=None):
                         help="folder for the model file <name>.npz (default: models/)")
     parser.add_argument("--name", type=file_stem, default=None,
                         help="stem of the result files (default: cnn_<arch>)")
-    return parser, parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = LEARNING_RATES[args.arch]
+    return parser, args
 
 
 def architecture(args, num_classes):
