@@ -6,9 +6,10 @@
 Each row of ``imagelab.recipes.airbench.ABLATIONS`` trains the recipe with one ingredient
 removed; the full recipe runs under ``--seeds`` so that its spread shows which
 differences mean something. Each test-time augmentation level is read off every run.
-A finished run is added to ``<results-dir>/ablation.json`` at once, so an interrupted
-ablation resumes where it stopped: runs already there (same recipe, same seed) are
-not run again. Prints the table in Markdown for the README.
+A finished run is added to ``<results-dir>/ablation.json`` (``ablation_<dataset>.json``
+off CIFAR-10) at once, so an interrupted ablation resumes where it stopped: runs
+already there (same recipe, same seed) are not run again. Prints the table in
+Markdown for the README.
 """
 import dataclasses
 import json
@@ -23,6 +24,7 @@ from imagelab.cli.arguments import (ArgumentParser, check_outputs, run_command, 
                                     stop_if_diverging)
 from imagelab.utils.checks import FlagError
 from imagelab.data.registry import DATASETS
+from imagelab.data.splits import result_name
 from imagelab.utils.files import write_atomic
 from imagelab.recipes.airbench import ABLATIONS, tta_accuracies, train_recipe
 from imagelab.cli.train_recipe import (add_recipe_arguments, load_images,
@@ -117,8 +119,9 @@ def run(args, argv):
     """Train every planned run that is not in ablation.json yet, then print the table."""
     base = recipe_from_arguments(args)
     refuse_a_recipe_too_large(base, args.dataset)
-    check_outputs("--results-dir", args.results_dir, ["ablation.json"])
-    path = os.path.join(args.results_dir, "ablation.json")
+    name = result_name("ablation", None, args.dataset) + ".json"
+    check_outputs("--results-dir", args.results_dir, [name])
+    path = os.path.join(args.results_dir, name)
     records = load_done(path)
     shape = DATASETS[args.dataset].image_shape
     planned = planned_runs(base, args.only or list(ABLATIONS), args.seeds)

@@ -16,19 +16,19 @@ import time
 
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
-from imagelab.nn.architectures import airbench
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
                                 file_stem, model_saved_in, non_negative_float, positive_float,
                                 positive_int, rate, refuse_above, results_folder,
                                 run_command, stop_if_diverging)
-from imagelab.data.splits import data_note, load_split
+from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
 from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.utils.machine import cpu_name
 from imagelab.nn.model_files import Classifier, save_model_in
-from imagelab.recipes.airbench import FLIPS, Recipe, tta_accuracies, train_recipe
+from imagelab.recipes.airbench import (FLIPS, Recipe, recipe_architecture, tta_accuracies,
+                                       train_recipe)
 
 # The files a run writes in --results-dir, "{}" standing for --name.
 RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
@@ -94,9 +94,13 @@ def parse_arguments(argv=None):
     add_recipe_arguments(parser)
     parser.add_argument("--model-dir", type=results_folder, default="models",
                         help="folder for the model file <name>.npz (default: models/)")
-    parser.add_argument("--name", type=file_stem, default="recipe",
-                        help="stem of the result files (default: recipe)")
-    return parser, parser.parse_args(argv)
+    parser.add_argument("--name", type=file_stem, default=None,
+                        help="stem of the result files (default: recipe, recipe_<dataset> "
+                             "off CIFAR-10)")
+    args = parser.parse_args(argv)
+    if args.name is None:
+        args.name = result_name("recipe", None, args.dataset)
+    return parser, args
 
 
 def refuse_a_recipe_too_large(recipe, dataset):
@@ -106,7 +110,8 @@ def refuse_a_recipe_too_large(recipe, dataset):
     micro-batches, the momentum, the lookahead's average) and one micro-batch's outputs.
     """
     record = DATASETS[dataset]
-    spec = airbench(len(record.label_names), recipe.widths)
+    spec = recipe_architecture(recipe, record.image_shape, len(record.label_names),
+                               recipe.batchnorm_momentum)
     refuse_unless_it_fits("--widths/--micro-batch", spec, record.image_shape,
                           recipe.micro_batch, 4 + recipe.lookahead)
 
