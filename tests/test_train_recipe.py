@@ -94,27 +94,20 @@ def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
 
 
-def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path):
+@pytest.mark.parametrize("length, refused, folder", [
+    (300, r"n{300}\.npz", "models"),
+    # <name>.npz fits in 255 characters, .<name>_predictions.png.<pid>.tmp does not
+    (240, r"n{240}_predictions\.png", "results"),
+])
+def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path,
+                                                                        length, refused,
+                                                                        folder):
     before = snapshot(*folders)
-    result = run_script("train-recipe", *folders, "--name", "n" * 300, "--model-dir",
+    result = run_script("train-recipe", *folders, "--name", "n" * length, "--model-dir",
                         str(tmp_path / "models"))
     assert result.returncode == 2
     assert re.fullmatch(rf"{prog('train-recipe')}: error: argument --name: cannot write "
-                        rf"n{{300}}\.npz in {tmp_path / 'models'} \(File name too long\)\n",
-                        result.stderr), result.stderr
-    assert snapshot(*folders) == before
-
-
-
-def test_a_name_that_fits_the_model_but_not_a_figure_is_refused_before_the_data(folders,
-                                                                               tmp_path):
-    """240 characters: <name>.npz fits in 255, .<name>_predictions.png.<pid>.tmp does not."""
-    before = snapshot(*folders)
-    result = run_script("train-recipe", *folders, "--name", "n" * 240, "--model-dir",
-                        str(tmp_path / "models"))
-    assert result.returncode == 2
-    assert re.fullmatch(rf"{prog('train-recipe')}: error: argument --name: cannot write "
-                        rf"n{{240}}_predictions\.png in {folders[1]} \(File name too long\)\n",
+                        rf"{refused} in {tmp_path / folder} \(File name too long\)\n",
                         result.stderr), result.stderr
     assert snapshot(*folders) == before
 
