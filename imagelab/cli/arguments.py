@@ -54,6 +54,7 @@ def stopped_by_signals(prog):
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, but an error is a single line on stderr (no usage block), status 2."""
 
