@@ -11,12 +11,14 @@ import errno
 import os
 import signal
 import sys
+import tempfile
 
 import numpy as np
 
 from imagelab.utils.checks import CheckError, DataError, FlagError, check_float, check_int
 from imagelab.data.registry import DATASETS, LAB_DATASET, OFFICIAL
 from imagelab.data.cifar import data_root
+from imagelab.nn.model_files import save_model_in
 from imagelab.utils import files
 
 # The exit status of a program stopped by a signal, as the shell reports it: 128 + number.
@@ -131,18 +133,35 @@ def check_outputs(flag, folder, names):
                               f"({error.strerror})") from error
 
 
-@contextlib.contextmanager
-def model_saved_in(model_path, results_dir):
-    """Refuse in one line, naming where the model is, a result file that cannot be written.
-
-    For the writes after the model's (a results folder removed or made read-only
-    during a training): the ``OSError`` becomes a ``FlagError`` on --results-dir.
-    """
+def _save_model(model_dir, name, classifier):
+    """Write the model to ``<model_dir>/<name>.npz``, or, if that fails (the folder lost
+    during the training), to a new temporary folder; return (path, the OSError or None)."""
     try:
-        yield
+        return save_model_in(model_dir, name, classifier), None
+    except OSError as error:
+        return save_model_in(tempfile.mkdtemp(prefix="imagelab-"), name, classifier), error
+
+
+@contextlib.contextmanager
+def model_saved_first(model_dir, name, classifier, results_dir):
+    """Save the trained model, then run the block that writes the results; a write that
+    fails in either ends in one line naming where the model is.
+
+    Checked before the training, the folders can still be lost or made read-only during
+    it: the model is then saved in a temporary folder if need be, and an ``OSError``
+    of the block becomes a ``FlagError`` on --results-dir, so that no trained model is
+    ever lost to a traceback. Yields the model's path.
+    """
+    path, failure = _save_model(model_dir, name, classifier)
+    print(f"saved {path}")
+    try:
+        yield path
     except OSError as error:
         raise FlagError("--results-dir", f"cannot write in {results_dir} ({error.strerror}); "
-                                         f"the model is saved in {model_path}") from error
+                                         f"the model is saved in {path}") from error
+    if failure is not None:
+        raise FlagError("--model-dir", f"cannot write in {model_dir} ({failure.strerror}); "
+                                       f"the model is saved in {path}") from failure
 
 
 def _checked(text, convert, check, **bounds):

@@ -18,7 +18,7 @@ import numpy as np
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
-                                file_stem, fraction, model_saved_in, non_negative_float,
+                                file_stem, fraction, model_saved_first, non_negative_float,
                                 positive_float, positive_int, rate, results_folder,
                                 run_command, stop_if_diverging)
 from imagelab.utils.checks import FlagError
@@ -29,7 +29,7 @@ from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_filters, plot_learning_curves, save_classification_figures
 from imagelab.utils.files import save_figure, save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
-from imagelab.nn.model_files import Classifier, save_model_in
+from imagelab.nn.model_files import Classifier
 from imagelab.nn.optim import SGD, Adam
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
@@ -156,32 +156,34 @@ def run(args, argv):
     test_accuracy = float(np.mean(np.argmax(logits, axis=1) == labels_test))
     print(f"best epoch {history['best_epoch']}  test accuracy {test_accuracy:.4f}  "
           f"({training_minutes:.1f} min of training)")
-    model_path = save_model_in(args.model_dir, name, classifier)
-    print(f"saved {model_path}")
-    robustness = None
-    if args.robustness:
-        robustness = light_robustness(lambda x: classifier.classify(x), test_images,
-                                      labels_test)
-    record = {"command": " ".join(["python -m imagelab.cli.train_cnn", *argv]),
-              "dataset": args.dataset, "split": args.split, "architecture": spec,
-              "parameters": sum(p.value.size for p in network.parameters()),
-              **{k: getattr(args, k) for k in (
-                  "optimizer", "learning_rate", "momentum", "weight_decay", "num_epoch",
-                  "batch_size", "validation", "pad", "flip", "brightness", "contrast",
-                  "seed")},
-              "n_train": len(train_index), "n_val": len(val_index), "n_test": len(labels_test),
-              "test_accuracy": test_accuracy, "training_minutes": round(training_minutes, 1),
-              "seconds": round(time.perf_counter() - start, 1),
-              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-              "robustness": robustness, "history": history}
-    title = f"{args.arch} on {DATASETS[args.dataset].title}: test accuracy {test_accuracy:.1%}"
-    note = data_note(args.data_dir, args.dataset)
-    with model_saved_in(model_path, args.results_dir):
+    with model_saved_first(args.model_dir, name, classifier, args.results_dir):
+        robustness = None
+        if args.robustness:
+            robustness = light_robustness(lambda x: classifier.classify(x), test_images,
+                                          labels_test)
+        record = {"command": " ".join(["python -m imagelab.cli.train_cnn", *argv]),
+                  "dataset": args.dataset, "split": args.split, "architecture": spec,
+                  "parameters": sum(p.value.size for p in network.parameters()),
+                  **{k: getattr(args, k) for k in (
+                      "optimizer", "learning_rate", "momentum", "weight_decay", "num_epoch",
+                      "batch_size", "validation", "pad", "flip", "brightness", "contrast",
+                      "seed")},
+                  "n_train": len(train_index), "n_val": len(val_index),
+                  "n_test": len(labels_test), "test_accuracy": test_accuracy,
+                  "training_minutes": round(training_minutes, 1),
+                  "seconds": round(time.perf_counter() - start, 1),
+                  "peak_memory_mb": round(
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                  "robustness": robustness, "history": history}
+        title = (f"{args.arch} on {DATASETS[args.dataset].title}: "
+                 f"test accuracy {test_accuracy:.1%}")
+        note = data_note(args.data_dir, args.dataset)
         save_results(args.results_dir, name, plot_learning_curves(history, title), record,
                      note)
         save_classification_figures(args.results_dir, name, images_to_rows(test_images),
-                                    labels_test, logits, label_names, title=f"{args.arch} on "
-                                    f"{DATASETS[args.dataset].title} ({name})", image_shape=shape)
+                                    labels_test, logits, label_names,
+                                    title=f"{args.arch} on {DATASETS[args.dataset].title} "
+                                          f"({name})", image_shape=shape)
         save_figure(args.results_dir, f"{name}_filters",
                     plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
         if robustness is not None:

@@ -17,7 +17,7 @@ import time
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
-                                file_stem, model_saved_in, non_negative_float, positive_float,
+                                file_stem, model_saved_first, non_negative_float, positive_float,
                                 positive_int, rate, refuse_above, results_folder,
                                 run_command, stop_if_diverging)
 from imagelab.data.splits import data_note, load_split, result_name
@@ -26,7 +26,7 @@ from imagelab.viz.figures import plot_learning_curves, save_classification_figur
 from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.utils.machine import cpu_name
-from imagelab.nn.model_files import Classifier, save_model_in
+from imagelab.nn.model_files import Classifier
 from imagelab.recipes.airbench import (FLIPS, Recipe, recipe_architecture, tta_accuracies,
                                        train_recipe)
 
@@ -167,9 +167,7 @@ def run(args, argv):
     title = f"Fast recipe on {dataset}: test accuracy {accuracies[-1]:.1%} ({minutes:.0f} min)"
     note = data_note(args.data_dir, args.dataset)
     classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
-    model_path = save_model_in(args.model_dir, args.name, classifier)
-    print(f"saved {model_path}")
-    with model_saved_in(model_path, args.results_dir):
+    with model_saved_first(args.model_dir, args.name, classifier, args.results_dir):
         save_results(args.results_dir, args.name,
                      plot_learning_curves(history, title, "test"), record, note)
         save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
