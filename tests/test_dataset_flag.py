@@ -12,7 +12,7 @@ from imagelab.cli import knn as knn_cli
 from imagelab.cli import mlp as mlp_cli
 from conftest import make_cifar_folder, make_mnist_folder, run_command, set_mnist_sizes
 from imagelab.cli import knn_study
-from imagelab.cli import mlp_study
+from imagelab.cli import ablation, mlp_study, train_recipe
 from imagelab.cli import train_mlp as train
 from imagelab.data.cifar import BATCH_FOLDER
 
@@ -143,3 +143,18 @@ def test_a_bad_dataset_or_split_is_one_line(tmp_path, flags, message):
     assert done.stderr.startswith(f"knn.py: error: {message}")
     assert done.stderr.count("\n") == 1
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_fast_recipe_and_its_ablation_on_grey_images(data_dir, tmp_path):
+    small = ["--dataset", "fashion-mnist", "--widths", "4", "8", "8", "--batch-size", "8",
+             "--micro-batch", "4", "--epochs", "1"]
+    run(train_recipe.main, data_dir, tmp_path, *small, "--model-dir", str(tmp_path / "models"))
+    result = record(tmp_path, "recipe_fashion-mnist")
+    assert (result["n_train"], result["n_test"]) == (12, 8)
+    assert result["architecture"][0][:2] == ["conv", 8]          # 2 x 2 x 2 x 1 whitening
+    assert os.listdir(tmp_path / "models") == ["recipe_fashion-mnist.npz"]
+    run(ablation.main, data_dir, tmp_path, *small, "--seeds", "0", "--only", "no lookahead")
+    with open(tmp_path / "ablation_fashion-mnist.json") as f:
+        assert [r["row"] for r in json.load(f)] == ["no lookahead"]
+    assert not os.path.exists(tmp_path / "ablation.json")       # CIFAR-10's runs are kept

@@ -80,8 +80,15 @@ def test_knn_main_writes_the_confusion_figures(tmp_path):
     results = tmp_path / "results"
     knn_study.main(["--data-dir", str(tmp_path / "data"), "--results-dir", str(results),
                     "--no-download", "--k-max", "3", "--figures"])
-    for name in ("knn_confusion", "knn_predictions", "knn_mistakes"):
+    for name in ("knn_confusion", "knn_predictions", "knn_mistakes", "knn_figures"):
         assert is_png(results / f"{name}.png")
+    assert not os.path.exists(results / "knn_features.png")   # a comparison's figure
+
+
+def test_each_sweep_has_a_file_of_its_own():
+    assert knn_study.sweep_name(["raw"], "cifar10", figures=True) == "knn_figures"
+    assert knn_study.sweep_name(["raw", "hog"], "cifar10", figures=False) == "knn_features"
+    assert knn_study.sweep_name(["hog"], "fashion-mnist", figures=False) == "knn_fashion-mnist_hog"
 
 
 # ---------------------------------------------------------------- imagelab knn-study

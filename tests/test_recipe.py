@@ -11,7 +11,9 @@ from imagelab.nn.batchnorm import BatchNorm
 from imagelab.nn.network import mlp
 from imagelab.nn.optim import SGD
 from imagelab.recipes.airbench import (ABLATIONS, GradientSum, Recipe, build_network, first_trained_layer,
-                             parameter_groups, sgd_settings, tta_accuracies, train_recipe)
+                             parameter_groups, recipe_architecture, sgd_settings,
+                             tta_accuracies, train_recipe)
+from imagelab.nn.whitening import patch_whitening
 
 TINY = Recipe(widths=(4, 8, 8), batch_size=8, micro_batch=3)
 
@@ -168,3 +170,20 @@ def test_every_ablation_row_trains(row):
 def test_a_bad_recipe_is_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Recipe(**kwargs)
+
+
+def test_the_recipe_trains_on_grey_images_whitening_their_patches():
+    """One channel: the whitening convolution has 2 x 2 x 2 x 1 = 8 outputs (24 for colour
+    images), the whitening of the grey images' 2 x 2 patches."""
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, 256, size=(24, 12 * 12), dtype=np.uint8)
+    labels = np.arange(24) % 2
+    recipe = dataclasses.replace(TINY, epochs=1, lookahead=False)
+    network, spec, pipeline, history = train_recipe(rows, labels, (12, 12, 1), 2, recipe)
+    assert spec[0][:2] == ["conv", 8] and network.layers[0].w.value.shape == (2, 2, 1, 8)
+    images = pipeline.normalize(rows.reshape(-1, 12, 12, 1))
+    np.testing.assert_array_equal(network.layers[0].w.value, patch_whitening(images, 2))
+    assert np.isfinite(history["train_loss"][0])
+    accuracies, logits = tta_accuracies(network, pipeline, rows.reshape(-1, 12, 12, 1), labels)
+    assert len(accuracies) == 3 and logits.shape == (24, 2)
+    assert recipe_architecture(TINY, (32, 32, 3), 10, 0.4)[0][:2] == ["conv", 24]

@@ -4,6 +4,7 @@ imagelab.cli.classify`` once as a real program."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -97,3 +98,85 @@ def test_classify_refuses_a_bad_model_or_image_in_one_line(tmp_path):
     assert out.stderr == (f"imagelab classify: error: model file {tmp_path / 'model.npz'} "
                           "is not an .npz file "
                           "(not a zip archive)\n")
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path):
+    before = snapshot(*folders)
+    result = run_script(SCRIPT, *folders, "--name", "n" * 300, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument --name: cannot write n{{300}}\.npz in "
+                        rf"{tmp_path / 'models'} \(File name too long\)\n", result.stderr)
+    assert snapshot(*folders) == before
+    assert os.listdir(tmp_path / "models") == []                # no probe left behind
+
+
+def train_then_lose(folder, monkeypatch):
+    """Make train-cnn's training turn ``folder`` into a file once it has trained."""
+    from imagelab.cli import train_cnn
+    train = train_cnn.train
+
+    def train_then_lose_the_folder(*args, **kwargs):
+        history = train(*args, **kwargs)
+        shutil.rmtree(folder)
+        with open(folder, "w") as f:
+            f.write("not a folder")
+        return history
+
+    monkeypatch.setattr(train_cnn, "train", train_then_lose_the_folder)
+
+
+TINY_RUN = ["--arch", "lenet", "--num-epoch", "1", "--batch-size", "25", "--validation", "0.1"]
+
+
+def test_a_results_folder_lost_during_the_training_names_the_saved_model(folders, tmp_path,
+                                                                         monkeypatch):
+    """The results folder becomes a file while the network trains: one line, the model
+    saved all the same."""
+    results, models = str(tmp_path / "results-lost"), tmp_path / "models"
+    train_then_lose(results, monkeypatch)
+    result = run_script(SCRIPT, folders[0], results, *TINY_RUN, "--model-dir", str(models))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument --results-dir: cannot write in {results} "
+                        rf"\(.+\); the model is saved in {models / 'cnn_lenet.npz'}\n",
+                        result.stderr), result.stderr
+    assert os.listdir(models) == ["cnn_lenet.npz"]
+
+
+def test_a_model_folder_lost_during_the_training_saves_it_elsewhere(folders, tmp_path,
+                                                                    monkeypatch):
+    """The model folder becomes a file: the model goes to a temporary folder, which the
+    one line names, and the results are written."""
+    models = str(tmp_path / "models-lost")
+    train_then_lose(models, monkeypatch)
+    result = run_script(SCRIPT, *folders, *TINY_RUN, "--model-dir", models)
+    assert result.returncode == 2
+    match = re.fullmatch(rf"{PROG}: error: argument --model-dir: cannot write in {models} "
+                         rf"\(.+\); the model is saved in (.+)\n", result.stderr)
+    assert match, result.stderr
+    saved = match.group(1)
+    try:
+        assert saved.endswith("cnn_lenet.npz") and os.path.getsize(saved) > 0
+    finally:
+        shutil.rmtree(os.path.dirname(saved))
+    assert is_png(os.path.join(folders[1], "cnn_lenet.png"))
+
+
+@pytest.mark.parametrize("fraction, held_out", [("0.999", 50), ("0.001", 0)])
+def test_a_validation_split_that_leaves_a_side_empty_is_one_line(folders, tmp_path, fraction,
+                                                                 held_out):
+    before = snapshot(*folders)
+    result = run_script(SCRIPT, *folders, "--validation", fraction, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert result.stderr == (f"{PROG}: error: argument --validation: must leave at least one "
+                             f"of the 50 training images on each side, got {fraction} "
+                             f"({held_out} held out)\n")
+    assert snapshot(*folders) == before
+
+
+@pytest.mark.parametrize("flags, rate", [(["--arch", "lenet"], 0.05), ([], 0.1),
+                                         (["--arch", "lenet", "--learning-rate", "0.2"], 0.2)])
+def test_each_architecture_has_a_learning_rate_at_which_it_trains(flags, rate):
+    from imagelab.cli.train_cnn import parse_arguments
+    assert parse_arguments(flags)[1].learning_rate == rate

@@ -92,3 +92,73 @@ def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     more = run_script("ablation", *folders, *flags, "--only", "random flips")
     assert more.returncode == 0, more.stderr
     assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
+
+
+@pytest.mark.parametrize("length, refused, folder", [
+    (300, r"n{300}\.npz", "models"),
+    # <name>.npz fits in 255 characters, .<name>_predictions.png.<pid>.tmp does not
+    (240, r"n{240}_predictions\.png", "results"),
+])
+def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path,
+                                                                        length, refused,
+                                                                        folder):
+    before = snapshot(*folders)
+    result = run_script("train-recipe", *folders, "--name", "n" * length, "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{prog('train-recipe')}: error: argument --name: cannot write "
+                        rf"{refused} in {tmp_path / folder} \(File name too long\)\n",
+                        result.stderr), result.stderr
+    assert snapshot(*folders) == before
+
+
+def fake_training(monkeypatch):
+    """Replace the ablation's training and test by instant ones (the files are the subject)."""
+    from imagelab.cli import ablation
+    monkeypatch.setattr(ablation, "train_recipe", lambda *args, **kwargs: (
+        None, None, None, {"seconds": [6.0]}))
+    monkeypatch.setattr(ablation, "tta_accuracies", lambda *args: ([0.1, 0.2, 0.3], None))
+
+
+def test_the_ablation_makes_its_results_folder(folders, tmp_path, monkeypatch):
+    fake_training(monkeypatch)
+    results = tmp_path / "new" / "results"
+    result = run_script("ablation", folders[0], str(results), *SMALL, "--seeds", "0",
+                        "--only", "no lookahead")
+    assert result.returncode == 0, result.stderr
+    with open(results / "ablation.json") as f:
+        assert [r["row"] for r in json.load(f)] == ["no lookahead"]
+    assert os.listdir(results) == ["ablation.json"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b'[{"row": "full recipe", "seed": 0', r"not JSON: .*"),
+    (b"\xff\xfe", r"not JSON: .*"),
+    (b'{"row": "full recipe"}', "not a list of runs"),
+    (b'[{"row": "full recipe", "seed": 0}]', "a record is not a run"),
+    (b"[1]", "a record is not a run"),
+])
+def test_a_damaged_ablation_file_is_named_and_kept(folders, monkeypatch, content, problem):
+    fake_training(monkeypatch)
+    path = os.path.join(folders[1], "ablation.json")
+    with open(path, "wb") as f:
+        f.write(content)
+    before = snapshot(*folders)
+    result = run_script("ablation", *folders, *SMALL, "--seeds", "0", "--only", "no lookahead")
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{prog('ablation')}: error: argument --results-dir: "
+                        rf"{re.escape(path)} is damaged \({problem}\); repair it, or move it "
+                        rf"away to start a new ablation\n", result.stderr), result.stderr
+    assert snapshot(*folders) == before
+
+
+@pytest.mark.parametrize("command", ["train-recipe", "ablation"])
+def test_a_batch_larger_than_the_training_set_is_refused_in_one_line(folders, tmp_path,
+                                                                     command):
+    before = snapshot(*folders)
+    models = ["--model-dir", str(tmp_path / "models")] if command == "train-recipe" else []
+    result = run_script(command, *folders, *models)
+    assert result.returncode == 2
+    assert result.stderr == (f"{prog(command)}: error: argument --batch-size: must be at most "
+                             "50, the number of training images, got 1024\n")
+    assert snapshot(*folders) == before

@@ -1,6 +1,8 @@
 """Tests of imagelab.training.loop: mini-batches, the validation split, the training loop
 (float32, epoch means, early stopping, augmentation), one pass over given batches, and the
 arguments it refuses."""
+import re
+
 import numpy as np
 import pytest
 
@@ -223,3 +225,21 @@ def test_train_on_batches_steps_after_each_batch():
     train_on_batches(network, SGD(network.parameters(), momentum=0), [(x, y)], 0.1)
     for after, w, g in zip(network.get_weights(), before, gradients, strict=True):
         np.testing.assert_allclose(after, w - 0.1 * g, rtol=1e-6, atol=1e-7)
+
+
+
+def test_a_training_at_chance_after_its_first_epoch_is_warned_of(capsys):
+    """Inputs that say nothing of the labels: every prediction is one class, at best the
+    most frequent one's accuracy; separable inputs: no warning."""
+    rng = np.random.default_rng(3)
+    x, y = blobs(rng, 200, d=4, spread=0.3, dtype=np.float32)
+    outputs = []
+    for data in (np.zeros_like(x), x):
+        train(model.mlp([4, 16, 3], "relu", seed=0), data[:150], y[:150], data[150:],
+              y[150:], num_epoch=1, batch_size=16, learning_rate=1e-2, seed=0, verbose=True)
+        outputs.append(capsys.readouterr().out)
+    chance = np.bincount(y[150:]).max() / 50
+    assert re.search(rf"min left\nwarning: validation accuracy 0\.\d{{4}} after the first epoch, no "
+                     rf"better than always answering the most frequent class \({chance:.4f}\): "
+                     rf"try a smaller learning rate than 0\.01\n$", outputs[0]), outputs[0]
+    assert "warning" not in outputs[1]

@@ -6,24 +6,29 @@
 Each row of ``imagelab.recipes.airbench.ABLATIONS`` trains the recipe with one ingredient
 removed; the full recipe runs under ``--seeds`` so that its spread shows which
 differences mean something. Each test-time augmentation level is read off every run.
-A finished run is added to ``<results-dir>/ablation.json`` at once, so an interrupted
-ablation resumes where it stopped: runs already there (same recipe, same seed) are
-not run again. Prints the table in Markdown for the README.
+A finished run is added to ``<results-dir>/ablation.json`` (``ablation_<dataset>.json``
+off CIFAR-10) at once, so an interrupted ablation resumes where it stopped: runs
+already there (same recipe, same seed) are not run again. Prints the table in
+Markdown for the README.
 """
 import dataclasses
 import json
+import numbers
 import os
-import sys
 import time
 
 import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
-from imagelab.cli.arguments import ArgumentParser, seed, stop_if_diverging
+from imagelab.cli.arguments import (ArgumentParser, check_outputs, run_command, seed,
+                                    stop_if_diverging)
+from imagelab.utils.checks import FlagError
 from imagelab.data.registry import DATASETS
+from imagelab.data.splits import result_name
 from imagelab.utils.files import write_atomic
 from imagelab.recipes.airbench import ABLATIONS, tta_accuracies, train_recipe
-from imagelab.cli.train_recipe import add_recipe_arguments, load_images, recipe_from_arguments
+from imagelab.cli.train_recipe import (add_recipe_arguments, load_images,
+                                       recipe_from_arguments, refuse_a_recipe_too_large)
 
 
 def parse_arguments(argv=None):
@@ -56,12 +61,39 @@ def as_record(recipe):
     return json.loads(json.dumps(dataclasses.asdict(recipe)))
 
 
+def is_run(record):
+    """Whether ``record`` is a run as ``run`` writes it (the keys resuming and the table read)."""
+    return (isinstance(record, dict) and isinstance(record.get("row"), str)
+            and isinstance(record.get("seed"), int) and isinstance(record.get("recipe"), dict)
+            and isinstance(record["recipe"].get("epochs"), numbers.Real)
+            and isinstance(record.get("training_minutes"), numbers.Real)
+            and isinstance(record.get("test_accuracy_by_tta_level"), list)
+            and all(isinstance(a, numbers.Real) for a in record["test_accuracy_by_tta_level"]))
+
+
 def load_done(path):
-    """The runs already in ``path`` (a list of records), or [] if there is no such file."""
+    """The runs already in ``path`` (a list of records), or [] if there is no such file.
+
+    Raises
+    ------
+    FlagError
+        On --results-dir, if the file is not JSON or not a list of runs: it is left as
+        it is (its runs may have taken hours), and the line says what to do.
+    """
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, "rb") as f:
+            records = json.load(f)
+        problem = None if isinstance(records, list) else "not a list of runs"
+    except ValueError as error:                   # JSONDecodeError, UnicodeDecodeError
+        problem = f"not JSON: {error}"
+    if problem is None and not all(map(is_run, records)):
+        problem = "a record is not a run"
+    if problem is not None:
+        raise FlagError("--results-dir", f"{path} is damaged ({problem}); repair it, or move "
+                                         f"it away to start a new ablation")
+    return records
 
 
 def markdown_table(records):
@@ -83,10 +115,13 @@ def markdown_table(records):
     return "\n".join(lines)
 
 
-def run(args):
+def run(args, argv):
     """Train every planned run that is not in ablation.json yet, then print the table."""
     base = recipe_from_arguments(args)
-    path = os.path.join(args.results_dir, "ablation.json")
+    refuse_a_recipe_too_large(base, args.dataset)
+    name = result_name("ablation", None, args.dataset) + ".json"
+    check_outputs("--results-dir", args.results_dir, [name])
+    path = os.path.join(args.results_dir, name)
     records = load_done(path)
     shape = DATASETS[args.dataset].image_shape
     planned = planned_runs(base, args.only or list(ABLATIONS), args.seeds)
@@ -115,10 +150,7 @@ def run(args):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser, args = parse_arguments(argv)
-    with parser.flag_errors():
-        run(args)
+    run_command(parse_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,55 @@ never see the parsed arguments: entry points pass them on as plain values.
 """
 import argparse
 import contextlib
+import errno
 import os
+import signal
 import sys
+import tempfile
 
 import numpy as np
 
 from imagelab.utils.checks import CheckError, DataError, FlagError, check_float, check_int
 from imagelab.data.registry import DATASETS, LAB_DATASET, OFFICIAL
 from imagelab.data.cifar import data_root
+from imagelab.nn.model_files import save_model_in
+from imagelab.utils import files
+
+# The exit status of a program stopped by a signal, as the shell reports it: 128 + number.
+SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Stopped(BaseException):
+    """Raised by the SIGTERM handler of ``stopped_by_signals`` (like KeyboardInterrupt,
+    not an ``Exception``, so that no ``except Exception`` swallows it)."""
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped
+
+
+@contextlib.contextmanager
+def stopped_by_signals(prog):
+    """End the block on Ctrl-C (SIGINT) or SIGTERM with one line and status 130 or 143.
+
+    The exception either signal raises unwinds the block, so every temporary file of
+    ``imagelab.utils.files.write_atomic`` is removed on the way; the line names the
+    files written whole before the signal.
+    """
+    written = len(files.WRITTEN)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        yield
+    except (KeyboardInterrupt, Stopped) as stop:
+        number = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
+        saved = files.WRITTEN[written:]
+        print(f"{prog}: stopped by {number.name}; "
+              + (f"saved {', '.join(saved)}" if saved else "nothing saved")
+              + ", no partial file left", file=sys.stderr)
+        raise SystemExit(SIGNAL_STATUS[number]) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, but an error is a single line on stderr (no usage block), status 2."""
@@ -44,10 +85,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
         A ``FlagError`` is refused as above (status 2); a ``DataError``, or the
         ImportError of an optional package (scikit-image), prints "error: <message>"
-        (status 1).
+        (status 1). Ctrl-C and SIGTERM end it as ``stopped_by_signals`` says (130, 143).
         """
         try:
-            yield
+            with stopped_by_signals(self.prog):
+                yield
         except FlagError as error:
             self.refuse(str(error))
         except (DataError, ImportError) as error:
@@ -74,6 +116,52 @@ def stop_if_diverging(learning_rate):
             raise FlagError("--learning-rate", f"the training diverged ({error}; the loss is "
                             f"no longer finite): try a smaller learning rate than "
                             f"{learning_rate:g}") from error
+
+
+def check_outputs(flag, folder, names):
+    """Make ``folder`` if needed and check that it takes the files ``names``, before a run.
+
+    Raises ``FlagError`` on ``flag`` (e.g. --results-dir) if it cannot: a folder that
+    is not writable, or (on --name) a name too long for its file system, then ends the
+    run in one line before it computes anything, not after hours of training.
+    """
+    try:
+        files.check_writable(folder, names)
+    except OSError as error:
+        flag = "--name" if error.errno == errno.ENAMETOOLONG else flag
+        raise FlagError(flag, f"cannot write {max(names, key=len)} in {folder} "
+                              f"({error.strerror})") from error
+
+
+def _save_model(model_dir, name, classifier):
+    """Write the model to ``<model_dir>/<name>.npz``, or, if that fails (the folder lost
+    during the training), to a new temporary folder; return (path, the OSError or None)."""
+    try:
+        return save_model_in(model_dir, name, classifier), None
+    except OSError as error:
+        return save_model_in(tempfile.mkdtemp(prefix="imagelab-"), name, classifier), error
+
+
+@contextlib.contextmanager
+def model_saved_first(model_dir, name, classifier, results_dir):
+    """Save the trained model, then run the block that writes the results; a write that
+    fails in either ends in one line naming where the model is.
+
+    Checked before the training, the folders can still be lost or made read-only during
+    it: the model is then saved in a temporary folder if need be, and an ``OSError``
+    of the block becomes a ``FlagError`` on --results-dir, so that no trained model is
+    ever lost to a traceback. Yields the model's path.
+    """
+    path, failure = _save_model(model_dir, name, classifier)
+    print(f"saved {path}")
+    try:
+        yield path
+    except OSError as error:
+        raise FlagError("--results-dir", f"cannot write in {results_dir} ({error.strerror}); "
+                                         f"the model is saved in {path}") from error
+    if failure is not None:
+        raise FlagError("--model-dir", f"cannot write in {model_dir} ({failure.strerror}); "
+                                       f"the model is saved in {path}") from failure
 
 
 def _checked(text, convert, check, **bounds):

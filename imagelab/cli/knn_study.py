@@ -8,7 +8,8 @@ Without --cv: the test accuracy for k = 1..k_max of each representation, on one 
 (``knn_features.png``, or ``knn_<spec>.png`` for a single one). With --cv N: N-fold
 cross-validation on the training split chooses k, which is then tested once on the
 test split (``knn_cv.png``, ``knn_cv_<spec>.png``). With --figures: for the best k of
-the raw-pixel sweep, its confusion matrix and grids of predictions and mistakes.
+the raw-pixel sweep, its confusion matrix and grids of predictions and mistakes (the
+sweep in ``knn_figures.png``, so that it never replaces a comparison's figure).
 """
 import time
 
@@ -79,6 +80,17 @@ def load_scaled(args, spec):
     return data, data_train, labels_train, data_test, labels_test
 
 
+def sweep_name(features, dataset, figures):
+    """The stem of a sweep's files: knn_<spec> for one descriptor, knn_figures for the raw
+    sweep of --figures, knn_features for several representations or the pixels alone
+    (knn.png stays the lab's own result, made by knn.py)."""
+    if figures:
+        return result_name("knn_figures", dataset=dataset)
+    if len(features) == 1 and features[0] != "raw":
+        return result_name("knn", features[0], dataset)
+    return result_name("knn_features", dataset=dataset)
+
+
 def compare_representations(args, k_values):
     """The k curve of each representation on the test split, on one figure."""
     start = time.perf_counter()
@@ -98,11 +110,7 @@ def compare_representations(args, k_values):
                                     predicted, data.label_names,
                                     f"kNN on {DATASETS[args.dataset].title}, k = {best_k}",
                                     image_shape=data.image_shape)
-    # One descriptor: knn_<spec>; several, or the pixels alone: knn_features (knn.png
-    # stays the lab's own result, made by knn.py).
-    single = len(args.features) == 1 and args.features[0] != "raw"
-    name = (result_name("knn", args.features[0], args.dataset) if single
-            else result_name("knn_features", dataset=args.dataset))
+    name = sweep_name(args.features, args.dataset, args.figures)
     name += "" if args.ties == "nearest" else f"_ties_{args.ties}"
     title = (f"kNN on {DATASETS[args.dataset].title} ({len(data_train)} train / {len(data_test)} "
              f"test, seed {args.seed})\n"

@@ -11,6 +11,7 @@ import sys
 
 from imagelab.cli.arguments import ArgumentParser, add_common_arguments
 from imagelab.cli.classify import add_max_memory_argument, load_checked
+from imagelab.utils.checks import FlagError
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.utils.files import save_results
@@ -31,12 +32,37 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
+def curve_names(paths):
+    """The name of each model's curve: its file's stem, or its path without the extension
+    when two files share a stem (``a/x.npz`` and ``b/x.npz``), so that no curve hides another.
+
+    Raises ``FlagError`` on a file given twice.
+    """
+    if len(set(map(os.path.normpath, paths))) < len(paths):
+        raise FlagError("models", f"each model file once, got {' '.join(paths)}")
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    if len(set(stems)) < len(stems):
+        return [os.path.splitext(os.path.normpath(path))[0] for path in paths]
+    return stems
+
+
+def check_image_shapes(classifiers, dataset):
+    """Refuse (``FlagError``) a model that does not take the dataset's images."""
+    shape = DATASETS[dataset].image_shape
+    for name, classifier in classifiers.items():
+        if classifier.image_shape != shape:
+            raise FlagError("--dataset", f"model {name} takes images of shape "
+                                         f"{classifier.image_shape}, {dataset}'s are {shape}: "
+                                         f"give the dataset it was trained on")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser, args = parse_arguments(argv)
-    classifiers = {os.path.splitext(os.path.basename(path))[0]:
-                   load_checked(parser, path, args.max_memory) for path in args.models}
     with parser.flag_errors():
+        classifiers = {name: load_checked(parser, path, args.max_memory)
+                       for name, path in zip(curve_names(args.models), args.models)}
+        check_image_shapes(classifiers, args.dataset)
         data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                           download=not args.no_download)
         images = rows_to_images(data.data_test, data.image_shape)

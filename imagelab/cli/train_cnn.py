@@ -16,9 +16,12 @@ import time
 import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
-                                fraction, non_negative_float, positive_float, positive_int,
-                                rate, results_folder, run_command, stop_if_diverging)
+from imagelab.cli.memory import refuse_unless_it_fits
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
+                                file_stem, fraction, model_saved_first, non_negative_float,
+                                positive_float, positive_int, rate, results_folder,
+                                run_command, stop_if_diverging)
+from imagelab.utils.checks import FlagError
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
 from imagelab.data.splits import data_note, load_split, result_name
@@ -26,11 +29,19 @@ from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_filters, plot_learning_curves, save_classification_figures
 from imagelab.utils.files import save_figure, save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
-from imagelab.nn.model_files import Classifier, save_model_in
+from imagelab.nn.model_files import Classifier
 from imagelab.nn.optim import SGD, Adam
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
 from imagelab.training.loop import split_validation, train
+
+# The default --learning-rate of each architecture: one at which it learns (LeNet stays
+# at chance at conv4's 0.1, which its batch norms make trainable).
+LEARNING_RATES = {"conv4": 0.1, "lenet": 0.05}
+
+# The files a run writes in --results-dir, "{}" standing for --name.
+RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
+                "{}_mistakes.png", "{}_filters.png", "{}_robustness.png")
 
 
 def parse_arguments(argv=None):
@@ -53,8 +64,10 @@ def parse_arguments(argv=None):
                         help="conv4: dropout rate before the last layer (default: 0)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="sgd",
                         help="(default: sgd, with --momentum)")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.1,
-                        help="base learning rate of the cosine schedule (default: 0.1)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="base learning rate of the cosine schedule (default: "
+                             + ", ".join(f"{rate:g} for {arch}"
+                                         for arch, rate in LEARNING_RATES.items()) + ")")
     parser.add_argument("--momentum", type=rate, default=0.9, help="(default: 0.9)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=5e-4,
                         help="L2 penalty factor on the weights (default: 5e-4)")
@@ -80,7 +93,10 @@ def parse_arguments(argv=None):
                         help="folder for the model file <name>.npz (default: models/)")
     parser.add_argument("--name", type=file_stem, default=None,
                         help="stem of the result files (default: cnn_<arch>)")
-    return parser, parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = LEARNING_RATES[args.arch]
+    return parser, args
 
 
 def architecture(args, num_classes):
@@ -91,22 +107,36 @@ def architecture(args, num_classes):
                  hidden=args.hidden, dropout=args.dropout)
 
 
+def check_validation(fraction_val, n):
+    """Refuse (``FlagError``) a --validation that leaves no image on one side of ``n``."""
+    n_val = round(fraction_val * n)
+    if not 0 < n_val < n:
+        raise FlagError("--validation", f"must leave at least one of the {n} training images "
+                                        f"on each side, got {fraction_val} ({n_val} held out)")
+
+
 def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
     shape = DATASETS[args.dataset].image_shape
+    spec = architecture(args, len(DATASETS[args.dataset].label_names))
+    # values, gradients and the optimizer's states: SGD's velocity, Adam's two moments
+    copies = 3 if args.optimizer == "sgd" else 4
+    refuse_unless_it_fits("--width/--hidden/--batch-size", spec, shape, args.batch_size, copies)
+    name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
+    check_outputs("--model-dir", args.model_dir, [name + ".npz"])
+    check_outputs("--results-dir", args.results_dir, [f.format(name) for f in RESULT_FILES])
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
     rows_train, labels_train = uint8_channels_last(data.data_train, shape), data.labels_train
     rows_test, labels_test = uint8_channels_last(data.data_test, shape), data.labels_test
     label_names, data = data.label_names, None             # free the float32 copies
+    check_validation(args.validation, len(labels_train))
     train_index, val_index = split_validation(rows_train, labels_train, args.validation,
                                               seed=args.seed)
     mean, std = channel_statistics(rows_train[train_index].reshape(-1, *shape))
     pipeline = ImagePipeline(shape, mean, std, args.pad, args.flip, args.brightness,
                              args.contrast)
-    num_classes = len(label_names)
-    spec = architecture(args, num_classes)
     network = build(spec, shape, seed=args.seed)
     print(network.summary(shape))
     optimizer = (SGD(network.parameters(), args.momentum) if args.optimizer == "sgd"
@@ -126,35 +156,39 @@ def run(args, argv):
     test_accuracy = float(np.mean(np.argmax(logits, axis=1) == labels_test))
     print(f"best epoch {history['best_epoch']}  test accuracy {test_accuracy:.4f}  "
           f"({training_minutes:.1f} min of training)")
-    name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
-    robustness = None
-    if args.robustness:
-        robustness = light_robustness(lambda x: classifier.classify(x), test_images,
-                                      labels_test)
-    record = {"command": " ".join(["python -m imagelab.cli.train_cnn", *argv]),
-              "dataset": args.dataset, "split": args.split, "architecture": spec,
-              "parameters": sum(p.value.size for p in network.parameters()),
-              **{k: getattr(args, k) for k in (
-                  "optimizer", "learning_rate", "momentum", "weight_decay", "num_epoch",
-                  "batch_size", "validation", "pad", "flip", "brightness", "contrast",
-                  "seed")},
-              "n_train": len(train_index), "n_val": len(val_index), "n_test": len(labels_test),
-              "test_accuracy": test_accuracy, "training_minutes": round(training_minutes, 1),
-              "seconds": round(time.perf_counter() - start, 1),
-              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-              "robustness": robustness, "history": history}
-    title = f"{args.arch} on {DATASETS[args.dataset].title}: test accuracy {test_accuracy:.1%}"
-    note = data_note(args.data_dir, args.dataset)
-    save_results(args.results_dir, name, plot_learning_curves(history, title), record, note)
-    save_classification_figures(args.results_dir, name, images_to_rows(test_images),
-                                labels_test, logits, label_names, title=f"{args.arch} "
-                                f"on {DATASETS[args.dataset].title} ({name})", image_shape=shape)
-    save_figure(args.results_dir, f"{name}_filters",
-                plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
-    if robustness is not None:
-        save_figure(args.results_dir, f"{name}_robustness",
-                    plot_robustness({name: robustness}, f"{title}: light changes"))
-    print(f"saved {save_model_in(args.model_dir, name, classifier)}")
+    with model_saved_first(args.model_dir, name, classifier, args.results_dir):
+        robustness = None
+        if args.robustness:
+            robustness = light_robustness(lambda x: classifier.classify(x), test_images,
+                                          labels_test)
+        record = {"command": " ".join(["python -m imagelab.cli.train_cnn", *argv]),
+                  "dataset": args.dataset, "split": args.split, "architecture": spec,
+                  "parameters": sum(p.value.size for p in network.parameters()),
+                  **{k: getattr(args, k) for k in (
+                      "optimizer", "learning_rate", "momentum", "weight_decay", "num_epoch",
+                      "batch_size", "validation", "pad", "flip", "brightness", "contrast",
+                      "seed")},
+                  "n_train": len(train_index), "n_val": len(val_index),
+                  "n_test": len(labels_test), "test_accuracy": test_accuracy,
+                  "training_minutes": round(training_minutes, 1),
+                  "seconds": round(time.perf_counter() - start, 1),
+                  "peak_memory_mb": round(
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                  "robustness": robustness, "history": history}
+        title = (f"{args.arch} on {DATASETS[args.dataset].title}: "
+                 f"test accuracy {test_accuracy:.1%}")
+        note = data_note(args.data_dir, args.dataset)
+        save_results(args.results_dir, name, plot_learning_curves(history, title), record,
+                     note)
+        save_classification_figures(args.results_dir, name, images_to_rows(test_images),
+                                    labels_test, logits, label_names,
+                                    title=f"{args.arch} on {DATASETS[args.dataset].title} "
+                                          f"({name})", image_shape=shape)
+        save_figure(args.results_dir, f"{name}_filters",
+                    plot_filters(network.layers[0].w.value, f"First-layer filters of {name}"))
+        if robustness is not None:
+            save_figure(args.results_dir, f"{name}_robustness",
+                        plot_robustness({name: robustness}, f"{title}: light changes"))
 
 
 def main(argv=None):

@@ -15,18 +15,24 @@ import resource
 import time
 
 from imagelab.utils.allocator import keep_freed_memory
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, file_stem,
-                                non_negative_float, positive_float, positive_int, rate,
-                                results_folder, run_command, stop_if_diverging)
-from imagelab.data.splits import data_note, load_split
+from imagelab.cli.memory import refuse_unless_it_fits
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
+                                file_stem, model_saved_first, non_negative_float, positive_float,
+                                positive_int, rate, refuse_above, results_folder,
+                                run_command, stop_if_diverging)
+from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
 from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.utils.machine import cpu_name
-from imagelab.nn.model_files import Classifier, save_model_in
-from imagelab.recipes.airbench import FLIPS, Recipe, tta_accuracies, train_recipe
+from imagelab.nn.model_files import Classifier
+from imagelab.recipes.airbench import (FLIPS, Recipe, recipe_architecture, tta_accuracies,
+                                       train_recipe)
 
+# The files a run writes in --results-dir, "{}" standing for --name.
+RESULT_FILES = ("{}.json", "{}.png", "{}_confusion.png", "{}_predictions.png",
+                "{}_mistakes.png")
 
 def add_recipe_arguments(parser):
     """The recipe's flags, airbench94's values as defaults (``imagelab.recipes.airbench.Recipe``)."""
@@ -88,16 +94,38 @@ def parse_arguments(argv=None):
     add_recipe_arguments(parser)
     parser.add_argument("--model-dir", type=results_folder, default="models",
                         help="folder for the model file <name>.npz (default: models/)")
-    parser.add_argument("--name", type=file_stem, default="recipe",
-                        help="stem of the result files (default: recipe)")
-    return parser, parser.parse_args(argv)
+    parser.add_argument("--name", type=file_stem, default=None,
+                        help="stem of the result files (default: recipe, recipe_<dataset> "
+                             "off CIFAR-10)")
+    args = parser.parse_args(argv)
+    if args.name is None:
+        args.name = result_name("recipe", None, args.dataset)
+    return parser, args
+
+
+def refuse_a_recipe_too_large(recipe, dataset):
+    """Raise ``FlagError`` if ``recipe``'s training on ``dataset`` cannot fit in memory.
+
+    Five arrays the size of the parameters (values, gradients, their sum over
+    micro-batches, the momentum, the lookahead's average) and one micro-batch's outputs.
+    """
+    record = DATASETS[dataset]
+    spec = recipe_architecture(recipe, record.image_shape, len(record.label_names),
+                               recipe.batchnorm_momentum)
+    refuse_unless_it_fits("--widths/--micro-batch", spec, record.image_shape,
+                          recipe.micro_batch, 4 + recipe.lookahead)
 
 
 def load_images(args):
-    """uint8 rows of channel-last images and labels, training and test, and label names."""
+    """uint8 rows of channel-last images and labels, training and test, and label names.
+
+    Raises ``FlagError`` if --batch-size exceeds the number of training images.
+    """
     shape = DATASETS[args.dataset].image_shape
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
+    refuse_above("--batch-size", args.batch_size, len(data.labels_train),
+                 "the number of training images")
     return (uint8_channels_last(data.data_train, shape), data.labels_train,
             uint8_channels_last(data.data_test, shape), data.labels_test, data.label_names)
 
@@ -106,6 +134,10 @@ def run(args, argv):
     """Load, train and test as the flags say; save the results and the model."""
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
+    refuse_a_recipe_too_large(recipe, args.dataset)
+    check_outputs("--model-dir", args.model_dir, [args.name + ".npz"])
+    check_outputs("--results-dir", args.results_dir,
+                  [f.format(args.name) for f in RESULT_FILES])
     shape = DATASETS[args.dataset].image_shape
     rows_train, labels_train, rows_test, labels_test, label_names = load_images(args)
     keep_freed_memory()
@@ -134,14 +166,14 @@ def run(args, argv):
     dataset = DATASETS[args.dataset].title
     title = f"Fast recipe on {dataset}: test accuracy {accuracies[-1]:.1%} ({minutes:.0f} min)"
     note = data_note(args.data_dir, args.dataset)
-    save_results(args.results_dir, args.name, plot_learning_curves(history, title, "test"),
-                 record, note)
-    save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
-                                labels_test, logits, label_names,
-                                title=f"fast recipe on {dataset} ({args.name})",
-                                image_shape=shape)
     classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
-    print(f"saved {save_model_in(args.model_dir, args.name, classifier)}")
+    with model_saved_first(args.model_dir, args.name, classifier, args.results_dir):
+        save_results(args.results_dir, args.name,
+                     plot_learning_curves(history, title, "test"), record, note)
+        save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),
+                                    labels_test, logits, label_names,
+                                    title=f"fast recipe on {dataset} ({args.name})",
+                                    image_shape=shape)
 
 
 def main(argv=None):

@@ -45,6 +45,9 @@ from imagelab.nn.whitening import patch_whitening
 
 FLIPS = ("alternating", "random", "none")
 
+# The kernel size of the whitening convolution (the first of ``airbench``'s network).
+WHITENING_KERNEL = 2
+
 # The ablation's rows: each removes one ingredient from the full recipe.
 ABLATIONS = {"full recipe": {}, "no whitening": {"whitening": False},
              "no identity init": {"identity_init": False},
@@ -138,6 +141,17 @@ def parameter_groups(network, recipe, whitened):
     return groups
 
 
+def recipe_architecture(recipe, image_shape, num_classes, batchnorm_momentum):
+    """The specification of ``recipe``'s network for images of ``image_shape`` (H, W, C).
+
+    The whitening convolution has a filter and its negative per value of a 2 x 2 patch:
+    2 x 2 x 2 x C outputs (airbench's 24 for colour images, 8 for grey ones).
+    """
+    return airbench(num_classes, recipe.widths, batchnorm_momentum,
+                    whiten_width=2 * WHITENING_KERNEL ** 2 * image_shape[2],
+                    identity_init=recipe.identity_init)
+
+
 def build_network(recipe, image_shape, num_classes, images, seed):
     """The recipe's network, its whitening layer set from ``images`` if the recipe says so.
 
@@ -148,7 +162,7 @@ def build_network(recipe, image_shape, num_classes, images, seed):
     # momentum is 1 - m there). They move once per micro-batch here: k updates giving
     # the new batch the weight r keep (1 - r)^k = m of the old value, as one step does.
     momentum = 1 - recipe.batchnorm_momentum ** (1 / max(steps, 1))
-    spec = airbench(num_classes, recipe.widths, momentum, identity_init=recipe.identity_init)
+    spec = recipe_architecture(recipe, image_shape, num_classes, momentum)
     network = build(spec, image_shape, seed=seed)
     if recipe.whitening:
         network.layers[0].w.value[...] = patch_whitening(images, network.layers[0].kernel[0])

@@ -91,6 +91,19 @@ def train_on_batches(network, optimizer, batches, learning_rate):
     return total / count
 
 
+def warn_at_chance(accuracy, labels, learning_rate):
+    """Print a one-line warning if ``accuracy`` on ``labels`` is no better than chance's.
+
+    Chance is the accuracy of always answering the most frequent class; a network still
+    there after its first epoch has most likely been thrown off by too large a rate.
+    """
+    chance = np.bincount(labels).max() / len(labels)
+    if accuracy <= chance:
+        print(f"warning: validation accuracy {accuracy:.4f} after the first epoch, no better "
+              f"than always answering the most frequent class ({chance:.4f}): try a smaller "
+              f"learning rate than {learning_rate:g}", flush=True)
+
+
 def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=128,
           optimizer=None, learning_rate=1e-3, schedule="cosine", weight_decay=0.0,
           loss="cross_entropy", patience=None, data_flipped=None, pipeline=None,
@@ -127,6 +140,8 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
     seed : None, int >= 0 or np.random.Generator
         Seed of the batch order and of the augmentation.
     verbose : bool
+        Print a line per epoch, and a warning if the first leaves the validation
+        accuracy at chance's (``warn_at_chance``).
 
     Returns
     -------
@@ -190,6 +205,8 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
                   f"val loss {val_loss:.4f}  val {val_accuracy:.4f}  {seconds:.1f} s  "
                   f"{len(data) / seconds:,.0f} images/s  {left / 60:.1f} min left",
                   flush=True)
+            if epoch == 0:
+                warn_at_chance(val_accuracy, labels_val, learning_rate)
         if patience is not None and epoch + 1 - best_epoch >= patience:
             break
     if best_weights is not None:

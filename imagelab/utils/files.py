@@ -7,17 +7,31 @@ half-written file, a NaN in a JSON file, or a figure without its footnote.
 import json
 import os
 
+# Every path write_atomic has completed in this process, in order (what an interrupted
+# command reports as saved).
+WRITTEN = []
+
+
+def temporary_path(path):
+    """The temporary file ``write_atomic`` writes before renaming it to ``path``.
+
+    A name of our own in the same folder (so the rename stays atomic): ``.<name>.<pid>.tmp``.
+    """
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+
 
 def write_atomic(path, write):
     """Call ``write(file)`` on a temporary file, then rename it to ``path``.
 
     The rename is atomic, so ``path`` holds either its old content or the whole new
-    one, never a half-written file.
+    one, never a half-written file; the temporary file is removed whatever stops the
+    write (an error, Ctrl-C, any exception raised by a signal handler). ``path`` is
+    then added to ``WRITTEN``.
     """
-    folder, name = os.path.split(path)
-    # A name of our own in the same folder (so the rename stays atomic); plain open()
-    # gives the file the user's usual permissions, where mkstemp would make it private.
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    temporary = temporary_path(path)
+    # plain open() gives the file the user's usual permissions, where mkstemp would make
+    # it private.
     try:
         with open(temporary, "wb") as f:
             write(f)
@@ -26,6 +40,26 @@ def write_atomic(path, write):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    WRITTEN.append(path)
+
+
+def check_writable(folder, names):
+    """Make ``folder`` if needed and check that the files ``names`` can be written in it.
+
+    The temporary file of the longest name (see ``temporary_path``) is created and
+    removed: a folder that cannot be written, or a name too long for its file system,
+    fails here, before any long computation, rather than after it.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be made, or the file cannot be created there.
+    """
+    os.makedirs(folder, exist_ok=True)
+    probe = temporary_path(os.path.join(folder, max(names, key=len)))
+    with open(probe, "xb"):
+        pass
+    os.unlink(probe)
 
 
 def save_results(results_dir, name, figure, record, note="", figure_name=None):
