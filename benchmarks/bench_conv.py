@@ -26,7 +26,7 @@ of 1,024 images), this prints:
    theirs (goals: at most 2x for conv4, 1.2x for the recipe's net). PyTorch is never a
    dependency: without it, this part is skipped with a message;
 4. the peak memory (maximum resident set size) of a process that runs the training
-   as ``python -m imagelab.cli.train_cnn`` does: a uint8 dataset of CIFAR-10's size held in
+   as ``imagelab train-cnn`` does: a uint8 dataset of CIFAR-10's size held in
    memory (50,000 + 10,000 random images), its training rows copied out, conv4 trained
    through ``imagelab.training.loop.train`` with an ``ImagePipeline`` (pad 4, flip) for one
    epoch on a subset, then the validation split and the 10,000 test images evaluated

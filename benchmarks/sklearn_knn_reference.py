@@ -4,7 +4,7 @@ Runs scikit-learn's brute-force ``KNeighborsClassifier`` on a dataset's official
 prints a JSON record like ours. scikit-learn is not a dependency of the project: install
 it in a separate environment to run this (``pip install scikit-learn``). Its vote gives
 a tie to the smallest label, so compare with
-``python -m imagelab.cli.knn_study --dataset fashion-mnist --ties smallest``.
+``imagelab knn-study --dataset fashion-mnist --ties smallest``.
 
 Usage:  python benchmarks/sklearn_knn_reference.py [--dataset fashion-mnist] [--data-dir data]
 """

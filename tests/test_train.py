@@ -33,7 +33,7 @@ def test_mlp_main_trains_a_network_and_writes_figures(small_cifar, tmp_path):
     train.main(argv)
     record = json.loads((results / "net.json").read_text())
     assert record["sizes"] == [20, 16, 8, 10]
-    assert record["command"] == "python -m imagelab.cli.train_mlp " + " ".join(argv)
+    assert record["command"] == "imagelab train-mlp " + " ".join(argv)
     assert 0 <= record["test_accuracy"] <= 1 and record["n_test"] == 24
     for suffix in ("", "_confusion", "_predictions", "_mistakes"):
         assert os.path.getsize(results / f"net{suffix}.png") > 1000

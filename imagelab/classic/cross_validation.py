@@ -6,7 +6,7 @@ on the other N - 1 folds (a fresh model every time) and scored on the held-out
 one. The mean of the N scores estimates the accuracy on unseen data, and their
 standard deviation how much it depends on the particular split.
 
-``python -m imagelab.cli.knn_study --cv N`` chooses k this way.
+``imagelab knn-study --cv N`` chooses k this way.
 """
 import time
 

@@ -1,7 +1,7 @@
 """What each ingredient of the fast recipe buys: one short training per ingredient removed.
 
-    python -m imagelab.cli.ablation --epochs 4               # every row, then the table
-    python -m imagelab.cli.ablation --epochs 4 --only "no lookahead"
+    imagelab ablation --epochs 4               # every row, then the table
+    imagelab ablation --epochs 4 --only "no lookahead"
 
 Each row of ``imagelab.recipes.airbench.ABLATIONS`` trains the recipe with one ingredient
 removed; the full recipe runs under ``--seeds`` so that its spread shows which

@@ -1,6 +1,6 @@
 """Classify image files (PNG, JPEG, ...) with a model saved by ``imagelab.cli.train_cnn``.
 
-    python -m imagelab.cli.classify models/cnn_conv4.npz cat.png ship.jpg
+    imagelab classify models/cnn_conv4.npz cat.png ship.jpg
 
 Each image is converted to the model's channels (colour or grey) and resized to its
 input size, then one line per image gives the predicted class and its probability.
@@ -81,7 +81,7 @@ def load_checked(parser, path, max_memory, images=BATCH_SIZE):
 def main(argv=None):
     parser = ArgumentParser(prog="imagelab classify",
                             description="Classify image files with a saved model.")
-    parser.add_argument("model", help="a model file written by python -m imagelab.cli.train_cnn")
+    parser.add_argument("model", help="a model file written by imagelab train-cnn")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     add_max_memory_argument(parser)
     args = parser.parse_args(argv)

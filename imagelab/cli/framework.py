@@ -1,7 +1,7 @@
 """The framework lab's tasks on the autograd Tensor, end to end.
 
-    python -m imagelab.cli.framework toy        # a binary MLP on blobs, moons, spiral
-    python -m imagelab.cli.framework fashion    # an MLP on Fashion-MNIST, Tensor vs layers
+    imagelab framework toy        # a binary MLP on blobs, moons, spiral
+    imagelab framework fashion    # an MLP on Fashion-MNIST, Tensor vs layers
 
 ``toy``: the handout's binary MLP (``imagelab.handouts.framework_tasks.train_binary_toy``) on
 each toy set of ``imagelab.data.toy``; writes ``autograd_toy_confidence.png`` (its

@@ -1,8 +1,8 @@
 """kNN beyond the lab: image descriptors, k chosen by cross-validation, explaining figures.
 
-    python -m imagelab.cli.knn_study --features raw hog hog+color   # one k curve each
-    python -m imagelab.cli.knn_study --cv 5 [--features SPEC]        # k chosen on the training split
-    python -m imagelab.cli.knn_study --figures                      # confusion matrix, image grids
+    imagelab knn-study --features raw hog hog+color   # one k curve each
+    imagelab knn-study --cv 5 [--features SPEC]        # k chosen on the training split
+    imagelab knn-study --figures                      # confusion matrix, image grids
 
 Without --cv: the test accuracy for k = 1..k_max of each representation, on one figure
 (``knn_features.png``, or ``knn_<spec>.png`` for a single one). With --cv N: N-fold

@@ -1,6 +1,6 @@
 """The lab's MLP on image descriptors instead of pixels.
 
-    python -m imagelab.cli.mlp_study --features hog --learning-rate 3 --num-epoch 1000
+    imagelab mlp-study --features hog --learning-rate 3 --num-epoch 1000
 
 The same network and full-batch training as ``python mlp.py`` (same flags), on the
 descriptors a spec names (see ``imagelab/data/descriptors.py``); writes ``mlp_<spec>.png``

@@ -1,6 +1,6 @@
 """The handout's two-class task on two classes of MNIST or Fashion-MNIST.
 
-    python -m imagelab.cli.numpy_nn --dataset fashion-mnist --classes 1 8
+    imagelab numpy-nn --dataset fashion-mnist --classes 1 8
 
 A network Linear -> ReLU -> ... -> Linear -> Sigmoid (``imagelab.handouts.numpy_layers``) learns
 to tell the two classes apart with the squared error. A validation split of the
@@ -70,7 +70,7 @@ def run(args, argv):
     with stop_if_diverging(args.learning_rate):
         accuracy, history = run_two_class(
             dataset, args.classes, args.results_dir,
-            " ".join(["python -m imagelab.cli.numpy_nn", *argv]), validation=args.validation,
+            " ".join(["imagelab numpy-nn", *argv]), validation=args.validation,
             **{k: getattr(args, k) for k in ("hidden", "optimizer", "learning_rate",
                                              "num_epoch", "batch_size", "seed")})
     print(f"best epoch {history['best_epoch']}  test accuracy {accuracy:.4f}  "

@@ -1,6 +1,6 @@
 """Compare saved models under brightness and contrast changes of the test images.
 
-    python -m imagelab.cli.robustness --dataset fashion-mnist \
+    imagelab robustness --dataset fashion-mnist \
         models/cnn_conv4_fashion-mnist.npz models/cnn_conv4_fashion-mnist_light.npz
 
 Writes ``robustness_<dataset>.png`` (accuracy against brightness shift and against
@@ -27,7 +27,7 @@ def parse_arguments(argv=None):
     add_common_arguments(parser)
     parser.set_defaults(split="official")
     parser.add_argument("models", nargs="+", help="model files written by "
-                                                  "python -m imagelab.cli.train_cnn")
+                                                  "imagelab train-cnn")
     add_max_memory_argument(parser)
     return parser, parser.parse_args(argv)
 
@@ -71,7 +71,7 @@ def main(argv=None):
         for name, curve in curves.items():
             print(name, " ".join(f"{a:.3f}" for a in curve["brightness_accuracy"]), "|",
                   " ".join(f"{a:.3f}" for a in curve["contrast_accuracy"]))
-        record = {"command": " ".join(["python -m imagelab.cli.robustness", *argv]),
+        record = {"command": " ".join(["imagelab robustness", *argv]),
                   "dataset": args.dataset, "curves": curves}
         title = f"Test accuracy on {DATASETS[args.dataset].title} under light changes"
         save_results(args.results_dir, result_name("robustness", None, args.dataset),

@@ -1,7 +1,7 @@
 """Toy 2-D data: three two-class sets of points, a small MLP on each, its confidence map.
 
-    python -m imagelab.cli.toy                                   # the committed figure
-    python -m imagelab.cli.toy --activation sigmoid --hidden 8   # what changes the picture
+    imagelab toy                                   # the committed figure
+    imagelab toy --activation sigmoid --hidden 8   # what changes the picture
 
 Each set (blobs, moons, a two-armed spiral: ``imagelab.data.toy``) is drawn afresh from
 a seed; a quarter of it is held out for validation. The network is
@@ -57,7 +57,7 @@ def run(args, argv):
         panels.append((f"{name}: validation {accuracies[name]:.1%}", network, points, labels))
     elapsed = time.perf_counter() - start
     sizes = [2, *args.hidden, 2]
-    record = {"command": " ".join(["python -m imagelab.cli.toy", *argv]), "sizes": sizes,
+    record = {"command": " ".join(["imagelab toy", *argv]), "sizes": sizes,
               "activation": args.activation, "num_epoch": args.num_epoch,
               "learning_rate": args.learning_rate, "n": args.n, "seed": args.seed,
               "val_accuracy": accuracies, "seconds": round(elapsed, 1)}

@@ -1,13 +1,13 @@
 """Train a convolutional network on the images, by mini-batches, and save it.
 
-    python -m imagelab.cli.train_cnn --arch conv4 --num-epoch 14 --pad 4 --flip ...
+    imagelab train-cnn --arch conv4 --num-epoch 14 --pad 4 --flip ...
 
 The data stays uint8 in memory; each batch is augmented and normalised as it is drawn
 (``imagelab.data.augment``). A validation split carved out of the training images picks
 the epoch whose weights are kept; the test images are used once, at the end. Writes
 ``<name>.png`` (learning curves), ``<name>.json``, the confusion matrix, the image
 grids, the first layer's filters, and the model (``<model-dir>/<name>.npz``, which
-``python -m imagelab.cli.classify`` reads).
+``imagelab classify`` reads).
 """
 import os
 import resource
@@ -161,7 +161,7 @@ def run(args, argv):
         if args.robustness:
             robustness = light_robustness(lambda x: classifier.classify(x), test_images,
                                           labels_test)
-        record = {"command": " ".join(["python -m imagelab.cli.train_cnn", *argv]),
+        record = {"command": " ".join(["imagelab train-cnn", *argv]),
                   "dataset": args.dataset, "split": args.split, "architecture": spec,
                   "parameters": sum(p.value.size for p in network.parameters()),
                   **{k: getattr(args, k) for k in (

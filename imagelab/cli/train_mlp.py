@@ -1,6 +1,6 @@
 """The network trainer: multilayer perceptrons on mini-batches, on pixels or descriptors.
 
-    python -m imagelab.cli.train_mlp --hidden 1024 1024 --activation relu --pca 200 --flip ...
+    imagelab train-mlp --hidden 1024 1024 --activation relu --pca 200 --flip ...
 
 A validation split is carved out of the training rows (it picks the epoch whose weights
 are kept); the test rows are used once, at the end. Writes ``<name>.png`` (learning
@@ -175,7 +175,7 @@ def run(args, argv):
         "optimizer", "activation", "batch_size", "dropout", "learning_rate", "momentum",
         "schedule", "weight_decay", "num_epoch", "patience", "validation", "pca", "flip",
         "seed", "split")}
-    record = {"command": " ".join(["python -m imagelab.cli.train_mlp", *argv]),
+    record = {"command": " ".join(["imagelab train-mlp", *argv]),
               "dataset": args.dataset, "features": args.features, "sizes": sizes, **config,
               "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
               "test_accuracy": test_accuracy, "seconds": round(elapsed, 1),

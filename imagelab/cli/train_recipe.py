@@ -1,13 +1,13 @@
 """Train CIFAR-10's fast recipe (``imagelab.recipes.airbench``, airbench94) and save the model.
 
-    python -m imagelab.cli.train_recipe                      # airbench94's settings, 10 epochs
-    python -m imagelab.cli.train_recipe --no-lookahead ...   # one ingredient removed
+    imagelab train-recipe                      # airbench94's settings, 10 epochs
+    imagelab train-recipe --no-lookahead ...   # one ingredient removed
 
 Trains on the whole official training set (nothing is chosen on a validation split:
 the last weights are kept), evaluates the test set after each epoch for the learning
 curves, then once per test-time augmentation level. Writes ``<name>.png`` (learning
 curves), ``<name>.json``, the confusion matrix and image grids of the last level, and
-the model (``<model-dir>/<name>.npz``, which ``python -m imagelab.cli.classify`` reads).
+the model (``<model-dir>/<name>.npz``, which ``imagelab classify`` reads).
 """
 import dataclasses
 import os
@@ -152,7 +152,7 @@ def run(args, argv):
     print("test accuracy by test-time augmentation level: "
           + "  ".join(f"{level}: {a:.4f}" for level, a in enumerate(accuracies))
           + f"  ({minutes:.1f} min of training)")
-    record = {"command": " ".join(["python -m imagelab.cli.train_recipe", *argv]),
+    record = {"command": " ".join(["imagelab train-recipe", *argv]),
               "dataset": args.dataset, "split": args.split, "seed": args.seed,
               "recipe": dataclasses.asdict(recipe), "architecture": spec,
               "parameters": sum(p.value.size for p in network.parameters()),

@@ -6,7 +6,7 @@ multi-class MLP on images trained side by side with the layer-by-layer network.
 ``compare_with_network`` is its second, on an MNIST-like dataset, with a control: the
 same architecture, initial weights, batches, optimizer and epochs trained by
 ``imagelab.nn.network.Network`` (``imagelab.training.loop.train_on_batches``), whose gradients are written by hand, so that any difference
-in accuracy comes from the Tensor. ``python -m imagelab.cli.framework`` runs both.
+in accuracy comes from the Tensor. ``imagelab framework`` runs both.
 """
 import time
 

@@ -5,7 +5,7 @@ the targets 0 and 1; a network of ``imagelab.handouts.numpy_layers`` with one si
 probability of the second class, learns them with the squared error (``"se"`` of
 ``imagelab.nn.losses``) through the trainer's loop (``imagelab.training.loop.train``).
 ``run_two_class`` calls them in order on a dataset (``two_class_split``,
-``train_two_class``, ``save_two_class_results``); ``python -m imagelab.cli.numpy_nn`` is it
+``train_two_class``, ``save_two_class_results``); ``imagelab numpy-nn`` is it
 on the command line.
 """
 import time

@@ -1,7 +1,7 @@
 """The fast-training recipe for CIFAR-10 (airbench94, Jordan 2024, arXiv 2404.00498).
 
 A small network (``imagelab.nn.architectures.airbench``) and a handful of ingredients, each a switch
-of ``Recipe`` so that the ablation (``python -m imagelab.cli.ablation``) can remove it:
+of ``Recipe`` so that the ablation (``imagelab ablation``) can remove it:
 
     whitening         the first convolution (2 x 2, 24 channels) set to whiten the
                       images' patches (``imagelab.nn.whitening``), its weights frozen and

@@ -2,8 +2,8 @@
 
 Each ``plot_*`` function takes arrays and returns a ``matplotlib.figure.Figure`` (no
 pyplot state); ``save_classification_figures`` writes the three figures of a set of
-test predictions at once (``python -m imagelab.cli.knn_study --figures`` and
-``python -m imagelab.cli.train_mlp --figures`` call it).
+test predictions at once (``imagelab knn-study --figures`` and
+``imagelab train-mlp --figures`` call it).
 """
 import numpy as np
 from matplotlib.figure import Figure
