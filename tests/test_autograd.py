@@ -212,6 +212,7 @@ def test_gradients_accumulate_over_backward_calls_until_reset():
     np.testing.assert_allclose(x.grad, [3.0, 3.0])
 
 
+@pytest.mark.slow
 def test_a_chain_of_100000_operations():
     # Recursion would stop near 1,000 nodes; d(1.00001^n x)/dx = 1.00001^n.
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)

@@ -67,6 +67,7 @@ def test_learning_curves_and_image_grid_are_written(tmp_path):
     assert is_png(save_figure(str(tmp_path), "grid", figure))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_scores", [True, False])
 def test_classification_figures_are_written(tmp_path, with_scores):
     rng = np.random.default_rng(3)

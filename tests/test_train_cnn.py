@@ -143,6 +143,7 @@ def test_a_results_folder_lost_during_the_training_names_the_saved_model(folders
     assert os.listdir(models) == ["cnn_lenet.npz"]
 
 
+@pytest.mark.slow
 def test_a_model_folder_lost_during_the_training_saves_it_elsewhere(folders, tmp_path,
                                                                     monkeypatch):
     """The model folder becomes a file: the model goes to a temporary folder, which the
