@@ -305,8 +305,9 @@ def add_common_arguments(parser, base=os.curdir):
 def run_command(parse_arguments, run, argv=None):
     """Run a command: ``parse_arguments(argv)`` gives (parser, args), then ``run(args, argv)``.
 
-    ``argv`` defaults to the process's flags; a ``FlagError`` or ``DataError`` raised
-    by ``run`` ends in one line with exit status 2 (``ArgumentParser.flag_errors``).
+    ``argv`` defaults to the process's flags; a ``FlagError`` (status 2) or a
+    ``DataError`` (status 1) raised by ``run`` ends in one line, as does a signal
+    (``ArgumentParser.flag_errors``).
     """
     argv = sys.argv[1:] if argv is None else argv
     parser, args = parse_arguments(argv)
