@@ -4,8 +4,9 @@ import pytest
 
 from conftest import blobs
 from imagelab.autograd.nn import Linear, ReLU
+from imagelab.autograd.loop import predict
 from imagelab.handouts.framework_tasks import (AsTwoLogits, binary_mlp, compare_with_network,
-                                               predict, train_binary_toy)
+                                               train_binary_toy)
 from imagelab.viz.figures import plot_comparison
 from imagelab.data.toy import moons
 from imagelab.nn.functional import sigmoid, softmax

@@ -5,16 +5,18 @@ multi-class MLP on images trained side by side with the layer-by-layer network.
 -> Linear to one logit, binary cross-entropy from the logit, Adam, a ``DataLoader``.
 ``compare_with_network`` is its second, on an MNIST-like dataset, with a control: the
 same architecture, initial weights, batches, optimizer and epochs trained by
-``imagelab.nn.network.Network`` (``imagelab.training.loop.train_on_batches``), whose gradients are written by hand, so that any difference
-in accuracy comes from the Tensor. ``imagelab framework`` runs both.
+``imagelab.nn.network.Network`` (``imagelab.training.loop.train_on_batches``), whose
+gradients are written by hand, so that any difference in accuracy comes from the
+Tensor. ``imagelab framework`` runs both. The loops themselves are general
+(``imagelab.autograd.loop``, ``imagelab.training.loop``).
 """
 import time
 
 import numpy as np
 
 from imagelab.nn import optim as optimizers
-from imagelab.autograd.tensor import Tensor, no_grad
 from imagelab.autograd.data import DataLoader, Dataset
+from imagelab.autograd.loop import predict, train_epoch
 from imagelab.autograd.nn import (Linear, ReLU, Sequential, binary_cross_entropy_with_logits,
                                   cross_entropy, from_network)
 from imagelab.autograd.optim import Adam
@@ -47,60 +49,6 @@ def binary_mlp(sizes, seed=None, dtype=np.float32):
         modules += [Linear(d_in, d_out, "he", rng, dtype), ReLU()]
     modules.append(Linear(sizes[-2], sizes[-1], "glorot", rng, dtype))
     return Sequential(*modules)
-
-
-def predict(model, data, batch_size=4096):
-    """The outputs of ``model`` for the rows of ``data``, in evaluation mode, without graph.
-
-    Parameters
-    ----------
-    model : imagelab.autograd.nn.Module
-    data : np.ndarray, shape (N, d_in)
-        In the dtype of the model's parameters.
-
-    Returns
-    -------
-    np.ndarray, shape (N, d_out)
-        By batches of ``batch_size`` rows, to bound the memory; the model's mode is
-        restored.
-    """
-    training = model.training
-    model.eval()
-    with no_grad():
-        outputs = [model(Tensor(data[i:i + batch_size])).data
-                   for i in range(0, len(data), batch_size)]
-    model.train(training)
-    return np.concatenate(outputs)
-
-
-def train_epoch(model, loader, loss, optimizer):
-    """One pass over ``loader``: for each batch, forward, loss, backward, optimizer step.
-
-    Parameters
-    ----------
-    model : imagelab.autograd.nn.Module
-    loader : imagelab.autograd.data.DataLoader
-        Yields (rows, targets) batches.
-    loss : callable
-        (outputs Tensor, targets) -> scalar Tensor, e.g. ``cross_entropy``.
-    optimizer : imagelab.autograd.optim.SGD or Adam
-        Built on ``model.parameters()``.
-
-    Returns
-    -------
-    float
-        The mean of the batches' losses over the rows, as the weights moved.
-    """
-    model.train()
-    total = count = 0
-    for x, y in loader:
-        value = loss(model(Tensor(x)), y)
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
-        total += value.item() * len(x)
-        count += len(x)
-    return total / count
 
 
 def train_binary_toy(points, labels, hidden=(32, 32), num_epoch=100, learning_rate=0.01,
