@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import blobs
+from conftest import blobs, prog, run_script, snapshot
 from imagelab.nn import network as model
 from imagelab.nn.optim import SGD, Adam
 from imagelab.training.checkpoint import Checkpoint, network_generators
@@ -163,3 +163,15 @@ def test_no_checkpoint_to_resume_from_is_refused(tmp_path):
                                         r"resume from$"):
         setup(path, "sgd")[3].load()
     assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("command", ["train-cnn", "train-recipe"])
+def test_resume_without_a_checkpoint_is_one_line_before_the_data(folders, tmp_path, command):
+    before = snapshot(*folders)
+    models = tmp_path / "models"
+    result = run_script(command, *folders, "--name", "run", "--model-dir", str(models),
+                        "--resume")
+    assert result.returncode == 2
+    assert result.stderr == (f"{prog(command)}: error: argument --resume: no checkpoint "
+                             f"{models / 'run.checkpoint.npz'} to resume from\n")
+    assert snapshot(*folders) == before

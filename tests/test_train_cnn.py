@@ -247,17 +247,6 @@ def test_a_resumed_training_ends_as_an_uninterrupted_one(folders, tmp_path, monk
     assert_same_run(uninterrupted, saved_run(results, models, "run"))
 
 
-def test_resume_without_a_checkpoint_is_one_line(folders, tmp_path):
-    before = snapshot(*folders)
-    models = tmp_path / "models"
-    result = run_script(SCRIPT, *folders, "--name", "run", "--model-dir", str(models),
-                        "--resume")
-    assert result.returncode == 2
-    assert result.stderr == (f"{PROG}: error: argument --resume: no checkpoint "
-                             f"{models / 'run.checkpoint.npz'} to resume from\n")
-    assert snapshot(*folders) == before
-
-
 def test_a_resume_with_other_flags_names_the_first_that_differs(folders, tmp_path,
                                                                   monkeypatch):
     models = str(tmp_path / "models")

@@ -48,11 +48,14 @@ class Checkpoint:
         Their per-parameter states (arrays, step counts) are saved and restored in place.
     generators : list of np.random.Generator
         Every generator the training draws from (batch order, augmentation, dropout).
+    arrays : list of np.ndarray
+        Any other array the training updates in place (a lookahead's average).
     """
 
-    def __init__(self, path, settings, network, optimizers, generators):
+    def __init__(self, path, settings, network, optimizers, generators, arrays=()):
         self.path, self.settings = path, dict(settings)
         self.network, self.optimizers, self.generators = network, optimizers, generators
+        self.arrays = list(arrays)
 
     def save(self, progress, arrays):
         """Write the state, with the loop's ``progress`` (JSON) and its ``arrays``.
@@ -72,6 +75,7 @@ class Checkpoint:
                                   if not isinstance(value, np.ndarray)})
                 saved.update({f"optimizer/{i}/{j}/{key}": value
                               for key, value in state.items() if isinstance(value, np.ndarray)})
+        saved.update({f"arrays/{i}": value for i, value in enumerate(self.arrays)})
         saved.update({f"progress/{key}": value for key, value in arrays.items()})
         text = json.dumps({"settings": self.settings, "progress": progress,
                            "optimizer_counts": counts,
@@ -118,6 +122,10 @@ class Checkpoint:
             raise ValueError("the network's arrays do not match")
         self.network.set_weights([_fitted(saved[f"weights/{i}"], w)
                                   for i, w in enumerate(weights)])
+        if len(self.arrays) != sum(key.startswith("arrays/") for key in saved):
+            raise ValueError("the training's other arrays do not match")
+        for i, value in enumerate(self.arrays):
+            value[...] = _fitted(saved[f"arrays/{i}"], value)
         for i, (optimizer, counts) in enumerate(zip(self.optimizers,
                                                     state["optimizer_counts"], strict=True)):
             for j, (state_j, counts_j) in enumerate(zip(optimizer.states, counts, strict=True)):
@@ -132,8 +140,13 @@ class Checkpoint:
 
     def remove(self):
         """Delete the checkpoint (the training finished and its model is saved)."""
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        remove_checkpoint(self.path)
+
+
+def remove_checkpoint(path):
+    """Delete the checkpoint ``path`` if there is one."""
+    if os.path.exists(path):
+        os.unlink(path)
 
 
 def _fitted(saved, target):
