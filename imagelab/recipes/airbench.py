@@ -276,6 +276,7 @@ class Trainer:
         self.step, self.last_rate = progress["step"], progress["last_rate"]
         return progress["history"]
 
+
 def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0,
                  test=None, verbose=False, checkpoint=None, resume=False):
     """Train the recipe's network on rows of uint8 pixels.

@@ -126,17 +126,20 @@ class Checkpoint:
             raise ValueError("the training's other arrays do not match")
         for i, value in enumerate(self.arrays):
             value[...] = _fitted(saved[f"arrays/{i}"], value)
-        for i, (optimizer, counts) in enumerate(zip(self.optimizers,
-                                                    state["optimizer_counts"], strict=True)):
-            for j, (state_j, counts_j) in enumerate(zip(optimizer.states, counts, strict=True)):
-                for key, value in state_j.items():
-                    if isinstance(value, np.ndarray):
-                        value[...] = _fitted(saved[f"optimizer/{i}/{j}/{key}"], value)
-                    else:
-                        state_j[key] = counts_j[key]
+        self._restore_optimizers(state["optimizer_counts"], saved)
         for generator, generator_state in zip(self.generators, state["generators"],
                                               strict=True):
             generator.bit_generator.state = generator_state
+
+    def _restore_optimizers(self, counts, saved):
+        """Copy each optimizer's saved state, per parameter: arrays in place, counts."""
+        for i, (optimizer, counts_i) in enumerate(zip(self.optimizers, counts, strict=True)):
+            for j, (state, counts_j) in enumerate(zip(optimizer.states, counts_i, strict=True)):
+                for key, value in state.items():
+                    if isinstance(value, np.ndarray):
+                        value[...] = _fitted(saved[f"optimizer/{i}/{j}/{key}"], value)
+                    else:
+                        state[key] = counts_j[key]
 
     def remove(self):
         """Delete the checkpoint (the training finished and its model is saved)."""
