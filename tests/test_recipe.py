@@ -3,6 +3,7 @@ PyTorch's update written out, the parameter groups, gradients added over micro-b
 against the whole batch's, and short trainings on tiny images."""
 import dataclasses
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from imagelab.recipes.airbench import (ABLATIONS, GradientSum, Recipe, build_net
                              parameter_groups, recipe_architecture, sgd_settings,
                              tta_accuracies, train_recipe)
 from imagelab.nn.whitening import patch_whitening
+from imagelab.training.checkpoint import Checkpoint
 
 TINY = Recipe(widths=(4, 8, 8), batch_size=8, micro_batch=3)
 
@@ -187,3 +189,42 @@ def test_the_recipe_trains_on_grey_images_whitening_their_patches():
     accuracies, logits = tta_accuracies(network, pipeline, rows.reshape(-1, 12, 12, 1), labels)
     assert len(accuracies) == 3 and logits.shape == (24, 2)
     assert recipe_architecture(TINY, (32, 32, 3), 10, 0.4)[0][:2] == ["conv", 24]
+
+
+class Stop(Exception):
+    """Raised once the first epoch's checkpoint is written."""
+
+
+def stopping_checkpoint(path, epochs):
+    """A ``train_recipe`` checkpoint maker whose checkpoint stops the run after ``epochs``."""
+    def make(*state):
+        checkpoint = Checkpoint(path, {"--epochs": 2.5}, *state)
+        save = checkpoint.save
+
+        def save_then_stop(progress, arrays):
+            save(progress, arrays)
+            if len(progress["history"]["train_loss"]) == epochs:
+                raise Stop
+        checkpoint.save = save_then_stop
+        return checkpoint
+    return make
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_a_resumed_training_ends_bit_for_bit_as_an_uninterrupted_one(tmp_path, epochs):
+    """Lookahead, alternating flips, the whitening bias frozen after the first epoch and
+    a last half epoch: the resumed run ends on the same weights and history."""
+    rows, labels = tiny_data(n=24)
+    recipe = dataclasses.replace(TINY, epochs=2.5, whiten_bias_epochs=1)
+    path = str(tmp_path / "recipe.checkpoint.npz")
+    run = partial(train_recipe, rows, labels, (12, 12, 3), 2, recipe, seed=3,
+                  test=(rows[:10], labels[:10]))
+    network, _, _, expected = run()
+    with pytest.raises(Stop):
+        run(checkpoint=stopping_checkpoint(path, epochs))
+    resumed, _, _, history = run(checkpoint=partial(Checkpoint, path, {"--epochs": 2.5}),
+                                 resume=True)
+    del history["seconds"], expected["seconds"]
+    assert history == expected
+    for a, b in zip(network.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -105,8 +105,9 @@ def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders,
     result = run_script(SCRIPT, *folders, "--name", "n" * 300, "--model-dir",
                         str(tmp_path / "models"))
     assert result.returncode == 2
-    assert re.fullmatch(rf"{PROG}: error: argument --name: cannot write n{{300}}\.npz in "
-                        rf"{tmp_path / 'models'} \(File name too long\)\n", result.stderr)
+    assert re.fullmatch(rf"{PROG}: error: argument --name: cannot write "
+                        rf"n{{300}}\.checkpoint\.npz in {tmp_path / 'models'} "
+                        rf"\(File name too long\)\n", result.stderr)
     assert snapshot(*folders) == before
     assert os.listdir(tmp_path / "models") == []                # no probe left behind
 
@@ -181,3 +182,99 @@ def test_a_validation_split_that_leaves_a_side_empty_is_one_line(folders, tmp_pa
 def test_each_architecture_has_a_learning_rate_at_which_it_trains(flags, rate):
     from imagelab.cli.train_cnn import parse_arguments
     assert parse_arguments(flags)[1].learning_rate == rate
+
+
+def stop_after_first_checkpoint(monkeypatch):
+    """Make the next training stop (Ctrl-C) right after its first checkpoint is written."""
+    from imagelab.training.checkpoint import Checkpoint
+    save = Checkpoint.save
+
+    def save_then_stop(self, progress, arrays):
+        save(self, progress, arrays)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+
+
+def saved_run(results, models, name):
+    """(the model's arrays, the record's history without its timings) of a finished run."""
+    with np.load(os.path.join(models, name + ".npz")) as f:
+        arrays = {key: f[key] for key in f.files}
+    with open(os.path.join(results, name + ".json")) as f:
+        history = json.load(f)["history"]
+    del history["seconds"]
+    return arrays, history
+
+
+def assert_same_run(first, second):
+    """Two ``saved_run`` results equal bit for bit."""
+    assert first[1] == second[1]
+    assert first[0].keys() == second[0].keys()
+    for key, value in first[0].items():
+        assert value.dtype == second[0][key].dtype
+        np.testing.assert_array_equal(value, second[0][key], err_msg=key)
+
+
+# conv4, tiny, with everything that draws random numbers: augmentation, dropout.
+RESUMABLE = ["--width", "2", "--hidden", "8", "--dropout", "0.5", "--num-epoch", "3",
+             "--batch-size", "16", "--validation", "0.2", "--pad", "2", "--flip",
+             "--brightness", "0.1", "--contrast", "0.1", "--name", "run"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_resumed_training_ends_as_an_uninterrupted_one(folders, tmp_path, monkeypatch,
+                                                         optimizer):
+    data, results = folders
+    flags = [*RESUMABLE, "--optimizer", optimizer]
+    whole = run_script(SCRIPT, data, results, *flags, "--model-dir", str(tmp_path / "a"))
+    assert whole.returncode == 0, whole.stderr
+    assert os.listdir(tmp_path / "a") == ["run.npz"]          # the checkpoint removed
+    uninterrupted = saved_run(results, tmp_path / "a", "run")
+    models = str(tmp_path / "b")
+    with monkeypatch.context() as patch:
+        stop_after_first_checkpoint(patch)
+        stopped = run_script(SCRIPT, data, results, *flags, "--model-dir", models)
+    checkpoint = os.path.join(models, "run.checkpoint.npz")
+    assert stopped.returncode == 130
+    assert stopped.stderr.endswith(f"stopped by SIGINT; saved {checkpoint}, no partial file "
+                                   f"left\n"), stopped.stderr
+    assert os.listdir(models) == ["run.checkpoint.npz"]
+    resumed = run_script(SCRIPT, data, results, *flags, "--model-dir", models, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch   1/3" not in resumed.stdout and "epoch   3/3" in resumed.stdout
+    assert os.listdir(models) == ["run.npz"]
+    assert_same_run(uninterrupted, saved_run(results, models, "run"))
+
+
+def test_a_resume_with_other_flags_names_the_first_that_differs(folders, tmp_path,
+                                                                  monkeypatch):
+    models = str(tmp_path / "models")
+    flags = [*TINY_RUN, "--num-epoch", "2", "--name", "run", "--model-dir", models]
+    with monkeypatch.context() as patch:
+        stop_after_first_checkpoint(patch)
+        assert run_script(SCRIPT, *folders, *flags).returncode == 130
+    checkpoint = os.path.join(models, "run.checkpoint.npz")
+    with open(checkpoint, "rb") as f:
+        saved = f.read()
+    result = run_script(SCRIPT, *folders, *flags, "--resume", "--learning-rate", "0.01")
+    assert result.returncode == 2
+    assert result.stderr == (f"{PROG}: error: argument --learning-rate: the checkpoint "
+                             f"{checkpoint} was saved with 0.05, not 0.01: resume with the "
+                             f"same flags\n")
+    with open(checkpoint, "rb") as f:
+        assert f.read() == saved
+
+
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_is(folders, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    checkpoint = models / "run.checkpoint.npz"
+    checkpoint.write_bytes(b"not a zip file")
+    result = run_script(SCRIPT, *folders, *TINY_RUN, "--name", "run", "--model-dir",
+                        str(models), "--resume")
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{PROG}: error: argument --resume: the checkpoint {checkpoint} is "
+                        rf"damaged \(.+\); remove it to start over\n", result.stderr), \
+        result.stderr
+    assert checkpoint.read_bytes() == b"not a zip file"

@@ -94,10 +94,14 @@ def test_the_ablation_resumes_without_running_a_finished_run_again(folders):
     assert "[1/" not in more.stdout and "[2/2] random flips, seed 0" in more.stdout
 
 
+# The longest name whose checkpoint's temporary file, .<name>.checkpoint.npz.<pid>.tmp,
+# fits in 255 characters: .<name>_predictions.png.<pid>.tmp, one longer, does not.
+LONGEST = 255 - len(".checkpoint.npz") - len("...tmp") - len(str(os.getpid()))
+
+
 @pytest.mark.parametrize("length, refused, folder", [
-    (300, r"n{300}\.npz", "models"),
-    # <name>.npz fits in 255 characters, .<name>_predictions.png.<pid>.tmp does not
-    (240, r"n{240}_predictions\.png", "results"),
+    (300, r"n{300}\.checkpoint\.npz", "models"),
+    (LONGEST, rf"n{{{LONGEST}}}_predictions\.png", "results"),
 ])
 def test_a_name_too_long_for_the_file_system_is_refused_before_the_data(folders, tmp_path,
                                                                         length, refused,
@@ -162,3 +166,35 @@ def test_a_batch_larger_than_the_training_set_is_refused_in_one_line(folders, tm
     assert result.stderr == (f"{prog(command)}: error: argument --batch-size: must be at most "
                              "50, the number of training images, got 1024\n")
     assert snapshot(*folders) == before
+
+
+@pytest.mark.slow
+def test_a_resumed_training_ends_as_an_uninterrupted_one(folders, tmp_path, monkeypatch):
+    from test_train_cnn import assert_same_run, saved_run, stop_after_first_checkpoint
+    data, results = folders
+    flags = [*SMALL, "--epochs", "2.5", "--name", "run"]
+    whole = run_script("train-recipe", data, results, *flags, "--model-dir", str(tmp_path / "a"))
+    assert whole.returncode == 0, whole.stderr
+    assert os.listdir(tmp_path / "a") == ["run.npz"]
+    uninterrupted = saved_run(results, tmp_path / "a", "run")
+    models = str(tmp_path / "b")
+    with monkeypatch.context() as patch:
+        stop_after_first_checkpoint(patch)
+        stopped = run_script("train-recipe", data, results, *flags, "--model-dir", models)
+    assert stopped.returncode == 130, stopped.stderr
+    assert os.listdir(models) == ["run.checkpoint.npz"]
+    resumed = run_script("train-recipe", data, results, *flags, "--model-dir", models,
+                         "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch   1/3" not in resumed.stdout and "epoch   3/3" in resumed.stdout
+    assert os.listdir(models) == ["run.npz"]
+    assert_same_run(uninterrupted, saved_run(results, models, "run"))
+
+
+def test_the_checkpoint_keeps_every_flag_that_changes_the_result():
+    """The recipe's flags included, the folders and --resume left out."""
+    from imagelab.cli.train_recipe import parse_arguments
+    from imagelab.cli.arguments import training_settings
+    settings = training_settings(parse_arguments(["--no-lookahead", "--resume"])[1])
+    assert settings["--no-lookahead"] is True and settings["--seed"] == 0
+    assert "--resume" not in settings and "--model-dir" not in settings

@@ -279,6 +279,25 @@ def add_results_arguments(parser, seed_help, base=os.curdir):
                         help=f"{seed_help}, so that a run can be repeated (default: 0)")
 
 
+# The flags that leave a training's result as it is: a resumed run may change them.
+RESUME_FREE = ("resume", "results_dir", "model_dir", "name", "data_dir", "no_download",
+               "robustness")
+
+
+def add_resume_argument(parser):
+    """Add --resume, for the commands that save a checkpoint after each epoch."""
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from <model-dir>/<name>.checkpoint.npz, saved after each "
+                             "epoch by an interrupted run of the same flags")
+
+
+def training_settings(args):
+    """Flag -> value of every flag in ``args`` that changes a training's result: what a
+    checkpoint keeps (``imagelab.training.checkpoint.Checkpoint``)."""
+    return {"--" + key.replace("_", "-"): value for key, value in sorted(vars(args).items())
+            if key not in RESUME_FREE}
+
+
 def add_common_arguments(parser, base=os.curdir):
     """Add the flags that every command shares, with the lab's values as defaults.
 

@@ -17,10 +17,11 @@ import numpy as np
 
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
-                                file_stem, fraction, model_saved_first, non_negative_float,
-                                positive_float, positive_int, rate, results_folder,
-                                run_command, stop_if_diverging)
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, add_resume_argument,
+                                check_outputs, file_stem, fraction, model_saved_first,
+                                non_negative_float, positive_float, positive_int, rate,
+                                results_folder, run_command, stop_if_diverging,
+                                training_settings)
 from imagelab.utils.checks import FlagError
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
@@ -33,6 +34,8 @@ from imagelab.nn.model_files import Classifier
 from imagelab.nn.optim import SGD, Adam
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
+from imagelab.training.checkpoint import (Checkpoint, check_resumable, checkpoint_path,
+                                          network_generators)
 from imagelab.training.loop import split_validation, train
 
 # The default --learning-rate of each architecture: one at which it learns (LeNet stays
@@ -93,6 +96,7 @@ def parse_arguments(argv=None):
                         help="folder for the model file <name>.npz (default: models/)")
     parser.add_argument("--name", type=file_stem, default=None,
                         help="stem of the result files (default: cnn_<arch>)")
+    add_resume_argument(parser)
     args = parser.parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = LEARNING_RATES[args.arch]
@@ -124,7 +128,9 @@ def run(args, argv):
     copies = 3 if args.optimizer == "sgd" else 4
     refuse_unless_it_fits("--width/--hidden/--batch-size", spec, shape, args.batch_size, copies)
     name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
-    check_outputs("--model-dir", args.model_dir, [name + ".npz"])
+    check_outputs("--model-dir", args.model_dir, [name + ".npz", name + ".checkpoint.npz"])
+    if args.resume:
+        check_resumable(checkpoint_path(args.model_dir, name))
     check_outputs("--results-dir", args.results_dir, [f.format(name) for f in RESULT_FILES])
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
@@ -141,14 +147,18 @@ def run(args, argv):
     print(network.summary(shape))
     optimizer = (SGD(network.parameters(), args.momentum) if args.optimizer == "sgd"
                  else Adam(network.parameters()))
+    rng = np.random.default_rng(args.seed)
+    checkpoint = Checkpoint(checkpoint_path(args.model_dir, name), training_settings(args),
+                            network, [optimizer], [rng, *network_generators(network)])
+    resumed = checkpoint.load() if args.resume else None
     keep_freed_memory()
     with stop_if_diverging(args.learning_rate):
         history = train(network, rows_train[train_index], labels_train[train_index],
                         rows_train[val_index], labels_train[val_index],
                         num_epoch=args.num_epoch, batch_size=args.batch_size,
                         optimizer=optimizer, learning_rate=args.learning_rate,
-                        weight_decay=args.weight_decay, pipeline=pipeline, seed=args.seed,
-                        verbose=True)
+                        weight_decay=args.weight_decay, pipeline=pipeline, seed=rng,
+                        verbose=True, start=resumed, after_epoch=checkpoint.save)
     training_minutes = sum(history["seconds"]) / 60
     classifier = Classifier(network, spec, shape, mean, std, label_names)
     test_images = rows_test.reshape(-1, *shape)
@@ -157,6 +167,7 @@ def run(args, argv):
     print(f"best epoch {history['best_epoch']}  test accuracy {test_accuracy:.4f}  "
           f"({training_minutes:.1f} min of training)")
     with model_saved_first(args.model_dir, name, classifier, args.results_dir):
+        checkpoint.remove()
         robustness = None
         if args.robustness:
             robustness = light_robustness(lambda x: classifier.classify(x), test_images,

@@ -13,13 +13,15 @@ import dataclasses
 import os
 import resource
 import time
+from functools import partial
 
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
-from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, check_outputs,
-                                file_stem, model_saved_first, non_negative_float, positive_float,
-                                positive_int, rate, refuse_above, results_folder,
-                                run_command, stop_if_diverging)
+from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, add_resume_argument,
+                                check_outputs, file_stem, model_saved_first,
+                                non_negative_float, positive_float, positive_int, rate,
+                                refuse_above, results_folder, run_command, stop_if_diverging,
+                                training_settings)
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
@@ -27,6 +29,8 @@ from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.utils.machine import cpu_name
 from imagelab.nn.model_files import Classifier
+from imagelab.training.checkpoint import (Checkpoint, check_resumable, checkpoint_path,
+                                          remove_checkpoint)
 from imagelab.recipes.airbench import (FLIPS, Recipe, recipe_architecture, tta_accuracies,
                                        train_recipe)
 
@@ -97,6 +101,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--name", type=file_stem, default=None,
                         help="stem of the result files (default: recipe, recipe_<dataset> "
                              "off CIFAR-10)")
+    add_resume_argument(parser)
     args = parser.parse_args(argv)
     if args.name is None:
         args.name = result_name("recipe", None, args.dataset)
@@ -135,7 +140,11 @@ def run(args, argv):
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
     refuse_a_recipe_too_large(recipe, args.dataset)
-    check_outputs("--model-dir", args.model_dir, [args.name + ".npz"])
+    check_outputs("--model-dir", args.model_dir, [args.name + ".npz",
+                                                  args.name + ".checkpoint.npz"])
+    path = checkpoint_path(args.model_dir, args.name)
+    if args.resume:
+        check_resumable(path)
     check_outputs("--results-dir", args.results_dir,
                   [f.format(args.name) for f in RESULT_FILES])
     shape = DATASETS[args.dataset].image_shape
@@ -144,7 +153,8 @@ def run(args, argv):
     with stop_if_diverging(args.learning_rate):
         network, spec, pipeline, history = train_recipe(
             rows_train, labels_train, shape, len(label_names), recipe, seed=args.seed,
-            test=(rows_test, labels_test), verbose=True)
+            test=(rows_test, labels_test), verbose=True,
+            checkpoint=partial(Checkpoint, path, training_settings(args)), resume=args.resume)
     print(network.summary(shape))
     test_images = rows_test.reshape(-1, *shape)
     accuracies, logits = tta_accuracies(network, pipeline, test_images, labels_test)
@@ -168,6 +178,7 @@ def run(args, argv):
     note = data_note(args.data_dir, args.dataset)
     classifier = Classifier(network, spec, shape, pipeline.mean, pipeline.std, label_names)
     with model_saved_first(args.model_dir, args.name, classifier, args.results_dir):
+        remove_checkpoint(path)
         save_results(args.results_dir, args.name,
                      plot_learning_curves(history, title, "test"), record, note)
         save_classification_figures(args.results_dir, args.name, images_to_rows(test_images),

@@ -39,6 +39,7 @@ from imagelab.nn.architectures import airbench, build
 from imagelab.nn.losses import softmax_cross_entropy
 from imagelab.nn.optim import SGD, triangle
 from imagelab.utils.progress import Progress
+from imagelab.training.checkpoint import network_generators
 from imagelab.training.loop import evaluate
 from imagelab.training.tta import tta_logits
 from imagelab.nn.whitening import patch_whitening
@@ -258,8 +259,26 @@ class Trainer:
             self.lookahead.update(self.network, 1.0)        # the network takes the average
         return loss_sum, correct
 
+    def checkpoint(self, make, generators):
+        """``make(network, optimizers, generators, arrays)``: the checkpoint of this
+        training's state (``imagelab.training.checkpoint.Checkpoint``), with the
+        lookahead's average among its arrays."""
+        average = [] if self.lookahead is None else self.lookahead.average
+        return make(self.network, [sgd for sgd, _, _ in self.groups], generators, average)
+
+    def progress(self, history):
+        """What a checkpoint keeps besides the arrays: the history, the step count and
+        the last step's rate (JSON values)."""
+        return {"history": history, "step": self.step, "last_rate": self.last_rate}
+
+    def resume(self, progress):
+        """Take the step count and the last rate of ``progress``; return its history."""
+        self.step, self.last_rate = progress["step"], progress["last_rate"]
+        return progress["history"]
+
+
 def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0,
-                 test=None, verbose=False):
+                 test=None, verbose=False, checkpoint=None, resume=False):
     """Train the recipe's network on rows of uint8 pixels.
 
     Parameters
@@ -275,6 +294,13 @@ def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0
         Evaluated after each epoch (no test-time augmentation), for the learning curves
         only: nothing is chosen on it.
     verbose : bool
+    checkpoint : callable, optional
+        ``checkpoint(network, optimizers, generators, arrays)``, e.g.
+        ``functools.partial(imagelab.training.checkpoint.Checkpoint, path, settings)``:
+        the checkpoint saved after each epoch.
+    resume : bool
+        Start from ``checkpoint``'s state (``Checkpoint.load``): the run then ends as an
+        uninterrupted one would, bit for bit (timings apart).
 
     Returns
     -------
@@ -303,7 +329,11 @@ def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0
     first_flips = rng.random(len(rows)) < 0.5
     history = {key: [] for key in ("train_loss", "train_accuracy", "test_loss",
                                    "test_accuracy", "learning_rate", "seconds")}
-    for epoch in range(math.ceil(recipe.epochs)):
+    if checkpoint is not None:
+        checkpoint = trainer.checkpoint(checkpoint, [rng, *network_generators(network)])
+    if resume:
+        history = trainer.resume(checkpoint.load()[0])
+    for epoch in range(len(history["train_loss"]), math.ceil(recipe.epochs)):
         start = time.perf_counter()
         flips = alternating_flips(first_flips, epoch) if recipe.flip == "alternating" else None
         trained, trained_from = trainer.trained(epoch)
@@ -328,6 +358,8 @@ def train_recipe(rows, labels, image_shape, num_classes, recipe=Recipe(), seed=0
                      trainer.last_rate, seconds)
         if verbose:
             report_epoch(history, epoch, math.ceil(recipe.epochs), len(rows))
+        if checkpoint is not None:
+            checkpoint.save(trainer.progress(history), {})
     return network, spec, pipeline, history
 
 

@@ -107,7 +107,7 @@ def warn_at_chance(accuracy, labels, learning_rate):
 def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=128,
           optimizer=None, learning_rate=1e-3, schedule="cosine", weight_decay=0.0,
           loss="cross_entropy", patience=None, data_flipped=None, pipeline=None,
-          seed=None, verbose=False):
+          seed=None, verbose=False, start=None, after_epoch=None):
     """Train ``network`` by mini-batches, keeping the weights of the best validation epoch.
 
     Parameters
@@ -142,6 +142,15 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
     verbose : bool
         Print a line per epoch, and a warning if the first leaves the validation
         accuracy at chance's (``warn_at_chance``).
+    start : (dict, dict), optional
+        Resume from the ``(progress, arrays)`` that ``after_epoch`` was given, the
+        network, ``optimizer`` and the generator ``seed`` restored to their state at
+        that moment (``imagelab.training.checkpoint``): the run then ends as an
+        uninterrupted one would.
+    after_epoch : callable (progress, arrays) -> None, optional
+        Called after each epoch with the loop's own state: ``progress``, a dict of
+        JSON values (the history so far, the best epoch and its accuracy), and
+        ``arrays``, a dict of the best epoch's weights ("best/0", "best/1", ...).
 
     Returns
     -------
@@ -174,8 +183,15 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             "seconds")
     history = {key: [] for key in keys}
     best_accuracy, best_weights, best_epoch = -1.0, None, 0
-    for epoch in range(num_epoch):
-        start = time.perf_counter()
+    if start is not None:
+        progress, arrays = start
+        history = {key: list(progress["history"][key]) for key in keys}
+        best_accuracy, best_epoch = progress["best_accuracy"], progress["best_epoch"]
+        best_weights = [arrays[f"best/{i}"] for i in range(len(arrays))] or None
+    for epoch in range(len(history["train_loss"]), num_epoch):
+        if patience is not None and epoch - best_epoch >= patience:
+            break
+        began = time.perf_counter()
         rate = learning_rate_at(epoch, learning_rate, num_epoch, schedule)
         flip = rng.random(len(data)) < 0.5 if data_flipped is not None else None
         total_loss = total_correct = 0.0
@@ -192,7 +208,7 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             total_correct += np.count_nonzero(predicted_classes(z, loss) == labels[index])
         val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss, pipeline)
         values = (total_loss / len(data), total_correct / len(data), val_loss,
-                  val_accuracy, rate, time.perf_counter() - start)
+                  val_accuracy, rate, time.perf_counter() - began)
         for key, value in zip(keys, values):
             history[key].append(float(value))
         if val_accuracy > best_accuracy:
@@ -207,8 +223,10 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
                   flush=True)
             if epoch == 0:
                 warn_at_chance(val_accuracy, labels_val, learning_rate)
-        if patience is not None and epoch + 1 - best_epoch >= patience:
-            break
+        if after_epoch is not None:
+            after_epoch({"history": history, "best_accuracy": best_accuracy,
+                         "best_epoch": best_epoch},
+                        {f"best/{i}": w for i, w in enumerate(best_weights)})
     if best_weights is not None:
         network.set_weights(best_weights)
     history["best_epoch"] = best_epoch
