@@ -22,6 +22,7 @@ COMMANDS = {
     "ablation": ("ablation", "the fast recipe with each ingredient removed in turn"),
     "classify": ("classify", "classify image files with a saved model"),
     "robustness": ("robustness", "saved models tested on brighter, darker, flatter images"),
+    "study": ("study", "the research studies: what the networks learned (imagelab study --help)"),
 }
 
 

@@ -1,0 +1,38 @@
+"""The research studies: ``imagelab study NAME [flags]``.
+
+Each study is one module of ``imagelab.cli.studies`` with a ``main(argv)``: it trains the
+networks it looks at (or loads saved ones), calls the library functions of
+``imagelab.analysis`` that take arrays, and writes its figures and one JSON file of every
+number it reports into ``--results-dir``. ``STUDIES`` is the table that
+``imagelab study --help`` prints; a new study is one module and one row here.
+"""
+import importlib
+import sys
+
+# name -> (module under imagelab.cli.studies, what it shows in one line)
+STUDIES = {
+}
+
+
+def usage():
+    """The text of ``imagelab study --help``: one line per study."""
+    width = max(map(len, STUDIES), default=0)
+    lines = ["usage: imagelab study NAME [flags]   (imagelab study NAME --help for its flags)",
+             "", "studies:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in STUDIES.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run ``imagelab study NAME [flags]``: the study's ``main`` with the remaining flags."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    name, flags = argv[0], argv[1:]
+    if name not in STUDIES:
+        print(f"imagelab study: unknown study {name!r} (choose from {', '.join(STUDIES)}; "
+              "run imagelab study --help)", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(f"imagelab.cli.studies.{STUDIES[name][0]}")
+    module.main(flags)
