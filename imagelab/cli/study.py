@@ -11,6 +11,13 @@ import sys
 
 # name -> (module under imagelab.cli.studies, what it shows in one line)
 STUDIES = {
+    "embeddings": ("embeddings", "2-D t-SNE maps of pixels, hidden layers and logits"),
+    "adversarial": ("adversarial", "FGSM and iterated attacks, transfer, adversarial training"),
+    "gradients": ("gradients", "input-gradient maps and first-layer weights as images"),
+    "augmentation": ("augmentation", "noise, shifts, rotations, flips for the MLP"),
+    "edges": ("edges", "an MLP that draws Canny edge masks, one sigmoid per pixel"),
+    "transfer": ("transfer", "an auto-encoder's features under a new head, few labels"),
+    "imbalance": ("imbalance", "rare classes: oversampling, class weights, focal loss"),
 }
 
 

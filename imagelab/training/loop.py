@@ -231,3 +231,57 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
         network.set_weights(best_weights)
     history["best_epoch"] = best_epoch
     return history
+
+
+def train_to_targets(network, x, targets, loss, *, num_epoch, batch_size=128,
+                     learning_rate=1e-3, schedule="cosine", optimizer=None, trained_from=0,
+                     seed=None):
+    """Train ``network`` to map the rows of ``x`` to arrays of ``targets`` (no labels).
+
+    For what ``train`` cannot express: an auto-encoder (targets = inputs), one output
+    per pixel (edge masks). No validation split: the caller measures what it needs.
+
+    Parameters
+    ----------
+    network : imagelab.nn.network.Network
+        Trained in place.
+    x : np.ndarray, shape (N, ...)
+        Inputs.
+    targets : np.ndarray, shape (N, ...)
+        What each row's output should be; ``targets[index]`` goes to ``loss``.
+    loss : callable (outputs, targets) -> (float, dC/doutputs)
+        E.g. ``imagelab.nn.losses.sigmoid_mse``-like functions on arrays of targets.
+    num_epoch : int >= 1
+    batch_size : int >= 1
+    learning_rate : float > 0, scaled by ``schedule`` ("cosine" or "constant")
+    optimizer : SGD or Adam, optional
+        Built on ``network.parameters()``; default ``Adam``.
+    trained_from : int >= 0
+        Layers below this index are frozen (``Network.loss_and_gradients``).
+    seed : None, int >= 0 or np.random.Generator
+        Seed of the batch order.
+
+    Returns
+    -------
+    list of float
+        Each epoch's mean training loss, over the rows, as the weights moved.
+    """
+    if len(x) != len(targets) or not len(x):
+        raise ValueError(f"x and targets must hold the same non-zero number of rows, "
+                         f"got {len(x)} and {len(targets)}")
+    num_epoch = check_int(num_epoch, "num_epoch", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    learning_rate = check_float(learning_rate, "learning_rate", 0, include_min=False)
+    optimizer = Adam(network.parameters()) if optimizer is None else optimizer
+    rng = np.random.default_rng(check_seed(seed))
+    losses = []
+    for epoch in range(num_epoch):
+        rate = learning_rate_at(epoch, learning_rate, num_epoch, schedule)
+        total = 0.0
+        for index in iterate_minibatches(len(x), batch_size, rng):
+            value, _ = network.loss_and_gradients(x[index], targets[index], loss,
+                                                  trained_from=trained_from)
+            optimizer.step(rate)
+            total += value * len(index)
+        losses.append(total / len(x))
+    return losses

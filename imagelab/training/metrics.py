@@ -49,6 +49,32 @@ def confusion_matrix(labels_true, labels_pred, num_classes):
     return counts.reshape(num_classes, num_classes).astype(np.int64)
 
 
+def per_class_scores(confusion):
+    """Precision, recall and F1 of each class, from a confusion matrix.
+
+    Parameters
+    ----------
+    confusion : np.ndarray of int, shape (C, C)
+        ``confusion_matrix``: rows are true classes, columns predicted ones.
+
+    Returns
+    -------
+    dict of np.ndarray of float64, shape (C,)
+        "precision": M[c, c] / sum_i M[i, c] (of the points predicted c, the right ones);
+        "recall": M[c, c] / sum_j M[c, j] (of the points of class c, the ones found);
+        "f1": their harmonic mean 2 P R / (P + R). A ratio whose denominator is 0 (a
+        class never predicted, or absent) is 0, as scikit-learn's ``zero_division=0``.
+    """
+    confusion = np.asarray(confusion, np.float64)
+    right = np.diag(confusion)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(right, predicted, out=np.zeros_like(right), where=predicted > 0)
+    recall = np.divide(right, actual, out=np.zeros_like(right), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(right), where=both > 0)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 def worst_mistakes(probabilities, labels, count):
     """Indices of the most confident wrong predictions, most confident first.
 
