@@ -89,7 +89,9 @@ def test_per_class_scores_match_counting_one_class_at_a_time():
 
 
 def test_the_study_front_lists_every_study_and_refuses_an_unknown_one(capsys):
-    study.main(["--help"])
+    with pytest.raises(SystemExit) as stop:
+        study.main(["--help"])
+    assert stop.value.code == 0
     printed = capsys.readouterr().out
     for name in study.STUDIES:
         assert name in printed

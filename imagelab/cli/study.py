@@ -35,7 +35,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
-        return
+        sys.exit(0)    # as a command's --help does
     name, flags = argv[0], argv[1:]
     if name not in STUDIES:
         print(f"imagelab study: unknown study {name!r} (choose from {', '.join(STUDIES)}; "
