@@ -10,7 +10,9 @@ from imagelab import cli
 
 
 def test_help_lists_every_command_in_one_line_each(capsys):
-    cli.main(["--help"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--help"])
+    assert stop.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     for name, (_, summary) in cli.COMMANDS.items():
         assert sum(line.split()[:1] == [name] and summary in line for line in lines) == 1

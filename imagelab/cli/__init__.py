@@ -26,25 +26,32 @@ COMMANDS = {
 }
 
 
-def usage():
-    """The text of ``imagelab --help``: one line per command."""
-    width = max(map(len, COMMANDS))
-    lines = ["usage: imagelab COMMAND [flags]   (imagelab COMMAND --help for its flags)", "",
-             "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+def table_usage(prog, words, table):
+    """The text of ``<prog> --help``: a usage line, then one line per row of ``table``
+    (name -> (module, summary)); ``words``, what a row is, singular and plural."""
+    width = max(map(len, table))
+    word = words[0].upper()
+    lines = [f"usage: {prog} {word} [flags]   ({prog} {word} --help for its flags)", "",
+             f"{words[1]}:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in table.items()]
     return "\n".join(lines)
+
+
+def run_from_table(prog, words, table, package, argv):
+    """Run ``<prog> NAME [flags]``: ``main(flags)`` of the module of row NAME of ``table``
+    in ``package``; --help (status 0) or an unknown NAME (status 2) print and stop."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(table_usage(prog, words, table))
+        sys.exit(0)
+    name, flags = argv[0], argv[1:]
+    if name not in table:
+        print(f"{prog}: unknown {words[0]} {name!r} (choose from {', '.join(table)}; "
+              f"run {prog} --help)", file=sys.stderr)
+        sys.exit(2)
+    importlib.import_module(f"{package}.{table[name][0]}").main(flags)
 
 
 def main(argv=None):
     """Run ``imagelab COMMAND [flags]``: the command's ``main`` with the remaining flags."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
-        return
-    name, flags = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"imagelab: unknown command {name!r} (choose from {', '.join(COMMANDS)}; "
-              "run imagelab --help)", file=sys.stderr)
-        sys.exit(2)
-    module = importlib.import_module(f"imagelab.cli.{COMMANDS[name][0]}")
-    module.main(flags)
+    run_from_table("imagelab", ("command", "commands"), COMMANDS, "imagelab.cli",
+                   sys.argv[1:] if argv is None else list(argv))

@@ -6,8 +6,9 @@ networks it looks at (or loads saved ones), calls the library functions of
 number it reports into ``--results-dir``. ``STUDIES`` is the table that
 ``imagelab study --help`` prints; a new study is one module and one row here.
 """
-import importlib
 import sys
+
+from imagelab.cli import run_from_table
 
 # name -> (module under imagelab.cli.studies, what it shows in one line)
 STUDIES = {
@@ -21,25 +22,7 @@ STUDIES = {
 }
 
 
-def usage():
-    """The text of ``imagelab study --help``: one line per study."""
-    width = max(map(len, STUDIES), default=0)
-    lines = ["usage: imagelab study NAME [flags]   (imagelab study NAME --help for its flags)",
-             "", "studies:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in STUDIES.items()]
-    return "\n".join(lines)
-
-
 def main(argv=None):
     """Run ``imagelab study NAME [flags]``: the study's ``main`` with the remaining flags."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
-        sys.exit(0)    # as a command's --help does
-    name, flags = argv[0], argv[1:]
-    if name not in STUDIES:
-        print(f"imagelab study: unknown study {name!r} (choose from {', '.join(STUDIES)}; "
-              "run imagelab study --help)", file=sys.stderr)
-        sys.exit(2)
-    module = importlib.import_module(f"imagelab.cli.studies.{STUDIES[name][0]}")
-    module.main(flags)
+    run_from_table("imagelab study", ("study", "studies"), STUDIES, "imagelab.cli.studies",
+                   sys.argv[1:] if argv is None else list(argv))
