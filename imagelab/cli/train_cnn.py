@@ -145,8 +145,8 @@ def run(args, argv):
     optimizer = (SGD(network.parameters(), args.momentum) if args.optimizer == "sgd"
                  else Adam(network.parameters()))
     rng = np.random.default_rng(args.seed)
-    checkpoint = Checkpoint(path, training_settings(args),
-                            network, [optimizer], [rng, *network_generators(network)])
+    checkpoint = Checkpoint(path, training_settings(args), network, [optimizer],
+                            [rng, *network_generators(network)])
     resumed = checkpoint.load() if args.resume else None
     keep_freed_memory()
     with stop_if_diverging(args.learning_rate):
