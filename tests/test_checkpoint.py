@@ -1,13 +1,18 @@
 """Checkpoints: a training stopped after an epoch and resumed ends as an uninterrupted one."""
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
 
 from conftest import blobs, prog, run_script, snapshot
+from imagelab.cli import train_cnn, train_recipe
+from imagelab.cli.arguments import training_settings
 from imagelab.nn import network as model
 from imagelab.nn.optim import SGD, Adam
-from imagelab.training.checkpoint import Checkpoint, network_generators
+from imagelab.training.checkpoint import (Checkpoint, check_checkpoint, network_generators,
+                                          read_checkpoint)
 from imagelab.training.loop import train
 from imagelab.utils.checks import FlagError
 
@@ -175,3 +180,192 @@ def test_resume_without_a_checkpoint_is_one_line_before_the_data(folders, tmp_pa
     assert result.stderr == (f"{prog(command)}: error: argument --resume: no checkpoint "
                              f"{models / 'run.checkpoint.npz'} to resume from\n")
     assert snapshot(*folders) == before
+
+
+def test_without_resume_an_unfinished_runs_checkpoint_is_refused_and_kept(tmp_path):
+    path = saved_checkpoint(tmp_path)
+    with open(path, "rb") as f:
+        content = f.read()
+    with pytest.raises(FlagError, match=rf"^argument --resume: not given, but the checkpoint "
+                                        rf"{path} of an unfinished run exists: pass --resume "
+                                        rf"to continue it, or delete the file to start over$"):
+        check_checkpoint(path, SETTINGS, resume=False)
+    with open(path, "rb") as f:
+        assert f.read() == content
+    check_checkpoint(str(tmp_path / "other.checkpoint.npz"), SETTINGS, resume=False)
+
+
+def test_a_resume_is_checked_without_the_network(tmp_path):
+    """Other settings and damage are found from the file alone, before anything is built."""
+    path = saved_checkpoint(tmp_path)
+    check_checkpoint(path, SETTINGS, resume=True)
+    with pytest.raises(FlagError, match=r"^argument --num-epoch: .* with 4, not 5"):
+        check_checkpoint(path, {**SETTINGS, "--num-epoch": 5}, resume=True)
+    damage_by_truncating(path)
+    with pytest.raises(FlagError, match=r"^argument --resume: the checkpoint .* is damaged"):
+        check_checkpoint(path, SETTINGS, resume=True)
+
+
+def lose_by_removing(folder):
+    shutil.rmtree(folder)
+
+
+def lose_to_a_file(folder):
+    shutil.rmtree(folder)
+    with open(folder, "w") as f:
+        f.write("not a folder")
+
+
+def no_temporary_file(folder):
+    """Whether no ``write_atomic`` temporary file is left under ``folder``."""
+    return not [name for _, _, names in os.walk(folder) for name in names
+                if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("lose", [lose_by_removing, lose_to_a_file])
+def test_a_checkpoint_that_cannot_be_written_is_saved_elsewhere_and_named(tmp_path, lose):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    path = str(folder / "run.checkpoint.npz")
+    net, opt, rng, checkpoint = setup(path, "sgd")
+
+    def save_then_lose(progress, arrays):
+        checkpoint.save(progress, arrays)
+        lose(str(folder))
+
+    with pytest.raises(FlagError) as error:
+        run(net, opt, rng, after_epoch=save_then_lose)
+    match = re.fullmatch(rf"argument --model-dir: cannot write the checkpoint {path} \(.+\): "
+                         rf"the training stopped; its last epoch is saved in (.+): resume "
+                         rf"with --model-dir (.+) --resume", str(error.value))
+    assert match, error.value
+    elsewhere = match.group(1)
+    try:
+        assert match.group(2) == os.path.dirname(elsewhere)
+        assert os.listdir(match.group(2)) == ["run.checkpoint.npz"]
+        # the state after the second epoch: the history of two
+        progress, _ = setup(elsewhere, "sgd")[3].load()
+        assert len(progress["history"]["train_loss"]) == 2
+    finally:
+        shutil.rmtree(match.group(2))
+    assert no_temporary_file(tmp_path)
+
+
+# Each command's tiny run, two epochs, and its module.
+COMMANDS = {
+    "train-cnn": (train_cnn, ["--arch", "lenet", "--num-epoch", "2", "--batch-size", "25",
+                              "--validation", "0.1", "--name", "run"]),
+    "train-recipe": (train_recipe, ["--widths", "4", "8", "8", "--batch-size", "16",
+                                    "--micro-batch", "8", "--epochs", "2", "--name", "run"]),
+}
+
+
+@pytest.fixture
+def no_data_read(monkeypatch):
+    """Make a read of the data fail the test: the refusals below come before it."""
+    def read(*args, **kwargs):
+        raise AssertionError("the data was read")
+    for module, _ in COMMANDS.values():
+        monkeypatch.setattr(module, "load_split", read)
+
+
+def checkpoint_of(path, command, *flags):
+    """Write a checkpoint at ``path`` saved with the settings of ``command``'s tiny run
+    and ``flags`` (of a tiny network: the file is the subject)."""
+    module, tiny = COMMANDS[command]
+    settings = training_settings(module.parse_arguments([*tiny, *flags])[1])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Checkpoint(path, settings, model.mlp([2, 3], seed=0), [], []).save({}, {})
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_run_without_resume_keeps_an_unfinished_runs_checkpoint(folders, tmp_path,
+                                                                   no_data_read, command):
+    path = tmp_path / "models" / "run.checkpoint.npz"
+    content = checkpoint_of(str(path), command)
+    before = snapshot(*folders)
+    result = run_script(command, *folders, *COMMANDS[command][1], "--model-dir",
+                        str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert result.stderr == (f"{prog(command)}: error: argument --resume: not given, but the "
+                             f"checkpoint {path} of an unfinished run exists: pass --resume "
+                             f"to continue it, or delete the file to start over\n")
+    assert path.read_bytes() == content
+    assert snapshot(*folders) == before
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_resume_with_other_flags_is_refused_before_the_data(folders, tmp_path,
+                                                              no_data_read, command):
+    path = tmp_path / "models" / "run.checkpoint.npz"
+    content = checkpoint_of(str(path), command, "--seed", "1")
+    result = run_script(command, *folders, *COMMANDS[command][1], "--model-dir",
+                        str(tmp_path / "models"), "--resume")
+    assert result.returncode == 2
+    assert result.stderr == (f"{prog(command)}: error: argument --seed: the checkpoint {path} "
+                             f"was saved with 1, not 0: resume with the same flags\n")
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_damaged_checkpoint_is_refused_before_the_data(folders, tmp_path, no_data_read,
+                                                         command):
+    path = tmp_path / "models" / "run.checkpoint.npz"
+    checkpoint_of(str(path), command)
+    damage_by_truncating(str(path))
+    content = path.read_bytes()
+    result = run_script(command, *folders, *COMMANDS[command][1], "--model-dir",
+                        str(tmp_path / "models"), "--resume")
+    assert result.returncode == 2
+    assert re.fullmatch(rf"{prog(command)}: error: argument --resume: the checkpoint {path} "
+                        rf"is damaged \(.+\); remove it to start over\n", result.stderr), \
+        result.stderr
+    assert path.read_bytes() == content
+
+
+def lose_after_first_checkpoint(monkeypatch, folder, lose):
+    """Make the next training ``lose`` its model ``folder`` once its first checkpoint is
+    written."""
+    save = Checkpoint.save
+
+    def save_then_lose(self, progress, arrays):
+        save(self, progress, arrays)
+        lose(folder)
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_lose)
+
+
+@pytest.mark.parametrize("lose", [lose_by_removing, lose_to_a_file])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_model_folder_lost_during_the_training_stops_it_with_its_state_saved(
+        folders, tmp_path, monkeypatch, command, lose):
+    """The second epoch's checkpoint cannot be written: one line names the temporary
+    folder that holds it, from which the training can be resumed."""
+    models = str(tmp_path / "models")
+    flags = COMMANDS[command][1]
+    before = snapshot(folders[1])
+    with monkeypatch.context() as patch:
+        lose_after_first_checkpoint(patch, models, lose)
+        result = run_script(command, *folders, *flags, "--model-dir", models)
+    assert result.returncode == 2
+    checkpoint = os.path.join(models, "run.checkpoint.npz")
+    # the progress lines, then one line
+    assert result.stderr.endswith("\n") and "Traceback" not in result.stderr
+    match = re.fullmatch(rf"{prog(command)}: error: argument --model-dir: cannot write the "
+                         rf"checkpoint {checkpoint} \(.+\): the training stopped; its last "
+                         rf"epoch is saved in (.+)/run\.checkpoint\.npz: resume with "
+                         rf"--model-dir \1 --resume", result.stderr.splitlines()[-1])
+    assert match, result.stderr
+    elsewhere = match.group(1)
+    try:
+        assert os.listdir(elsewhere) == ["run.checkpoint.npz"]
+        assert snapshot(folders[1]) == before                 # no result written
+        assert no_temporary_file(tmp_path)
+        # both epochs are there, for a --resume with the same flags
+        settings = training_settings(COMMANDS[command][0].parse_arguments(flags)[1])
+        state, _ = read_checkpoint(os.path.join(elsewhere, "run.checkpoint.npz"), settings)
+        assert len(state["progress"]["history"]["train_loss"]) == 2
+    finally:
+        shutil.rmtree(elsewhere)

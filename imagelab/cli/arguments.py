@@ -11,7 +11,6 @@ import errno
 import os
 import signal
 import sys
-import tempfile
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from imagelab.utils.checks import CheckError, DataError, FlagError, check_float,
 from imagelab.data.registry import DATASETS, LAB_DATASET, OFFICIAL
 from imagelab.data.cifar import data_root
 from imagelab.nn.model_files import save_model_in
+from imagelab.training.checkpoint import check_checkpoint, checkpoint_path
 from imagelab.utils import files
 
 # The exit status of a program stopped by a signal, as the shell reports it: 128 + number.
@@ -133,15 +133,6 @@ def check_outputs(flag, folder, names):
                               f"({error.strerror})") from error
 
 
-def _save_model(model_dir, name, classifier):
-    """Write the model to ``<model_dir>/<name>.npz``, or, if that fails (the folder lost
-    during the training), to a new temporary folder; return (path, the OSError or None)."""
-    try:
-        return save_model_in(model_dir, name, classifier), None
-    except OSError as error:
-        return save_model_in(tempfile.mkdtemp(prefix="imagelab-"), name, classifier), error
-
-
 @contextlib.contextmanager
 def model_saved_first(model_dir, name, classifier, results_dir):
     """Save the trained model, then run the block that writes the results; a write that
@@ -152,7 +143,8 @@ def model_saved_first(model_dir, name, classifier, results_dir):
     of the block becomes a ``FlagError`` on --results-dir, so that no trained model is
     ever lost to a traceback. Yields the model's path.
     """
-    path, failure = _save_model(model_dir, name, classifier)
+    path, failure = files.save_here_or_elsewhere(
+        lambda folder: save_model_in(folder, name, classifier), model_dir)
     print(f"saved {path}")
     try:
         yield path
@@ -296,6 +288,21 @@ def training_settings(args):
     checkpoint keeps (``imagelab.training.checkpoint.Checkpoint``)."""
     return {"--" + key.replace("_", "-"): value for key, value in sorted(vars(args).items())
             if key not in RESUME_FREE}
+
+
+def checked_checkpoint(args, name):
+    """The path of the run's checkpoint, ``<model-dir>/<name>.checkpoint.npz``, after
+    the checks that need no data.
+
+    The model folder takes the model and the checkpoint (``check_outputs``), and the
+    checkpoint is one --resume can go on from, or, without --resume, no unfinished
+    run's (``imagelab.training.checkpoint.check_checkpoint``): each refusal is a
+    ``FlagError``, raised before any data is read.
+    """
+    check_outputs("--model-dir", args.model_dir, [name + ".npz", name + ".checkpoint.npz"])
+    path = checkpoint_path(args.model_dir, name)
+    check_checkpoint(path, training_settings(args), args.resume)
+    return path
 
 
 def add_common_arguments(parser, base=os.curdir):

@@ -18,10 +18,10 @@ import numpy as np
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, add_resume_argument,
-                                check_outputs, file_stem, fraction, model_saved_first,
-                                non_negative_float, positive_float, positive_int, rate,
-                                results_folder, run_command, stop_if_diverging,
-                                training_settings)
+                                check_outputs, checked_checkpoint, file_stem, fraction,
+                                model_saved_first, non_negative_float, positive_float,
+                                positive_int, rate, results_folder, run_command,
+                                stop_if_diverging, training_settings)
 from imagelab.utils.checks import FlagError
 from imagelab.data.augment import ImagePipeline, channel_statistics
 from imagelab.nn.architectures import ARCHITECTURES, build, conv4, lenet
@@ -34,8 +34,7 @@ from imagelab.nn.model_files import Classifier
 from imagelab.nn.optim import SGD, Adam
 from imagelab.analysis.robustness import light_robustness
 from imagelab.viz.figures import plot_robustness
-from imagelab.training.checkpoint import (Checkpoint, check_resumable, checkpoint_path,
-                                          network_generators)
+from imagelab.training.checkpoint import Checkpoint, network_generators
 from imagelab.training.loop import split_validation, train
 
 # The default --learning-rate of each architecture: one at which it learns (LeNet stays
@@ -128,9 +127,7 @@ def run(args, argv):
     copies = 3 if args.optimizer == "sgd" else 4
     refuse_unless_it_fits("--width/--hidden/--batch-size", spec, shape, args.batch_size, copies)
     name = args.name or result_name(f"cnn_{args.arch}", None, args.dataset)
-    check_outputs("--model-dir", args.model_dir, [name + ".npz", name + ".checkpoint.npz"])
-    if args.resume:
-        check_resumable(checkpoint_path(args.model_dir, name))
+    path = checked_checkpoint(args, name)
     check_outputs("--results-dir", args.results_dir, [f.format(name) for f in RESULT_FILES])
     data = load_split(args.dataset, args.data_dir, args.split, args.seed,
                       download=not args.no_download)
@@ -148,8 +145,8 @@ def run(args, argv):
     optimizer = (SGD(network.parameters(), args.momentum) if args.optimizer == "sgd"
                  else Adam(network.parameters()))
     rng = np.random.default_rng(args.seed)
-    checkpoint = Checkpoint(checkpoint_path(args.model_dir, name), training_settings(args),
-                            network, [optimizer], [rng, *network_generators(network)])
+    checkpoint = Checkpoint(path, training_settings(args), network, [optimizer],
+                            [rng, *network_generators(network)])
     resumed = checkpoint.load() if args.resume else None
     keep_freed_memory()
     with stop_if_diverging(args.learning_rate):

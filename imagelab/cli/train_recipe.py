@@ -18,10 +18,10 @@ from functools import partial
 from imagelab.utils.allocator import keep_freed_memory
 from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.arguments import (ArgumentParser, add_common_arguments, add_resume_argument,
-                                check_outputs, file_stem, model_saved_first,
-                                non_negative_float, positive_float, positive_int, rate,
-                                refuse_above, results_folder, run_command, stop_if_diverging,
-                                training_settings)
+                                check_outputs, checked_checkpoint, file_stem,
+                                model_saved_first, non_negative_float, positive_float,
+                                positive_int, rate, refuse_above, results_folder, run_command,
+                                stop_if_diverging, training_settings)
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.data.registry import DATASETS
 from imagelab.viz.figures import plot_learning_curves, save_classification_figures
@@ -29,8 +29,7 @@ from imagelab.utils.files import save_results
 from imagelab.data.images import images_to_rows, uint8_channels_last
 from imagelab.utils.machine import cpu_name
 from imagelab.nn.model_files import Classifier
-from imagelab.training.checkpoint import (Checkpoint, check_resumable, checkpoint_path,
-                                          remove_checkpoint)
+from imagelab.training.checkpoint import Checkpoint, remove_checkpoint
 from imagelab.recipes.airbench import (FLIPS, Recipe, recipe_architecture, tta_accuracies,
                                        train_recipe)
 
@@ -140,11 +139,7 @@ def run(args, argv):
     start = time.perf_counter()
     recipe = recipe_from_arguments(args)
     refuse_a_recipe_too_large(recipe, args.dataset)
-    check_outputs("--model-dir", args.model_dir, [args.name + ".npz",
-                                                  args.name + ".checkpoint.npz"])
-    path = checkpoint_path(args.model_dir, args.name)
-    if args.resume:
-        check_resumable(path)
+    path = checked_checkpoint(args, args.name)
     check_outputs("--results-dir", args.results_dir,
                   [f.format(args.name) for f in RESULT_FILES])
     shape = DATASETS[args.dataset].image_shape

@@ -7,6 +7,7 @@ a JSON text with everything else (the random generators' states, the optimizers'
 step counts, the history, the settings the run was started with). Restoring it
 before the next epoch gives the result of an uninterrupted run, bit for bit.
 """
+import contextlib
 import json
 import os
 import zipfile
@@ -14,7 +15,7 @@ import zipfile
 import numpy as np
 
 from imagelab.utils.checks import FlagError
-from imagelab.utils.files import write_atomic
+from imagelab.utils.files import save_here_or_elsewhere, write_atomic
 
 
 def checkpoint_path(model_dir, name):
@@ -27,10 +28,78 @@ def network_generators(network):
     return [layer.rng for layer in network.layers if hasattr(layer, "rng")]
 
 
-def check_resumable(path):
-    """Raise FlagError on --resume if there is no checkpoint ``path``."""
+def check_checkpoint(path, settings, resume):
+    """Refuse (FlagError), before any data is read, a run that would lose a checkpoint or
+    could not resume from it.
+
+    Without --resume, a checkpoint at ``path`` is an unfinished run's, which the new
+    run would replace: refused, so that no finished epoch is lost. With --resume, the
+    refusals of ``read_checkpoint``: no checkpoint, a damaged one, or one saved with
+    other ``settings``. What only the network can tell (the arrays' shapes) is left to
+    ``Checkpoint.load``.
+
+    Parameters
+    ----------
+    path : str
+    settings : dict
+        Flag -> value, as ``Checkpoint`` takes them.
+    resume : bool
+        Whether --resume was given.
+    """
+    if resume:
+        read_checkpoint(path, settings)
+    elif os.path.exists(path):
+        raise FlagError("--resume", f"not given, but the checkpoint {path} of an unfinished "
+                                    f"run exists: pass --resume to continue it, or delete "
+                                    f"the file to start over")
+
+
+# What reading a damaged checkpoint raises: a missing or truncated zip member, bad JSON,
+# a missing key, a value of the wrong type or shape.
+DAMAGE = (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError)
+
+
+@contextlib.contextmanager
+def refused_if_damaged(path):
+    """Turn an error of the block, which reads the checkpoint ``path``, into a FlagError
+    on --resume that names the file (left as it is)."""
+    try:
+        yield
+    except DAMAGE as error:
+        raise FlagError("--resume", f"the checkpoint {path} is damaged ({error}); "
+                                    f"remove it to start over") from error
+
+
+def read_checkpoint(path, settings):
+    """Read the checkpoint ``path`` whole (each array's checksum is checked as it is
+    read) and check that it was saved with ``settings``.
+
+    Returns
+    -------
+    state : dict
+        The JSON part: "settings", "progress", "optimizer_counts", "generators".
+    saved : dict of str -> np.ndarray
+        The arrays.
+
+    Raises
+    ------
+    FlagError
+        On --resume: no checkpoint, a damaged one (named, left as it is); or on the
+        first flag whose value differs from the checkpoint's.
+    """
     if not os.path.exists(path):
         raise FlagError("--resume", f"no checkpoint {path} to resume from")
+    with refused_if_damaged(path):
+        with np.load(path) as file:
+            saved = {key: file[key] for key in file.files}
+        state = json.loads(str(saved.pop("json")))
+        saved_settings = state["settings"]
+        for flag in sorted(set(saved_settings) | set(settings)):
+            if saved_settings.get(flag) != settings.get(flag):
+                raise FlagError(flag, f"the checkpoint {path} was saved with "
+                                      f"{saved_settings.get(flag)!r}, not "
+                                      f"{settings.get(flag)!r}: resume with the same flags")
+    return state, saved
 
 
 class Checkpoint:
@@ -39,7 +108,7 @@ class Checkpoint:
     Parameters
     ----------
     path : str
-        The ``.npz`` file.
+        The ``.npz`` file, in the folder of --model-dir (``checkpoint_path``).
     settings : dict
         Flag (e.g. "--num-epoch") -> value (JSON): everything that changes the result;
         a resume with another value is refused.
@@ -65,6 +134,13 @@ class Checkpoint:
         progress : dict
             JSON values (e.g. the epoch reached, the history).
         arrays : dict of str -> np.ndarray
+
+        Raises
+        ------
+        FlagError
+            On --model-dir, if the file cannot be written (its folder lost or made
+            read-only during the training): the state is then saved in a new temporary
+            folder, which the message names.
         """
         saved = {f"weights/{i}": w for i, w in enumerate(self.network.get_weights())}
         counts = []
@@ -81,7 +157,23 @@ class Checkpoint:
                            "optimizer_counts": counts,
                            "generators": [g.bit_generator.state for g in self.generators]},
                           allow_nan=False)
-        write_atomic(self.path, lambda f: np.savez(f, json=np.array(text), **saved))
+        folder, name = os.path.split(self.path)
+
+        def save_in(place):
+            path = os.path.join(place, name)
+            write_atomic(path, lambda f: np.savez(f, json=np.array(text), **saved))
+            return path
+
+        path, failure = save_here_or_elsewhere(save_in, folder)
+        if failure is not None:
+            # The training stops here rather than go on without checkpoints: the rest of
+            # a run of tens of minutes would have nothing to resume from, and the folder
+            # that failed is the one the model goes to. The state just saved elsewhere
+            # loses no finished epoch.
+            raise FlagError("--model-dir", f"cannot write the checkpoint {self.path} "
+                                           f"({failure.strerror}): the training stopped; its "
+                                           f"last epoch is saved in {path}: resume with "
+                                           f"--model-dir {os.path.dirname(path)} --resume")
 
     def load(self):
         """Restore the network, optimizers and generators; return (progress, arrays).
@@ -92,28 +184,13 @@ class Checkpoint:
             On --resume: no checkpoint, a damaged one (named, left as it is), or one
             saved with other settings (the first flag that differs).
         """
-        check_resumable(self.path)
-        try:
-            with np.load(self.path) as file:
-                saved = {key: file[key] for key in file.files}
-            state = json.loads(str(saved.pop("json")))
-            self._check_settings(state["settings"])
+        state, saved = read_checkpoint(self.path, self.settings)
+        with refused_if_damaged(self.path):
             self._restore(state, saved)
-        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile,
-                EOFError) as error:
-            raise FlagError("--resume", f"the checkpoint {self.path} is damaged ({error}); "
-                                        f"remove it to start over") from error
+            progress = state["progress"]
         arrays = {key[len("progress/"):]: value for key, value in saved.items()
                   if key.startswith("progress/")}
-        return state["progress"], arrays
-
-    def _check_settings(self, saved):
-        """Raise FlagError on the first flag whose value differs from ``saved``'s."""
-        for flag in sorted(set(saved) | set(self.settings)):
-            if saved.get(flag) != self.settings.get(flag):
-                raise FlagError(flag, f"the checkpoint {self.path} was saved with "
-                                      f"{saved.get(flag)!r}, not {self.settings.get(flag)!r}: "
-                                      f"resume with the same flags")
+        return progress, arrays
 
     def _restore(self, state, saved):
         """Copy the saved arrays and counts into the network, optimizers and generators."""

@@ -6,6 +6,7 @@ half-written file, a NaN in a JSON file, or a figure without its footnote.
 """
 import json
 import os
+import tempfile
 
 # Every path write_atomic has completed in this process, in order (what an interrupted
 # command reports as saved).
@@ -41,6 +42,31 @@ def write_atomic(path, write):
             os.unlink(temporary)
         raise
     WRITTEN.append(path)
+
+
+def save_here_or_elsewhere(save, folder):
+    """``save(folder)``, or, if that fails, ``save`` in a new temporary folder.
+
+    For what must not be lost (a trained model, a training's checkpoint) when its
+    folder is lost or made read-only during a long run.
+
+    Parameters
+    ----------
+    save : callable folder -> path
+        Writes the file in the folder it is given and returns its path.
+    folder : str
+
+    Returns
+    -------
+    path : str
+        Where the file is.
+    failure : OSError or None
+        Why it is not in ``folder``.
+    """
+    try:
+        return save(folder), None
+    except OSError as error:
+        return save(tempfile.mkdtemp(prefix="imagelab-")), error
 
 
 def check_writable(folder, names):
