@@ -48,9 +48,11 @@ def plot_remedies(panels, scenario_names, remedy_names, reference=None, title=""
                        color=COLOURS[r % len(COLOURS)], zorder=3)
         ax.set_xticks(range(len(scenario_names)), scenario_names)
         ax.set_ylabel(name)
-        ax.set_ylim(max(0.0, float(np.min(values)) - 0.1), 1.0)
+        # Room above 1 (no score reaches it) for the legend, so that it hides no bar.
+        ax.set_ylim(max(0.0, float(np.min(values)) - 0.1), 1.2)
+        ax.set_yticks(ax.get_yticks()[ax.get_yticks() <= 1.0])
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=7, loc="upper center", ncol=3)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -91,11 +93,12 @@ def plot_class_recall(recall, recall_min, recall_max, class_names, scenario_name
                    error_kw={"elinewidth": 0.7})
         labels = [name + (" *" if c in minority[s] else "") for c, name in enumerate(class_names)]
         ax.set_xticks(range(num_classes), labels, fontsize=8)
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(0, 1.3)                # room above 1 for the legend
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("test recall")
         ax.set_title(f"{scenario_names[s]} (* the smaller classes)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, ncol=num_remedies, loc="lower left")
+    axes[0].legend(fontsize=8, ncol=num_remedies, loc="upper center")
     figure.suptitle(title)
     figure.tight_layout()
     return figure
