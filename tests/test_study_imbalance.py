@@ -86,15 +86,6 @@ def test_uniform_weights_and_gamma_0_give_the_cross_entropy():
         np.testing.assert_allclose(gradient, dz, rtol=0, atol=loss_rounding(z))
 
 
-def test_the_focal_loss_with_gamma_0_is_the_weighted_cross_entropy():
-    z, labels = logits_and_labels(seed=9)
-    weights = np.array([0.2, 1.0, 5.0, 2.0, 0.7])
-    value, dz = weighted_cross_entropy(z, labels, weights)
-    focal_value, focal_dz = focal_loss(z, labels, gamma=0.0, weights=weights)
-    assert focal_value == pytest.approx(value, rel=0, abs=loss_rounding(z))
-    np.testing.assert_allclose(focal_dz, dz, rtol=0, atol=loss_rounding(z))
-
-
 def test_the_focal_loss_forgets_well_classified_rows_and_stays_finite():
     # A row classified with p_t = 1 in float64 (q = 0) weighs nothing, and the gamma < 1
     # form of the gradient, free of q^(gamma - 1), stays finite there.

@@ -1,9 +1,10 @@
 """Class imbalance made by hand, and three remedies: oversampling, class weights, focal loss.
 
-A scenario keeps a fraction of each class's training images (``SCENARIOS``); a network
-is then trained on what is left, with or without a remedy (``REMEDIES``), for a fixed
-number of epochs, and tested on a balanced test set, where the accuracy is the mean of
-the per-class accuracies (the recalls): the balanced accuracy.
+A scenario keeps a fraction of each class's training images (``SCENARIOS``; "balanced",
+all of them, is the reference); a network is then trained on what is left, with or
+without a remedy (``REMEDIES``: the focal loss alone or with the class weights as its
+alpha), for a fixed number of epochs, and tested on a balanced test set, where the
+accuracy is the mean of the per-class accuracies (the recalls): the balanced accuracy.
 
 The classes, on Fashion-MNIST: "dominant" keeps every T-shirt/top (class 0) and a
 tenth of every other class, so that the class that swallows Shirts when in doubt

@@ -100,15 +100,8 @@ def weighted_cross_entropy(z, labels, weights):
     dz : np.ndarray, shape (N, C), dtype of ``z``
         dC/dZ = w_{y_n} (softmax(z)[n] - Y[n]) / W, row n: W does not depend on z.
     """
-    row_weights = _row_weights(weights, labels, z.shape[1])
-    total = float(np.sum(row_weights))
-    log_p = log_softmax(z)
-    rows = np.arange(len(z))
-    loss = -float(np.sum(row_weights * log_p[rows, labels])) / total
-    dz = np.exp(log_p)
-    dz[rows, labels] -= 1
-    dz *= (row_weights / total).astype(z.dtype)[:, None]
-    return loss, dz
+    # The focal loss with gamma = 0: its factor (1 - p_t)^0 = 1 leaves the cross-entropy.
+    return focal_loss(z, labels, gamma=0.0, weights=weights)
 
 
 def focal_loss(z, labels, gamma=2.0, weights=None):
