@@ -47,7 +47,8 @@ SCENARIOS = {
 }
 # name -> the classes the scenario makes smaller than the largest (its minority); for
 # "balanced", the rare classes of the others, to compare their recall.
-MINORITY = {"balanced": RARE_CLASSES, "dominant": tuple(c for c in range(NUM_CLASSES) if c != DOMINANT_CLASS),
+MINORITY = {"balanced": RARE_CLASSES,
+            "dominant": tuple(c for c in range(NUM_CLASSES) if c != DOMINANT_CLASS),
             "rare-10": RARE_CLASSES, "rare-100": RARE_CLASSES}
 REMEDIES = ("none", "oversampling", "class-weights", "focal", "focal-weights")
 
