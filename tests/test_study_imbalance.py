@@ -17,6 +17,8 @@ from imagelab.analysis.imbalance import (MINORITY, NUM_CLASSES, RARE_CLASSES, SC
                                          summarise_runs, train_fixed_epochs)
 from imagelab.nn.gradcheck import error_bound, numerical_gradient
 from imagelab.nn.losses import focal_loss, softmax_cross_entropy, weighted_cross_entropy
+from imagelab.nn.network import mlp
+from imagelab.training.loop import train
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -148,6 +150,19 @@ def test_the_losses_serve_as_the_loss_of_the_training_loops():
                                              learning_rate=1e-2, seed=0)
         assert losses[-1] < 0.5 * losses[0]
         assert network.predict_logits(x).shape == (len(labels), 3)
+
+
+def test_train_takes_a_focal_loss_and_reports_it():
+    rng = np.random.default_rng(15)
+    labels = np.repeat([0, 1, 2], [60, 20, 4])
+    x = (rng.normal(size=(len(labels), 6)) + 2.0 * np.eye(3, 6)[labels]).astype(np.float32)
+    loss = functools.partial(focal_loss, gamma=2.0, weights=balanced_class_weights(labels, 3))
+    network = mlp([6, 8, 3], "relu", seed=0)
+    history = train(network, x, labels, x[:30], labels[:30], num_epoch=1, loss=loss, seed=0)
+    # One epoch: the network holds its weights, whose validation loss is the focal loss.
+    assert history["val_loss"][0] == loss(network.predict_logits(x[:30]), labels[:30])[0]
+    assert history["val_accuracy"][0] == np.mean(
+        network.predict_logits(x[:30]).argmax(axis=1) == labels[:30])
 
 
 # ---------------------------------------------------------------- the imbalance and the remedies

@@ -171,6 +171,17 @@ def _row_weights(weights, labels, num_classes):
     return weights[labels]
 
 
+def loss_function(loss):
+    """``LOSSES[loss]`` for a name, ``loss`` itself for a callable (z, labels) ->
+    (value, dC/dz), such as ``functools.partial(focal_loss, gamma=2.0)``; ValueError for
+    anything else."""
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    return LOSSES[loss]
+
+
 def sigmoid_mse(z, labels):
     """The lab's other loss: mean squared error of sigmoid(z) against one-hot labels.
 
