@@ -21,7 +21,7 @@ from imagelab.analysis.models import unit_pixels
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, non_negative_float,
                                     positive_int, run_command)
 from imagelab.cli.studies import add_study_arguments
-from imagelab.data.registry import DATASETS
+from imagelab.data.registry import DATASETS, OFFICIAL
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.utils.files import add_note, save_figure, save_results
 from imagelab.utils.progress import Progress
@@ -133,7 +133,8 @@ def run(args, argv):
         save_figure(args.results_dir, f"{name}_{suffix}", figure)
     record = {"command": " ".join(["imagelab study imbalance", *argv]),
               "dataset": args.dataset, "class_names": class_names,
-              "test_set": "the official test set, as it is",
+              "test_set": ("the official test set, as it is" if args.split == OFFICIAL else
+                           f"a random {1 - args.split:g} of the training and test images"),
               "test_counts": np.bincount(data.labels_test, minlength=len(class_names)).tolist(),
               "settings": {"hidden": list(HIDDEN), "epochs": args.epochs, "gamma": args.gamma,
                            "seeds": seeds, "learning_rate": LEARNING_RATE,
