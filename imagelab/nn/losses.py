@@ -2,6 +2,9 @@
 
 The lab's two, on logits: the cross-entropy of a softmax output, and the squared
 error of a sigmoid output (``mlp.learn_once_cross_entropy`` and ``mlp.learn_once_mse``).
+For imbalanced classes, two variants of the first: a weight per class
+(``weighted_cross_entropy``) and the focal loss, which scales down the rows already
+well classified (``focal_loss``).
 The handout's two-class one, on a network that ends with its own sigmoid: the squared
 error of that one output (``SE``). ``predicted_classes`` reads the
 classes off the outputs each loss is meant for.
@@ -72,6 +75,111 @@ def softmax_cross_entropy(z, labels, smoothing=0.0):
         dz -= smoothing / z.shape[1]
     dz /= n
     return loss, dz
+
+
+def weighted_cross_entropy(z, labels, weights):
+    """Cross-entropy of softmax(z) with a weight per class, and its gradient.
+
+    PyTorch's ``CrossEntropyLoss(weight=w)``: each row counts with the weight of its
+    class, and the sum is divided by the batch's total weight (a weighted mean), so
+    that uniform weights give ``softmax_cross_entropy`` whatever their value.
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (N, C)
+        Logits.
+    labels : np.ndarray of int, shape (N,)
+        Class codes in 0..C-1.
+    weights : array_like of float > 0, shape (C,)
+        w_c, the weight of class c (e.g. ``1 / frequency``, rescaled).
+
+    Returns
+    -------
+    loss : float
+        sum_n w_{y_n} (-log softmax(z)[n, y_n]) / W, W = sum_n w_{y_n}.
+    dz : np.ndarray, shape (N, C), dtype of ``z``
+        dC/dZ = w_{y_n} (softmax(z)[n] - Y[n]) / W, row n: W does not depend on z.
+    """
+    # The focal loss with gamma = 0: its factor (1 - p_t)^0 = 1 leaves the cross-entropy.
+    return focal_loss(z, labels, gamma=0.0, weights=weights)
+
+
+def focal_loss(z, labels, gamma=2.0, weights=None):
+    """Focal loss of softmax(z) (Lin et al. 2017), optionally weighted by class, and its gradient.
+
+    The cross-entropy -log p_t of each row (p_t = softmax(z)[n, y_n], the probability
+    of its true class) scaled by (1 - p_t)^gamma: a row already well classified
+    (p_t near 1) counts little, so the hard rows, often those of rare classes, lead.
+    gamma = 0 gives the cross-entropy; ``weights`` (Lin et al.'s alpha, one per class)
+    make it a weighted mean as in ``weighted_cross_entropy``.
+
+    The gradient. With q = 1 - p_t and l = log p_t, the row's loss is
+    F = -a q^gamma l (a = w_{y_n}, or 1). Since dp_t/dz_j = p_t (Y_j - p_j) and
+    dl/dz_j = Y_j - p_j,
+
+        dF/dz_j = -a (Y_j - p_j) (q^gamma - gamma q^(gamma-1) p_t l)
+                = a g (p_j - Y_j),   g = q^gamma (1 + gamma p_t s),   s = -l / q,
+
+    the second form free of q^(gamma-1), which is infinite at q = 0 for gamma < 1:
+    s = -log(p_t) / (1 - p_t) lies in [1, inf) and tends to 1 as p_t -> 1, so it is
+    taken as 1 where q = 0. With gamma = 0, g = 1: the cross-entropy's p - Y.
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (N, C)
+        Logits.
+    labels : np.ndarray of int, shape (N,)
+        Class codes in 0..C-1.
+    gamma : float >= 0
+        The focusing exponent (Lin et al.: 2).
+    weights : array_like of float > 0, shape (C,), optional
+        alpha_c, the weight of class c; default: all 1 (the plain mean).
+
+    Returns
+    -------
+    loss : float
+        sum_n a_n q_n^gamma (-log p_t,n) / sum_n a_n.
+    dz : np.ndarray, shape (N, C), dtype of ``z``
+        a_n g_n (softmax(z)[n] - Y[n]) / sum_n a_n, row n.
+    """
+    gamma = check_float(gamma, "gamma", 0)
+    num_classes = z.shape[1]
+    row_weights = _row_weights(np.ones(num_classes) if weights is None else weights, labels,
+                               num_classes)
+    total = float(np.sum(row_weights))
+    log_p = log_softmax(z)
+    rows = np.arange(len(z))
+    log_pt = log_p[rows, labels].astype(np.float64)
+    p_t = np.exp(log_pt)
+    q = -np.expm1(log_pt)        # 1 - p_t, exact even where p_t is near 1
+    s = np.divide(-log_pt, q, out=np.ones_like(q), where=q > 0)
+    loss = float(np.sum(row_weights * q ** gamma * -log_pt)) / total
+    g = q ** gamma * (1 + gamma * p_t * s)
+    dz = np.exp(log_p)
+    dz[rows, labels] -= 1
+    dz *= (row_weights * g / total).astype(z.dtype)[:, None]
+    return loss, dz
+
+
+def _row_weights(weights, labels, num_classes):
+    """The weight of each row's class, float64 (N,); ValueError unless ``weights`` holds
+    ``num_classes`` finite numbers > 0."""
+    weights = np.asarray(weights, np.float64)
+    if weights.shape != (num_classes,) or not np.all(np.isfinite(weights) & (weights > 0)):
+        raise ValueError(f"weights must be {num_classes} finite numbers > 0, one per class, "
+                         f"got {weights.tolist()}")
+    return weights[labels]
+
+
+def loss_function(loss):
+    """``LOSSES[loss]`` for a name, ``loss`` itself for a callable (z, labels) ->
+    (value, dC/dz), such as ``functools.partial(focal_loss, gamma=2.0)``; ValueError for
+    anything else."""
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    return LOSSES[loss]
 
 
 def sigmoid_mse(z, labels):

@@ -3,7 +3,7 @@ import numpy as np
 
 from imagelab.utils.checks import check_float, check_int, check_seed
 from imagelab.nn.layers import ACTIVATIONS, Dense, Dropout
-from imagelab.nn.losses import LOSSES
+from imagelab.nn.losses import loss_function as resolve_loss
 
 
 class Network:
@@ -79,7 +79,7 @@ class Network:
         loss : float
         logits : np.ndarray, shape (N, d_out)
         """
-        loss_function = _loss_function(loss)
+        loss_function = resolve_loss(loss)
         weight_decay = check_float(weight_decay, "weight_decay", 0)
         trained_from = check_int(trained_from, "trained_from", 0, len(self.layers) - 1)
         z = self.forward(x, training=True)
@@ -137,7 +137,7 @@ class Network:
         -------
         np.ndarray, shape ``x.shape``, dtype of the computation
         """
-        loss_function = _loss_function(loss)
+        loss_function = resolve_loss(loss)
         _, grad = loss_function(self.forward(x, training), labels)
         return self.backward(grad, need_dx=True)
 
@@ -163,16 +163,6 @@ class Network:
         """Copy ``weights`` (as ``get_weights`` returns them) into the network."""
         for target, w in zip([p.value for p in self.parameters()] + self.buffers(), weights):
             target[...] = w
-
-
-def _loss_function(loss):
-    """``LOSSES[loss]`` for a name, ``loss`` itself for a callable (z, labels) ->
-    (value, dC/dz); ValueError for anything else."""
-    if callable(loss):
-        return loss
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    return LOSSES[loss]
 
 
 def mlp(sizes, activation="sigmoid", init=None, dropout=0.0, seed=None, dtype=np.float32):

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from imagelab.utils.checks import check_dataset, check_float, check_int, check_seed
-from imagelab.nn.losses import LOSSES, predicted_classes
+from imagelab.nn.losses import loss_function, predicted_classes
 from imagelab.nn.optim import Adam, learning_rate_at
 
 
@@ -60,7 +60,8 @@ def evaluate(network, data, labels, loss="cross_entropy", pipeline=None):
     """
     z = (network.predict_logits(data) if pipeline is None else
          network.predict_logits(data, 250, pipeline.evaluation))
-    return LOSSES[loss](z, labels)[0], float(np.mean(predicted_classes(z, loss) == labels))
+    return (loss_function(loss)(z, labels)[0],
+            float(np.mean(predicted_classes(z, loss) == labels)))
 
 
 def train_on_batches(network, optimizer, batches, learning_rate):
@@ -126,8 +127,10 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
         Base rate, scaled by ``schedule`` ("cosine" or "constant") each epoch.
     weight_decay : float >= 0
         L2 penalty factor (see ``Network.loss_and_gradients``).
-    loss : {"cross_entropy", "mse", "se"}
-        "se": a network whose last layer is a one-output sigmoid (two classes).
+    loss : {"cross_entropy", "mse", "se"} or callable (z, labels) -> (value, dC/dz)
+        "se": a network whose last layer is a one-output sigmoid (two classes); a
+        callable (e.g. ``functools.partial(focal_loss, gamma=2.0)``) is read as a loss
+        on logits, whose largest gives the class.
     patience : int >= 1, optional
         Stop after this many epochs without a better validation accuracy.
     data_flipped : np.ndarray, shape (N, d_in), optional
@@ -204,7 +207,7 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             _, z = network.loss_and_gradients(x, labels[index], loss, weight_decay)
             optimizer.step(rate)
             # The data loss alone (no weight-decay penalty), comparable with val_loss.
-            total_loss += LOSSES[loss](z, labels[index])[0] * len(index)
+            total_loss += loss_function(loss)(z, labels[index])[0] * len(index)
             total_correct += np.count_nonzero(predicted_classes(z, loss) == labels[index])
         val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss, pipeline)
         values = (total_loss / len(data), total_correct / len(data), val_loss,
