@@ -33,11 +33,11 @@ def test_the_pixel_losses_gradients_match_finite_differences(loss_fn):
     h = 1e-6                                      # numerical_gradient's step
     value, dz = loss_fn(z, t)
     numerical = numerical_gradient(lambda: loss_fn(z, t)[0], z)
-    # Each of the N D terms is computed with a relative error of some 10 eps (an exp, a
-    # log1p or a sigmoid, a few products), and their mean adds N D eps: r <=
-    # (N D + 10) eps max(1, |value| ...) bounded with the largest term, |z| + log 2.
-    # Truncation: the third derivative of a term in its z is s'' or 2 (s'^2 + (s - t) s'')'
-    # in size below 1, and the mean divides it by N D.
+    # Rounding: each of the N D terms (an exp, a log1p or a sigmoid, a few products) is
+    # within some 10 eps of its size, at most |z| + log 2, and their mean adds N D eps of
+    # it. Truncation: the third derivative of a term in its z is s'' (cross-entropy) or
+    # 2 (3 s' s'' + (s - t) s''') (squared error), below 1 in size (|s'| <= 1/4,
+    # |s''| < 0.1, |s'''| <= 1/8), and the mean divides it by N D.
     rounding = (z.size + 10) * EPS64 * (np.abs(z).max() + np.log(2))
     tolerance = error_bound(h, rounding, 1 / z.size)
     np.testing.assert_allclose(dz, numerical, rtol=0, atol=tolerance)
