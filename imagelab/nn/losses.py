@@ -161,14 +161,8 @@ def sigmoid_binary_cross_entropy(z, targets):
 
 def sigmoid_squared_error(z, targets):
     """Squared error of sigmoid(z) against 0/1 targets, one per entry (``sigmoid_mse``
-    with arrays of targets instead of labels).
-
-    Parameters
-    ----------
-    z : np.ndarray of float, shape (N, D)
-        Logits.
-    targets : array_like, shape (N, D)
-        0 or 1 (bool, int or float); converted to the dtype of ``z``.
+    with arrays of targets instead of labels). Takes ``z`` (N, D) and ``targets`` as
+    ``sigmoid_binary_cross_entropy`` does.
 
     Returns
     -------
