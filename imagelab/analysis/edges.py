@@ -55,8 +55,8 @@ def canny_masks(images, sigma=1.0, report=None):
         Grey images in [0, 1].
     sigma : float > 0
         Standard deviation of the Gaussian smoothing before the gradient. The
-        hysteresis thresholds are scikit-image's defaults: 0.1 and 0.2 of the gradient
-        magnitude (the range of a float image being [0, 1]).
+        hysteresis thresholds are scikit-image's defaults for float images: 0.1 and 0.2
+        on the magnitude of SciPy's (unnormalised) Sobel gradient of the smoothed image.
     report : callable (int) -> None, optional
         Called with the number of images done after every ``CHUNK`` images and at the end.
 
