@@ -66,11 +66,38 @@ def edge_data(args):
     line = Progress(total)
     masks = []
     for offset, batch in zip((0, len(images[0])), images):
+        # The callback runs within this iteration, so it sees this batch's offset.
         masks.append(canny_masks(batch, args.sigma, lambda done: line.update(
             offset + done, f"Canny masks: {offset + done}/{total} images, "
                            f"{time.perf_counter() - began:.0f} s")))
     line.close()
     return images, masks, examples
+
+
+def train_and_score(args, images, masks, examples, seeds, began):
+    """``compare_losses`` on the rows of the images and masks, with a progress line."""
+    line = Progress(len(EDGE_LOSSES) * len(seeds))
+    x_train, x_test, masks_train, masks_test = (a.reshape(len(a), -1)
+                                                for a in (*images, *masks))
+    with stop_if_diverging(args.learning_rate):
+        results = compare_losses(
+            x_train, masks_train, x_test, masks_test, THRESHOLDS, losses=list(EDGE_LOSSES),
+            seeds=seeds, examples=examples,
+            report=lambda done, text: line.update(done, f"trained {done}/{line.total}: {text}, "
+                                                        f"{time.perf_counter() - began:.0f} s"),
+            hidden=args.hidden, num_epoch=args.epochs, learning_rate=args.learning_rate,
+            batch_size=args.batch_size)
+    line.close()
+    return results
+
+
+def edge_grid(images_test, masks_test, sobel_test, threshold, probabilities, examples, title):
+    """The figure of the example test images: image, target, baseline, each MLP's map."""
+    panels = [("Canny target", masks_test[examples]),
+              (f"gradient >= {threshold:.3f}", sobel_test[examples])]
+    panels += [(f"MLP {loss} p(edge)", p.reshape(-1, *images_test.shape[1:]))
+               for loss, p in probabilities.items()]
+    return plot_edge_grid(images_test[examples], panels, title)
 
 
 def run(args, argv):
@@ -79,46 +106,32 @@ def run(args, argv):
     check_outputs("--results-dir", args.results_dir,
                   [f"{name}.png", f"{name}.json", f"{name}_scores.png"])
     began = time.perf_counter()
-    (images_train, images_test), (masks_train, masks_test), examples = edge_data(args)
-    baselines, sobel_test = baseline_scores(images_train, masks_train, images_test, masks_test,
+    images, masks, examples = edge_data(args)
+    baselines, sobel_test = baseline_scores(images[0], masks[0], images[1], masks[1],
                                             THRESHOLDS)
+    threshold = baselines["gradient_magnitude"]["threshold"]
     print(f"all background: test F1 {baselines['all_background']['f1']:.4f}; gradient "
-          f"magnitude >= {baselines['gradient_magnitude']['threshold']:.3f}: test F1 "
+          f"magnitude >= {threshold:.3f}: test F1 "
           f"{baselines['gradient_magnitude']['f1']:.4f}", flush=True)
     seeds = [args.seed + k for k in range(args.seeds)]
-    line = Progress(len(EDGE_LOSSES) * len(seeds))
-    with stop_if_diverging(args.learning_rate):
-        results, probabilities = compare_losses(
-            *(a.reshape(len(a), -1) for a in (images_train, masks_train, images_test,
-                                             masks_test)),
-            THRESHOLDS, losses=list(EDGE_LOSSES), seeds=seeds, examples=examples,
-            report=lambda done, text: line.update(done, f"trained {done}/{line.total}: {text}, "
-                                                        f"{time.perf_counter() - began:.0f} s"),
-            hidden=args.hidden, num_epoch=args.epochs, learning_rate=args.learning_rate,
-            batch_size=args.batch_size)
-    line.close()
+    results, probabilities = train_and_score(args, images, masks, examples, seeds, began)
     table = score_table(baselines, results)
     for method, scores in table.items():
         print(f"{method:<24}" + "  ".join(f"{key} {value['mean']:.4f}"
                                           for key, value in scores.items()))
-    shape = images_test.shape[1:]
-    panels = [("Canny target", masks_test[examples]),
-              (f"gradient >= {baselines['gradient_magnitude']['threshold']:.3f}",
-               sobel_test[examples])]
-    panels += [(f"MLP {loss} p(edge)", p.reshape(-1, *shape)) for loss, p in probabilities.items()]
-    title = f"Edges of {DATASETS[args.dataset].title} test images (MLP: seed {seeds[0]})"
     record = {"command": " ".join(["imagelab study edges", *argv]), "dataset": args.dataset,
               "sigma": args.sigma, "hidden": args.hidden, "epochs": args.epochs,
               "learning_rate": args.learning_rate, "batch_size": args.batch_size,
-              "seeds": seeds, "train_images": len(images_train), "test_images": len(images_test),
+              "seeds": seeds, "train_images": len(images[0]), "test_images": len(images[1]),
               "averaging": "micro: one confusion matrix of all test pixels, edge = positive",
               "baselines": baselines, "losses": results, "summary": table,
               "examples": examples.tolist()}
-    figure = plot_edge_grid(images_test[examples], panels, title)
-    scores_figure = plot_edge_scores(table, f"Test scores of the edge masks, "
-                                            f"{DATASETS[args.dataset].title} (whiskers: min..max "
-                                            f"over {len(seeds)} seeds)")
-    save_figure(args.results_dir, f"{name}_scores", scores_figure)
+    title = DATASETS[args.dataset].title
+    save_figure(args.results_dir, f"{name}_scores", plot_edge_scores(
+        table, f"Test scores of the edge masks, {title} (whiskers: min..max over "
+               f"{len(seeds)} seeds)"))
+    figure = edge_grid(images[1], masks[1], sobel_test, threshold, probabilities, examples,
+                       f"Edges of {title} test images (MLP: seed {seeds[0]})")
     record["seconds"] = round(time.perf_counter() - began, 1)
     save_results(args.results_dir, name, figure, record,
                  note=data_note(args.data_dir, args.dataset))
