@@ -235,3 +235,59 @@ def predicted_classes(outputs, loss):
     if loss == "se":
         return (outputs[:, 0] > 0.5).astype(np.int64)
     return np.argmax(outputs, axis=1)
+
+
+def sigmoid_binary_cross_entropy(z, targets):
+    """Binary cross-entropy of sigmoid(z) against 0/1 targets, one per entry, from the logits.
+
+    For an edge mask: one logit per pixel, the target 1 on an edge. Computed from z, not
+    from sigmoid(z) (whose log is -inf once sigmoid rounds to 0 or 1):
+
+        -t log s(z) - (1 - t) log(1 - s(z)) = max(z, 0) - z t + log(1 + exp(-|z|)),
+
+    whose exp never overflows (its argument is <= 0). PyTorch's ``BCEWithLogitsLoss()``.
+
+    Parameters
+    ----------
+    z : np.ndarray of float, shape (N, D)
+        Logits.
+    targets : array_like, shape (N, D)
+        0 or 1 (bool, int or float); converted to the dtype of ``z``.
+
+    Returns
+    -------
+    loss : float
+        The mean over all N D entries (the normalisation of ``BCEWithLogitsLoss``, whose
+        reduction is "mean").
+    dz : np.ndarray, shape (N, D), dtype of ``z``
+        dC/dz = (sigmoid(z) - t) / (N D).
+    """
+    t = _targets_like(z, targets)
+    loss = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    return float(np.mean(loss)), (sigmoid(z) - t) / z.size
+
+
+def sigmoid_squared_error(z, targets):
+    """Squared error of sigmoid(z) against 0/1 targets, one per entry (``sigmoid_mse``
+    with arrays of targets instead of labels). Takes ``z`` (N, D) and ``targets`` as
+    ``sigmoid_binary_cross_entropy`` does.
+
+    Returns
+    -------
+    loss : float
+        The mean over all N D entries of (sigmoid(z) - t)^2.
+    dz : np.ndarray, shape (N, D), dtype of ``z``
+        dC/dz = 2 (a - t) a (1 - a) / (N D), a = sigmoid(z).
+    """
+    t = _targets_like(z, targets)
+    a = sigmoid(z)
+    difference = a - t
+    return float(np.mean(difference ** 2)), 2 * difference * a * (1 - a) / z.size
+
+
+def _targets_like(z, targets):
+    """``targets`` as an array of the dtype of ``z``, refused unless of its shape."""
+    targets = np.asarray(targets)
+    if targets.shape != z.shape:
+        raise ValueError(f"targets must have the shape of z {z.shape}, got {targets.shape}")
+    return targets.astype(z.dtype, copy=False)
