@@ -17,7 +17,7 @@ def plot_maps(panels, labels, class_names, title, columns=3):
     columns : int >= 1
     """
     rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(3.2 * columns, 3.2 * rows + 0.9))
+    figure = Figure(figsize=(2.9 * columns, 2.9 * rows + 0.9))
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     colours = [f"C{c}" for c in range(len(class_names))]    # matplotlib's 10 colours
     for ax, panel in zip(axes, panels + [None] * (len(axes) - len(panels))):

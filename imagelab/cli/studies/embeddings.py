@@ -100,7 +100,7 @@ class Study:
 
     def __init__(self, args, labels, total):
         self.args, self.labels = args, labels
-        self.scores, self.first_maps = {}, {}
+        self.scores, self.first_maps, self.map_seconds = {}, {}, []
         self.progress, self.done, self.start = Progress(total), 0, time.perf_counter()
 
     def step(self, text):
@@ -111,8 +111,10 @@ class Study:
     def add(self, named_features, seed):
         """Map and score each (name, features) with t-SNE seed ``seed``."""
         for name, features in named_features:
+            start = time.perf_counter()
             points, scores = scored_map(features, self.labels, seed, self.args.k,
                                         self.args.perplexity)
+            self.map_seconds.append(time.perf_counter() - start)
             for key, value in scores.items():
                 self.scores.setdefault(name, {}).setdefault(key, []).append(value)
             self.scores[name]["dimension"] = features.shape[1]
@@ -184,7 +186,8 @@ def save(args, argv, data, name, study, models, seconds):
               "dataset": args.dataset, "points": args.points, "seeds": args.seeds,
               "k": args.k, "perplexity": args.perplexity, "epochs": args.epochs,
               "cnn_epochs": args.cnn_epochs, "seed": args.seed,
-              "models": models, "maps": maps, "seconds": round(seconds, 1)}
+              "models": models, "maps": maps, "seconds": round(seconds, 1),
+              "seconds_per_map": round(float(np.mean(study.map_seconds)), 2)}
     note = data_note(args.data_dir, args.dataset)
     title = (f"t-SNE of {args.points} {DATASETS[args.dataset].title} test images "
              f"(seed {args.seed})\n{args.k}-NN: leave-one-out accuracy in the map, "
