@@ -25,8 +25,8 @@ def plot_maps(panels, labels, class_names, title, columns=3):
         if panel is None:
             continue
         name, points = panel
-        ax.scatter(points[:, 0], points[:, 1], s=2, c=[colours[c] for c in labels],
-                   linewidths=0, rasterized=True)
+        ax.scatter(points[:, 0], points[:, 1], s=3, c=[colours[c] for c in labels],
+                   linewidths=0, antialiased=False)
         ax.set_title(name, fontsize=8)
     handles = [axes[0].scatter([], [], s=20, color=colour, label=name)
                for colour, name in zip(colours, class_names)]
@@ -60,7 +60,7 @@ def plot_map_scores(names, map_scores, feature_scores, title, xlabel):
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title)
     figure.tight_layout()
     return figure
