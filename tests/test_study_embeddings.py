@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import make_mnist_folder, set_mnist_sizes
-from imagelab.analysis import embeddings
+from imagelab.analysis import embeddings, models
 from imagelab.analysis.embeddings import (embedding_layers, knn_accuracy, layer_outputs,
                                           silhouette)
 from imagelab.analysis.models import STUDY_CNN
@@ -226,3 +226,19 @@ def test_without_scikit_learn_the_command_is_one_line(tmp_path, monkeypatch, cap
     # SystemExit("error: ...") prints its one line to stderr and exits with status 1.
     assert str(stop.value.code).startswith("error: ") and "\n" not in str(stop.value.code)
     assert "pip install 'imagelab[tsne]'" in str(stop.value.code)
+
+
+def test_the_untrained_networks_are_the_ones_the_trainings_start_from(monkeypatch):
+    """The command maps ``mlp(...)`` and ``build(...)`` as the start of ``train_mlp`` and
+    ``train_cnn``: with the training left out, the weights must be the same."""
+    monkeypatch.setattr(models, "_train", lambda network, *args, **kwargs: {})
+    x = np.random.default_rng(4).random((20, 64), np.float32)
+    labels = np.arange(20) % 3
+    trained, _ = models.train_mlp(x, labels, (5, 4), seed=7)
+    for got, expected in zip(mlp([64, 5, 4, 3], "relu", seed=7).get_weights(),
+                             trained.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    trained, _ = models.train_cnn(x, labels, (8, 8, 1), seed=7)
+    untrained = build(STUDY_CNN + [["dense", 3]], (8, 8, 1), seed=7)
+    for got, expected in zip(untrained.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(got, expected)
