@@ -89,10 +89,10 @@ def layer_outputs(network, x, indices, batch_size=500):
 def tsne_map(features, seed=0, perplexity=30.0):
     """A 2-D t-SNE map of the rows of ``features`` (scikit-learn's Barnes-Hut t-SNE).
 
-    PCA initialisation and the "auto" learning rate (max(N / 12 / 4, 50), 12 being the
-    early exaggeration),
-    1,000 iterations: scikit-learn's defaults. The affinities are calibrated to the
-    ``perplexity`` point by point, so the scale of the features does not matter.
+    PCA initialisation, the "auto" learning rate (max(N / 12 / 4, 50), 12 being the
+    early exaggeration) and 1,000 iterations: scikit-learn's defaults. The affinities
+    are calibrated to the ``perplexity`` point by point, so that the scale of the
+    features does not matter.
 
     Parameters
     ----------
