@@ -82,7 +82,7 @@ def fgsm(network, x, labels, epsilon, target=None, batch_size=BATCH_SIZE):
     Parameters
     ----------
     network : imagelab.nn.network.Network
-    x : np.ndarray of float32, shape (N, ...), pixels in [0, 1]
+    x : np.ndarray of float32 (or float64), shape (N, ...), pixels in [0, 1]
     labels : np.ndarray of int, shape (N,)
         The true classes.
     epsilon : float >= 0
@@ -93,7 +93,7 @@ def fgsm(network, x, labels, epsilon, target=None, batch_size=BATCH_SIZE):
 
     Returns
     -------
-    np.ndarray of float32, shape ``x.shape``
+    np.ndarray, shape and dtype of ``x``
         x + eps sign(dL(x, y)/dx), or x - eps sign(dL(x, t)/dx), clipped to [0, 1].
     """
     epsilon = check_float(epsilon, "epsilon", 0)
@@ -124,7 +124,7 @@ def iterated_attack(network, x, labels, epsilon, steps=20, step_size=None, targe
 
     Returns
     -------
-    np.ndarray of float32, shape ``x.shape``, within ``epsilon`` of x and in [0, 1]
+    np.ndarray, shape and dtype of ``x``, within ``epsilon`` of x and in [0, 1]
     """
     epsilon = check_float(epsilon, "epsilon", 0)
     steps = check_int(steps, "steps", 1)
