@@ -225,6 +225,7 @@ def test_the_figures_draw_every_curve_image_and_bar(tmp_path):
     figure = plot_adversarial_grid(images, np.clip(images + 0.1, 0, 1), np.array([0, 1, 2]),
                                    np.array([0, 2, 2]), ["a", "b", "c"], 0.1, "t")
     assert len(figure.axes) == 9
+    assert [ax.get_title() for ax in figure.axes] == ["a", "b", "c", "", "", "", "a", "c", "c"]
     figure = plot_defence({"standard": {"clean": [0.9, 0.8], "attacked": [0.1, 0.2]},
                            "adversarial": {"clean": [0.8, 0.8], "attacked": [0.5, 0.6]}}, "t")
     assert len(figure.axes[0].patches) == 4

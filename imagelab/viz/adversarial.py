@@ -85,6 +85,7 @@ def plot_adversarial_grid(originals, adversarial, labels, predicted, class_names
             ax.set_yticks([])
             if i == 0:
                 ax.set_ylabel(name, fontsize=9)
+    for i in range(n):           # the true class above, the predicted one (red if wrong) below
         axes[0, i].set_title(class_names[labels[i]], fontsize=8)
         axes[2, i].set_title(class_names[predicted[i]], fontsize=8,
                              color="tab:red" if predicted[i] != labels[i] else "black")
