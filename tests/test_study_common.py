@@ -1,5 +1,7 @@
 """What every study shares: the study front, the study networks, the loop on targets,
 and per-class scores."""
+import statistics
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ from imagelab.analysis.models import STUDY_CNN, accuracy_of, train_cnn, train_ml
 from imagelab.cli import study
 from imagelab.nn.network import mlp
 from imagelab.training.loop import train_to_targets
-from imagelab.training.metrics import confusion_matrix, per_class_scores
+from imagelab.training.metrics import confusion_matrix, per_class_scores, seed_spread
 
 
 def test_unit_pixels_maps_0_255_onto_0_1():
@@ -99,3 +101,13 @@ def test_the_study_front_lists_every_study_and_refuses_an_unknown_one(capsys):
         study.main(["no-such-study"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_seed_spread_against_the_statistics_module():
+    values = [0.81, 0.84, 0.79, 0.86]
+    assert seed_spread(values) == {"mean": pytest.approx(statistics.fmean(values), rel=1e-15),
+                                   "std": pytest.approx(statistics.stdev(values), rel=1e-12),
+                                   "min": 0.79, "max": 0.86}
+    assert seed_spread([0.5]) == {"mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5}
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        seed_spread([])

@@ -17,7 +17,7 @@ from imagelab.nn.functional import sigmoid
 from imagelab.nn.losses import sigmoid_binary_cross_entropy, sigmoid_squared_error
 from imagelab.nn.network import mlp
 from imagelab.training.loop import train_to_targets
-from imagelab.training.metrics import confusion_matrix, per_class_scores
+from imagelab.training.metrics import confusion_matrix, per_class_scores, seed_spread
 
 # The two losses the study compares, by the name its results use.
 EDGE_LOSSES = {"bce": sigmoid_binary_cross_entropy, "se": sigmoid_squared_error}
@@ -231,13 +231,6 @@ def edge_probabilities(network, x):
     return sigmoid(network.predict_logits(x)).astype(np.float32, copy=False)
 
 
-def spread(values):
-    """Mean, standard deviation (ddof 0), min and max of the values over seeds, as floats."""
-    values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()),
-            "min": float(values.min()), "max": float(values.max())}
-
-
 def baseline_scores(images_train, masks_train, images_test, masks_test, thresholds):
     """The two baselines' test scores: all background, and the thresholded Sobel magnitude.
 
@@ -318,9 +311,9 @@ def compare_losses(x_train, masks_train, x_test, masks_test, thresholds, *, loss
             if report is not None:
                 report(done, f"{loss} seed {seed}: test F1 {runs[-1]['at_0.5']['f1']:.4f} at "
                              f"0.5, {runs[-1]['at_threshold']['f1']:.4f} at {threshold:.2f}")
-        summary = {rule: {key: spread([run[rule][key] for run in runs]) for key in runs[0][rule]}
+        summary = {rule: {key: seed_spread([run[rule][key] for run in runs]) for key in runs[0][rule]}
                    for rule in ("at_0.5", "at_threshold")}
-        summary["threshold"] = spread([run["threshold"] for run in runs])
+        summary["threshold"] = seed_spread([run["threshold"] for run in runs])
         results[loss] = {"runs": runs, "spread": summary}
     return results, probabilities
 
@@ -340,7 +333,7 @@ def score_table(baselines, results, metrics=("precision", "recall", "f1", "iou")
         method -> metric -> {"mean", "std", "min", "max"}; methods "all_background",
         "gradient_magnitude", then "<loss>_at_0.5" and "<loss>_at_threshold" per loss.
     """
-    table = {name: {key: spread([scores[key]]) for key in metrics}
+    table = {name: {key: seed_spread([scores[key]]) for key in metrics}
              for name, scores in baselines.items()}
     for loss, result in results.items():
         for rule in ("at_0.5", "at_threshold"):

@@ -196,13 +196,6 @@ def silhouette(points, labels):
     return float(np.mean(np.concatenate(scores)))
 
 
-def spread(values):
-    """{"mean", "min", "max"} of a list of numbers, as floats (a score over seeds)."""
-    values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "min": float(values.min()),
-            "max": float(values.max())}
-
-
 def scored_map(features, labels, seed=0, k=5, perplexity=30.0):
     """The t-SNE map of ``features`` and its scores.
 

@@ -20,7 +20,7 @@ import numpy as np
 from imagelab.nn.losses import focal_loss, softmax_cross_entropy, weighted_cross_entropy
 from imagelab.nn.network import mlp
 from imagelab.training.loop import train_to_targets
-from imagelab.training.metrics import confusion_matrix, per_class_scores
+from imagelab.training.metrics import confusion_matrix, per_class_scores, seed_spread
 from imagelab.utils.checks import check_int, check_labels, check_seed
 
 NUM_CLASSES = 10
@@ -238,14 +238,6 @@ def class_report(labels_true, labels_pred, num_classes):
             "accuracy": float(np.trace(confusion) / max(len(labels_true), 1))}
 
 
-def spread(values):
-    """Mean, standard deviation (n - 1; 0 for one value), min and max of a list of numbers."""
-    values = np.asarray(values, np.float64)
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "std": std, "min": float(np.min(values)),
-            "max": float(np.max(values))}
-
-
 def minority_scores(report, minority):
     """The mean recall and mean F1 of the classes ``minority`` in a ``class_report``:
     {"minority_recall": float, "minority_f1": float}."""
@@ -269,7 +261,7 @@ def summarise_runs(runs):
         ``spread``; "precision", "recall", "f1": each class's mean over the runs
         (lists of C floats); "recall_min", "recall_max": each class's range.
     """
-    summary = {key: spread([run[key] for run in runs])
+    summary = {key: seed_spread([run[key] for run in runs])
                for key in ("balanced_accuracy", "macro_f1", "minority_recall", "minority_f1")}
     for key in ("precision", "recall", "f1"):
         summary[key] = np.mean([run[key] for run in runs], axis=0).tolist()

@@ -9,7 +9,6 @@ the epoch whose weights are kept; the test images are used once, at the end. Wri
 grids, the first layer's filters, and the model (``<model-dir>/<name>.npz``, which
 ``imagelab classify`` reads).
 """
-import os
 import resource
 import time
 

@@ -10,7 +10,6 @@ curves), ``<name>.json``, the confusion matrix and image grids of the last level
 the model (``<model-dir>/<name>.npz``, which ``imagelab classify`` reads).
 """
 import dataclasses
-import os
 import resource
 import time
 from functools import partial

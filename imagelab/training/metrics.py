@@ -75,6 +75,30 @@ def per_class_scores(confusion):
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def seed_spread(values):
+    """How a number varies over runs of several seeds: its mean, standard deviation, least
+    and largest value.
+
+    Parameters
+    ----------
+    values : array_like of float, shape (S,), S >= 1
+        The number (an accuracy, a score) of each seed's run.
+
+    Returns
+    -------
+    dict of float
+        "mean"; "std", the sample standard deviation (ddof 1; 0 for one value); "min";
+        "max". Two results whose [min, max] ranges overlap are not told apart by these
+        seeds.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1 or not values.size:
+        raise ValueError(f"values must be a non-empty 1-D list, got shape {values.shape}")
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "min": float(values.min()),
+            "max": float(values.max())}
+
+
 def worst_mistakes(probabilities, labels, count):
     """Indices of the most confident wrong predictions, most confident first.
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from imagelab.analysis.embeddings import (embedding_layers, layer_outputs, require_tsne,
-                                          scored_map, spread)
+                                          scored_map)
 from imagelab.analysis.models import STUDY_CNN, accuracy_of, train_cnn, train_mlp, unit_pixels
 from imagelab.cli.arguments import (ArgumentParser, FlagError, check_outputs, positive_float,
                                     positive_int, run_command)
@@ -23,6 +23,7 @@ from imagelab.cli.studies import add_study_arguments
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.nn.architectures import build
+from imagelab.training.metrics import seed_spread
 from imagelab.nn.network import mlp
 from imagelab.utils.files import add_note, save_figure, save_results
 from imagelab.utils.progress import Progress
@@ -174,14 +175,14 @@ def save(args, argv, data, name, study, models, seconds):
     maps = []
     for map_name, scores in study.scores.items():
         maps.append({"name": map_name, "dimension": scores["dimension"],
-                     **{key: {**spread(scores[key]), "values": scores[key]}
+                     **{key: {**seed_spread(scores[key]), "values": scores[key]}
                         for key in ("knn_map", "silhouette_map", "knn_features")}})
         print(f"{map_name:<50} {args.k}-NN in the map {maps[-1]['knn_map']['mean']:.3f} "
               f"(features {maps[-1]['knn_features']['mean']:.3f}), silhouette "
               f"{maps[-1]['silhouette_map']['mean']:.3f}")
     for model in models.values():
         if isinstance(model["test_accuracy"], list):
-            model.update(spread(model["test_accuracy"]), values=model.pop("test_accuracy"))
+            model.update(seed_spread(model["test_accuracy"]), values=model.pop("test_accuracy"))
     record = {"command": " ".join(["imagelab study embeddings", *argv]),
               "dataset": args.dataset, "points": args.points, "seeds": args.seeds,
               "k": args.k, "perplexity": args.perplexity, "epochs": args.epochs,
@@ -208,7 +209,7 @@ def grid(study, args):
     MLP and state, one column per layer; each titled with its scores."""
     def panel(map_name):
         scores = study.scores[map_name]
-        knn = spread(scores["knn_map"])
+        knn = seed_spread(scores["knn_map"])
         return (f"{map_name}\n{args.k}-NN {knn['mean']:.1%} ({knn['min']:.1%}.."
                 f"{knn['max']:.1%}), silhouette {np.mean(scores['silhouette_map']):.2f}",
                 study.first_maps[map_name])
