@@ -17,7 +17,7 @@ import numpy as np
 
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, positive_int, refuse_above,
                                     run_command)
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.studies import add_study_arguments, add_training_arguments
 from imagelab.data.registry import DATASETS, OFFICIAL
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.utils.checks import FlagError
@@ -38,11 +38,7 @@ def parse_arguments(argv=None):
                                                    "the training images; compare the test "
                                                    "accuracy and the training-test gap.")
     add_study_arguments(parser)
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="trainings of each configuration, seeds --seed, --seed + 1, ... "
-                             "(default: 3)")
-    parser.add_argument("--epochs", type=positive_int, default=10,
-                        help="epochs of each training (default: 10)")
+    add_training_arguments(parser, "configuration", epochs=10)
     parser.add_argument("--train-size", type=positive_int, default=20000,
                         help="training images drawn at random (seed --seed) from the "
                              "training set, a tenth of them held out for validation "

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from imagelab.cli.arguments import ArgumentParser, check_outputs, positive_int, run_command
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.arguments import ArgumentParser, check_outputs, run_command
+from imagelab.cli.studies import add_study_arguments, add_training_arguments
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.utils.checks import FlagError
@@ -34,11 +34,7 @@ def parse_arguments(argv=None):
     parser = ArgumentParser(prog=PROG, description="Input-gradient maps of class scores and "
                                                    "first-layer weights of MLPs, as images.")
     add_study_arguments(parser)
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="trainings of each model, seeds --seed, --seed + 1, ... "
-                             "(default: 3)")
-    parser.add_argument("--epochs", type=positive_int, default=8,
-                        help="epochs of each training (default: 8)")
+    add_training_arguments(parser, "model", epochs=8)
     return parser, parser.parse_args(argv)
 
 
