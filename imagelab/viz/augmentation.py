@@ -45,7 +45,7 @@ def plot_examples(examples, image_shape, title):
     """
     names = list(examples)
     n = len(examples[names[0]])
-    figure = Figure(figsize=(0.8 * n + 1.2, 0.8 * len(names) + 0.5))
+    figure = Figure(figsize=(0.65 * n + 1.2, 0.65 * len(names) + 0.5))
     axes = figure.subplots(len(names), n, squeeze=False)
     for row, name in enumerate(names):
         for j in range(n):

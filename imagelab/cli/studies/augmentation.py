@@ -75,10 +75,10 @@ def run(args, argv):
               f"  gap {gap['mean']:+.4f} ({gap['min']:+.4f}..{gap['max']:+.4f})")
     title = DATASETS[args.dataset].title
     model = "-".join(str(size) for size in (x.shape[1], *HIDDEN, len(data.label_names)))
-    shown = examples(x[:5], data.image_shape, CONFIGURATIONS, args.seed)
+    shown = examples(x[:4], data.image_shape, CONFIGURATIONS, args.seed)
     save_figure(args.results_dir, name + "_examples", plot_examples(
-        shown, data.image_shape, f"Training images of {title} as each configuration draws "
-                                 "them"))
+        shown, data.image_shape, f"{title} training images,\nas each "
+                                 "configuration draws them"))
     record = {"command": " ".join([PROG, *argv]), "dataset": args.dataset, "model": model,
               "train_size": len(x), "epochs": args.epochs, "seeds": list(seeds),
               "configurations": record, "seconds": time.perf_counter() - began}
