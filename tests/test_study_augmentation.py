@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import make_mnist_folder, set_mnist_sizes
+from conftest import fashion_mnist_folder
 from imagelab.analysis import augmentation
 from imagelab.analysis.augmentation import RowAugmentation, add_noise, compare, examples
 from imagelab.cli.studies import augmentation as command
@@ -147,9 +147,7 @@ def test_the_train_accuracy_is_on_the_rows_trained_on(monkeypatch):
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """fashion-mnist/ with 40 training and 10 test images."""
-    set_mnist_sizes(monkeypatch, (40, 10))
-    make_mnist_folder(tmp_path / "data" / "fashion-mnist", counts=(40, 10))
-    return str(tmp_path / "data")
+    return fashion_mnist_folder(tmp_path / "data", monkeypatch, (40, 10))
 
 
 def test_the_command_writes_its_figures_and_numbers(data_dir, tmp_path, capsys):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import make_mnist_folder, set_mnist_sizes
+from conftest import fashion_mnist_folder
 from imagelab.analysis.gradients import (class_score_gradient, correlation, first_layer_images,
                                          object_area, runner_up_and_last, share_on_object)
 from imagelab.analysis.models import spread
@@ -149,10 +149,8 @@ def test_spread_is_mean_std_min_max():
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
-    """fashion-mnist/ with 60 training and 20 test images, every class in each set."""
-    set_mnist_sizes(monkeypatch, (60, 20))
-    make_mnist_folder(tmp_path / "data" / "fashion-mnist", counts=(60, 20))
-    return str(tmp_path / "data")
+    """fashion-mnist/ with 60 training and 20 test images."""
+    return fashion_mnist_folder(tmp_path / "data", monkeypatch, (60, 20))
 
 
 def test_the_command_writes_its_figures_and_numbers(data_dir, tmp_path, capsys):
