@@ -150,6 +150,14 @@ def set_mnist_sizes(monkeypatch, sizes):
         monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], sizes=sizes))
 
 
+def fashion_mnist_folder(data_dir, monkeypatch, counts):
+    """``data_dir`` with a fashion-mnist/ of ``counts`` (training, test) random images, the
+    MNIST family's records expecting that many; returns ``data_dir`` as a string."""
+    set_mnist_sizes(monkeypatch, counts)
+    make_mnist_folder(os.path.join(data_dir, "fashion-mnist"), counts=counts)
+    return str(data_dir)
+
+
 @pytest.fixture
 def tiny_mnist(monkeypatch):
     """Let the MNIST family hold 12 training and 8 test images, as ``make_mnist_folder`` writes."""

@@ -31,7 +31,7 @@ def unit_pixels(rows):
 
 def train_mlp(x, labels, hidden=(256, 256), *, num_epoch=8, activation="relu",
               learning_rate=1e-3, batch_size=128, validation=0.1, seed=0, loss="cross_entropy",
-              verbose=False):
+              pipeline=None, verbose=False):
     """An MLP ``d - hidden... - num_classes`` trained on the rows ``x``.
 
     Parameters
@@ -46,7 +46,11 @@ def train_mlp(x, labels, hidden=(256, 256), *, num_epoch=8, activation="relu",
     validation : float in (0, 1)
         Fraction of the rows held out to choose the epoch whose weights are kept.
     seed : int >= 0
-        Seed of the weights, of the validation split and of the batch order.
+        Seed of the weights, of the validation split, of the batch order and of the
+        augmentation.
+    pipeline : object with ``training(rows, rng)`` and ``evaluation(rows)``, optional
+        Augments each training batch of rows and prepares the validation rows
+        (``imagelab.analysis.augmentation.RowAugmentation``); None trains on ``x`` as is.
 
     Returns
     -------
@@ -56,7 +60,7 @@ def train_mlp(x, labels, hidden=(256, 256), *, num_epoch=8, activation="relu",
     num_classes = int(np.max(labels)) + 1
     network = mlp([x.shape[1], *hidden, num_classes], activation, seed=seed)
     return network, _train(network, x, labels, num_epoch, learning_rate, batch_size,
-                           validation, seed, loss, verbose)
+                           validation, seed, loss, verbose, pipeline)
 
 
 def train_cnn(x, labels, image_shape, spec=None, *, num_epoch=3, learning_rate=1e-3,
@@ -106,3 +110,10 @@ def accuracy_of(network, x, labels, batch_size=4096):
     """Fraction of the inputs ``x`` (rows, or images for a CNN) whose largest logit is
     their label."""
     return accuracy(labels, network.predict_logits(x, batch_size).argmax(axis=1))
+
+
+def spread(values):
+    """Mean, standard deviation (ddof 0), min and max of a few runs' values (seeds), as floats."""
+    values = np.asarray(values, np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std()),
+            "min": float(values.min()), "max": float(values.max())}

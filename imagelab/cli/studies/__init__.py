@@ -3,7 +3,7 @@
 ``add_study_arguments`` gives every study the same flags: Fashion-MNIST by default, its
 official training and test sets, the data and results folders, the seed.
 """
-from imagelab.cli.arguments import add_common_arguments
+from imagelab.cli.arguments import add_common_arguments, positive_int
 
 
 def add_study_arguments(parser, dataset="fashion-mnist"):
@@ -11,3 +11,13 @@ def add_study_arguments(parser, dataset="fashion-mnist"):
     and its official training and test sets."""
     add_common_arguments(parser)
     parser.set_defaults(dataset=dataset, split="official")
+
+
+def add_training_arguments(parser, what, epochs, seeds=3):
+    """Add --seeds (how many trainings of each ``what``, seeds --seed, --seed + 1, ...) and
+    --epochs (of each training), with these defaults."""
+    parser.add_argument("--seeds", type=positive_int, default=seeds,
+                        help=f"trainings of each {what}, seeds --seed, --seed + 1, ... "
+                             f"(default: {seeds})")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"epochs of each training (default: {epochs})")
