@@ -10,7 +10,6 @@ import pytest
 from conftest import fashion_mnist_folder
 from imagelab.analysis.gradients import (class_score_gradient, correlation, first_layer_images,
                                          object_area, runner_up_and_last, share_on_object)
-from imagelab.analysis.models import spread
 from imagelab.cli.studies import gradients as command
 from imagelab.nn.functional import softmax
 from imagelab.nn.gradcheck import check_gradient, error_bound
@@ -138,11 +137,6 @@ def test_runner_up_and_last_classes_match_a_loop():
         others = [k for k in range(5) if k != labels[n]]
         assert runner_up[n] == max(others, key=lambda k: z[n, k])
         assert last[n] == min(range(5), key=lambda k: z[n, k])
-
-
-def test_spread_is_mean_std_min_max():
-    assert spread([0.5, 0.7, 0.6]) == pytest.approx(
-        {"mean": 0.6, "std": np.sqrt(0.02 / 3), "min": 0.5, "max": 0.7}, abs=1e-15)
 
 
 # ---------------------------------------------------------- imagelab study gradients

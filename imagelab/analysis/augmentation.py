@@ -12,7 +12,8 @@ import numpy as np
 from imagelab.data.augment import mirror, rotate, translate
 from imagelab.training.loop import split_validation
 from imagelab.utils.checks import check_float, check_int
-from imagelab.analysis.models import accuracy_of, spread, train_mlp
+from imagelab.analysis.models import accuracy_of, train_mlp
+from imagelab.training.metrics import seed_spread
 
 # name -> (noise sigma, shift in pixels, rotation in degrees, flip): each alone at a few
 # strengths, then all together, mild and strong.
@@ -104,7 +105,7 @@ def compare(x, labels, x_test, labels_test, image_shape, configurations=CONFIGUR
     Returns
     -------
     dict : name -> {"noise", "shift", "rotation", "flip", "test_accuracy",
-    "train_accuracy", "gap": each a ``spread`` over the seeds, and "runs": the
+    "train_accuracy", "gap": each a ``seed_spread`` over the seeds, and "runs": the
     per-seed values}
     """
     record, done = {}, 0
@@ -127,7 +128,7 @@ def compare(x, labels, x_test, labels_test, image_shape, configurations=CONFIGUR
                              f"seed {seed}: test {test_accuracy:.4f}, gap "
                              f"{train_accuracy - test_accuracy:+.4f}")
         record[name] = {"noise": noise, "shift": shift, "rotation": rotation, "flip": flip,
-                        **{key: spread(value) for key, value in runs.items()}, "runs": runs}
+                        **{key: seed_spread(value) for key, value in runs.items()}, "runs": runs}
     return record
 
 

@@ -287,7 +287,7 @@ def compare_losses(x_train, masks_train, x_test, masks_test, thresholds, *, loss
     results : dict
         loss -> {"runs": one dict per seed ("seed", "train_loss" per epoch, "threshold",
         "train_f1", "at_0.5" and "at_threshold": ``mask_scores`` of the test masks),
-        "spread": for "at_0.5" and "at_threshold", each score's ``spread`` over the seeds,
+        "spread": for "at_0.5" and "at_threshold", each score's ``seed_spread`` over the seeds,
         and "threshold"'s}.
     probabilities : dict
         loss -> np.ndarray of float32 (len(examples), d), the examples' edge probabilities.
@@ -311,7 +311,8 @@ def compare_losses(x_train, masks_train, x_test, masks_test, thresholds, *, loss
             if report is not None:
                 report(done, f"{loss} seed {seed}: test F1 {runs[-1]['at_0.5']['f1']:.4f} at "
                              f"0.5, {runs[-1]['at_threshold']['f1']:.4f} at {threshold:.2f}")
-        summary = {rule: {key: seed_spread([run[rule][key] for run in runs]) for key in runs[0][rule]}
+        summary = {rule: {key: seed_spread([run[rule][key] for run in runs])
+                          for key in runs[0][rule]}
                    for rule in ("at_0.5", "at_threshold")}
         summary["threshold"] = seed_spread([run["threshold"] for run in runs])
         results[loss] = {"runs": runs, "spread": summary}
@@ -319,7 +320,7 @@ def compare_losses(x_train, masks_train, x_test, masks_test, thresholds, *, loss
 
 
 def score_table(baselines, results, metrics=("precision", "recall", "f1", "iou")):
-    """Every method's test scores as ``spread``s, the baselines' over their one value.
+    """Every method's test scores as ``seed_spread``s, the baselines' over their one value.
 
     Parameters
     ----------

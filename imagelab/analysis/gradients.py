@@ -15,7 +15,8 @@ import numpy as np
 
 from imagelab.nn.functional import softmax
 from imagelab.nn.layers import Dense
-from imagelab.analysis.models import accuracy_of, spread, train_mlp
+from imagelab.analysis.models import accuracy_of, train_mlp
+from imagelab.training.metrics import seed_spread
 
 SCORES = ("logit", "probability")
 # The models of the study: hidden-layer widths, () being the linear softmax classifier.
@@ -176,7 +177,7 @@ def model_name(d_in, hidden, num_classes):
 
 
 def measure(models, x_test, labels_test, mean_image, image_shape, threshold=0.1):
-    """The study's numbers for each model, each a ``spread`` over its seeds.
+    """The study's numbers for each model, each a ``seed_spread`` over its seeds.
 
     - "test_accuracy";
     - "share_on_object": mean over the test images of ``share_on_object`` of the true
@@ -212,7 +213,7 @@ def measure(models, x_test, labels_test, mean_image, image_shape, threshold=0.1)
             templates = first_layer_images(network, image_shape)
             values["mean_weight_correlation"].append(correlation(templates.mean(axis=0),
                                                                  mean_image))
-        record[name] = {key: spread(value) for key, value in values.items()}
+        record[name] = {key: seed_spread(value) for key, value in values.items()}
     return record
 
 

@@ -110,10 +110,3 @@ def accuracy_of(network, x, labels, batch_size=4096):
     """Fraction of the inputs ``x`` (rows, or images for a CNN) whose largest logit is
     their label."""
     return accuracy(labels, network.predict_logits(x, batch_size).argmax(axis=1))
-
-
-def spread(values):
-    """Mean, standard deviation (ddof 0), min and max of a few runs' values (seeds), as floats."""
-    values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()),
-            "min": float(values.min()), "max": float(values.max())}
