@@ -497,16 +497,20 @@ class Tensor:
         with m the largest entry (no overflow; m of an all -inf slice taken as 0, so that
         the result is -inf there, as PyTorch's).
 
-        Its gradient is softmax(x) over ``axis``: d/dx_i = exp(x_i - out).
+        Its gradient is softmax(x) over ``axis``: d/dx_i = exp(x_i - out); nan over an
+        all -inf slice (exp(-inf + inf)), as PyTorch's.
         """
         axes = _axes(axis, self.ndim)
         top = self.data.max(axis=axes, keepdims=True)
         top = np.where(np.isfinite(top), top, 0)
         with np.errstate(divide="ignore"):                   # log(0) = -inf: all -inf
             out = top + np.log(np.exp(self.data - top).sum(axis=axes, keepdims=True))
+
+        def backward(g):
+            with np.errstate(invalid="ignore"):              # -inf + inf: see above
+                return (_unreduce(g, axes, keepdims, self.shape) * np.exp(self.data - out),)
         return _node(out if keepdims else np.squeeze(out, axes), "logsumexp", (self,),
-                     lambda g: (_unreduce(g, axes, keepdims, self.shape)
-                                * np.exp(self.data - out),))
+                     backward)
 
     # ------------------------------------------------------------ shapes and indexing
 
