@@ -94,9 +94,10 @@ class Module:
         """Copy into this module's Tensors the arrays that ``save`` wrote to ``path``.
 
         Every array's name, shape and dtype is checked against this module's Tensors from
-        the file's .npy headers before any data is read; then each is read (finite
+        the file's .npy headers before any data is read; then all are read (finite
         values only) and copied in place, so that optimizers and layers holding the
-        Tensors' arrays see the new values. Returns self.
+        Tensors' arrays see the new values. On any refusal the module is unchanged.
+        Returns self.
 
         Raises
         ------
@@ -119,8 +120,9 @@ class Module:
                     raise ValueError(f"model file {path}: {name!r} has shape {shape} and "
                                      f"dtype {dtype}, the module expects {tensor.shape} "
                                      f"and {tensor.dtype}")
-            for name, tensor in tensors.items():
-                tensor.data[...] = archive.read(name, "f", tensor.shape)
+            arrays = {name: archive.read(name, "f", t.shape) for name, t in tensors.items()}
+        for name, tensor in tensors.items():        # all read: the module is changed whole
+            tensor.data[...] = arrays[name]
         return self
 
     def zero_grad(self):
