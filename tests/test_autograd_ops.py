@@ -49,6 +49,7 @@ OPERATIONS = [
     ("flatten", lambda a: a.flatten() * np.arange(24.0), [normal(2, 3, 4)]),
     ("flatten from 1", lambda a: a.flatten(1), [normal(2, 3, 4)]),
     ("flatten 0 to 1", lambda a: a.flatten(0, 1), [normal(2, 3, 4)]),
+    ("flatten with an empty axis", lambda a: a.flatten(1), [normal(0, 3, 4)]),
     ("logsumexp", lambda a: a.logsumexp(), [normal(3, 4)]),
     ("logsumexp axis 1", lambda a: a.logsumexp(axis=1), [normal(3, 4) * 10]),
     ("logsumexp axes keepdims", lambda a: a.logsumexp(axis=(0, -1), keepdims=True),

@@ -17,6 +17,8 @@ rows (``unbroadcast``).
     y.backward()               # x.grad == [2.0, 4.0], dy/dx = 2 x
 
 ``gradcheck`` compares the gradients of any function of Tensors with finite differences.
+The functions of several Tensors (``maximum``, ``where``, ``concatenate``, ...) and the
+CNN layers as operations are in ``imagelab.autograd.functional``.
 """
 import contextlib
 import numbers
@@ -567,7 +569,8 @@ class Tensor:
         if first > last:
             raise ValueError(f"flatten: start {start} comes after end {end} for a tensor of "
                              f"shape {self.shape}")
-        return self.reshape(self.shape[:first] + (-1,) + self.shape[last + 1:])
+        merged = int(np.prod(self.shape[first:last + 1]))      # not -1: sizes may be 0
+        return self.reshape(self.shape[:first] + (merged,) + self.shape[last + 1:])
 
     def __getitem__(self, index):
         """Entries chosen as NumPy chooses them: slices, integers, integer or boolean arrays.
