@@ -419,8 +419,15 @@ class Tensor:
 
     def relu(self):
         """max(x, 0); its derivative is taken as 0 at 0."""
-        return _node(np.maximum(self.data, 0), "relu", (self,),
-                     lambda g: (np.where(self.data > 0, g, 0),))
+        positive = self.data > 0
+
+        def backward(g):
+            # g * 1[x > 0], as imagelab.nn.layers.ReLU: a product by the mask runs several
+            # times faster than np.where; adding 0 turns its -0 (from -g * 0) into 0.
+            dx = g * positive
+            dx += 0
+            return (dx,)
+        return _node(np.maximum(self.data, 0), "relu", (self,), backward)
 
     def sigmoid(self):
         """1 / (1 + exp(-x)), without overflow (``mlp.sigmoid``)."""
