@@ -9,7 +9,7 @@ the forward pass in NumPy and a backward function, broadcast inputs summed back 
 ``apply_layer`` turns a layer of ``imagelab.nn`` (a convolution, a pooling, a batch
 norm) into one operation whose forward and backward passes are the layer's own code, so
 that a CNN written with Tensors computes exactly what the layer-by-layer network does,
-at its speed (``imagelab.autograd.nn.Conv2d``, ``MaxPool2d``, ``BatchNorm``).
+with the same fast code (``imagelab.autograd.nn.Conv2d``, ``MaxPool2d``, ``BatchNorm``).
 
 Ties, as PyTorch's: where a = b, ``maximum(a, b)`` and ``minimum(a, b)`` give each
 operand half of the gradient.
