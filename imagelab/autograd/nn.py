@@ -9,6 +9,10 @@ every gradient comes from ``Tensor.backward``.
     loss = cross_entropy(model(Tensor(x)), labels)
     model.zero_grad()
     loss.backward()            # fills p.grad for p in model.parameters()
+
+``Conv2d``, ``MaxPool2d`` and ``BatchNorm`` run the image layers of ``imagelab.nn``
+(``imagelab.autograd.functional.apply_layer``), so that a CNN can be written here too;
+``save`` and ``load`` write and read every Tensor of a module as an .npz of plain arrays.
 """
 import numpy as np
 
