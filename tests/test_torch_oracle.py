@@ -1,11 +1,15 @@
 """The autograd Tensor and its optimizers against PyTorch, an independent implementation.
 
 Random graphs in float64 are built twice, once of Tensors and once of torch tensors,
-from every operation of ``imagelab.autograd.tensor`` and the losses of
-``imagelab.autograd.nn``: arithmetic with broadcasting (Tensors, arrays and numbers on
-either side), matrix products, reductions over axes with or without kept dimensions,
-reshapes, transposes, indexing, the elementwise functions and softmax. A node is
-reused by later operations at random, so that gradients add up along several paths.
+from every operation of ``imagelab.autograd.tensor`` and ``imagelab.autograd.functional``
+and the losses of ``imagelab.autograd.nn``: arithmetic with broadcasting (Tensors,
+arrays and numbers on either side), matrix products, reductions over axes with or
+without kept dimensions (logsumexp among them), reshapes, squeeze, unsqueeze, flatten,
+transposes, indexing, the elementwise functions (abs at 0 after a relu), softmax,
+maximum and minimum (ties included: maximum(x, x)), where on a comparison (which must be
+torch's too), concatenate and stack. A node is reused by later operations at random, so
+that gradients add up along several paths. The convolution, pooling and batch norm
+modules are compared with ``torch.nn.functional`` on their own.
 Every node's value and every leaf's gradient must agree to 1e-10 relative to the
 array's largest entry: the two compute the same formulas in float64 (rounding
 1.1e-16 per operation), in other orders (sums, matrix products), through graphs of a
@@ -22,7 +26,7 @@ torch = pytest.importorskip("torch")
 # per operation on a busy machine, against microseconds).
 torch.set_num_threads(1)
 
-from imagelab.autograd import nn                                    # noqa: E402
+from imagelab.autograd import functional, nn                        # noqa: E402
 from imagelab.autograd.optim import SGD, Adam                        # noqa: E402
 from imagelab.autograd.tensor import Tensor                          # noqa: E402
 
@@ -30,6 +34,10 @@ RTOL = 1e-10
 SEEDS = range(300)
 OPERATIONS_PER_GRAPH = 12
 LARGEST = 1e3           # results beyond it (or not finite) are not kept in the graph
+# Nor results whose entries are all below SMALLEST: the residue of a cancellation
+# (x - maximum(x, y) where x wins), exact 0 on one side and rounding noise of the
+# operands (1e-16 of them) on the other, is 100% off relative to itself.
+SMALLEST = 1e-6
 
 
 class Pair:
@@ -180,10 +188,11 @@ def matmul(rng, pool, x):
 
 
 def elementwise(rng, pool, x):
-    name = rng.choice(["exp", "log", "relu", "sigmoid", "tanh", "softplus", "clip"])
+    name = rng.choice(["exp", "log", "relu", "sigmoid", "tanh", "softplus", "clip", "sqrt",
+                       "abs"])
     if name == "exp" and np.any(x.ours.data > np.log(LARGEST)):
         return None
-    if name == "log":
+    if name in ("log", "sqrt"):
         x = positive(x)
     if name == "softplus":                    # log(1 + e^x), written another way
         return x.ours.softplus(), torch.logaddexp(x.theirs, torch.zeros_like(x.theirs))
@@ -193,11 +202,79 @@ def elementwise(rng, pool, x):
     return getattr(x.ours, name)(), getattr(torch, name)(x.theirs)
 
 
+def as_torch(value):
+    """A partner's torch side as a tensor (torch.maximum and torch.where take no numbers)."""
+    return value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=torch.float64)
+
+
+def extreme(rng, pool, x):
+    """maximum or minimum of x and a partner, or of x and itself (a tie everywhere)."""
+    y = x if rng.random() < 0.2 else partner(rng, pool, x)
+    ours, theirs = [(functional.maximum, torch.maximum),
+                    (functional.minimum, torch.minimum)][rng.integers(2)]
+    a, b = (x, y) if rng.random() < 0.5 else (y, x)
+    return ours(a.ours, b.ours), theirs(as_torch(a.theirs), as_torch(b.theirs))
+
+
+def select(rng, pool, x):
+    """where(x compared with a partner, x, partner): the comparison must be torch's too."""
+    y = partner(rng, pool, x)
+    symbol = rng.choice(["<", "<=", ">", ">="])
+    compare = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+               ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}[symbol]
+    condition = compare(x.ours, y.ours)
+    assert type(condition) is np.ndarray and condition.dtype == bool
+    np.testing.assert_array_equal(condition, compare(x.theirs, as_torch(y.theirs)).numpy())
+    a, b = (x, y) if rng.random() < 0.5 else (y, x)
+    return (functional.where(condition, a.ours, b.ours),
+            torch.where(torch.tensor(condition), as_torch(a.theirs), as_torch(b.theirs)))
+
+
+def join(rng, pool, x):
+    """x concatenated with a new leaf along an axis, or stacked with a leaf of its shape."""
+    if not x.shape or rng.random() < 0.5:
+        y = leaf(rng, x.shape)
+        pool.append(y)
+        axis = int(rng.integers(-x.ours.ndim - 1, x.ours.ndim + 1))
+        order = (x, y) if rng.random() < 0.5 else (y, x)
+        return (functional.stack([p.ours for p in order], axis),
+                torch.stack([p.theirs for p in order], axis))
+    axis = int(rng.integers(-x.ours.ndim, x.ours.ndim))
+    shape = list(x.shape)
+    shape[axis] = int(rng.integers(1, 3))
+    y = leaf(rng, tuple(shape))
+    pool.append(y)
+    return (functional.concatenate([x.ours, y.ours, x.ours], axis),
+            torch.cat([x.theirs, y.theirs, x.theirs], axis))
+
+
+def reshape_axes(rng, pool, x):
+    """squeeze, unsqueeze or flatten."""
+    ndim, choice = x.ours.ndim, rng.integers(3)
+    if choice == 0:
+        ones = [a for a, size in enumerate(x.shape) if size == 1]
+        if ones and rng.random() < 0.5:
+            axis = ones[rng.integers(len(ones))] - ndim * int(rng.integers(2))
+            return x.ours.squeeze(axis), x.theirs.squeeze(axis)
+        return x.ours.squeeze(), x.theirs.squeeze()
+    if choice == 1:
+        axis = int(rng.integers(-ndim - 1, ndim + 1))
+        return x.ours.unsqueeze(axis), x.theirs.unsqueeze(axis)
+    if not ndim:
+        return x.ours.flatten(), x.theirs.flatten()
+    start = int(rng.integers(ndim))
+    end = int(rng.integers(start, ndim)) - ndim * int(rng.integers(2))
+    return x.ours.flatten(start, end), x.theirs.flatten(start, end)
+
+
 def reduction(rng, pool, x):
-    name = rng.choice(["sum", "mean", "max"])
+    name = rng.choice(["sum", "mean", "max", "logsumexp"])
+    if name == "logsumexp" and not x.shape:
+        return None
     axis, keepdims = random_axis(rng, x.ours.ndim), bool(rng.random() < 0.5)
     dims = torch_dims(axis, x.ours.ndim)
-    theirs = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}[name]
+    theirs = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax,
+              "logsumexp": torch.logsumexp}[name]
     return (getattr(x.ours, name)(axis=axis, keepdims=keepdims),
             theirs(x.theirs, dim=dims, keepdim=keepdims))
 
@@ -250,7 +327,8 @@ def loss(rng, pool, x):
 
 
 OPERATIONS = [arithmetic, arithmetic, negate, power, matmul, elementwise, elementwise,
-              reduction, softmax, reshape, transpose, index, loss]
+              reduction, softmax, reshape, transpose, index, loss, extreme, select, join,
+              reshape_axes]
 LEAF_SHAPES = [(2, 3, 4), (3, 4), (4,), (2, 1, 4), (3, 1), ()]
 
 
@@ -269,7 +347,8 @@ def random_graph(seed):
         if result is None or not isinstance(result[0], Tensor):
             continue
         ours, theirs = result
-        if not 0 < ours.size <= 64 or not np.all(np.abs(ours.data) < LARGEST):
+        if (not 0 < ours.size <= 64 or not np.all(np.abs(ours.data) < LARGEST)
+                or np.abs(ours.data).max() < SMALLEST):
             continue
         pool.append(Pair(ours, theirs))
         names.append(operation.__name__)
@@ -296,6 +375,76 @@ def test_random_graphs_agree_with_torch_autograd(first):
                 close(node.ours.grad, node.theirs.grad, f"gradient of leaf {number}, {what}")
             else:
                 assert node.ours.grad is None, f"leaf {number} unused, {what}"
+
+
+# ------------------------------------------------------------------ the image layers
+
+def channels_first(x):
+    """(N, H, W, C) -> (N, C, H, W), torch's layout; any other shape unchanged."""
+    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+def channels_last(x):
+    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
+
+
+def compare_module(module, shape, theirs, seed=0):
+    """``module`` (a Tensor module) and ``theirs`` (a function of torch's input, NCHW, and
+    of torch copies of the module's parameters, in ``parameters()`` order) on one random
+    input: the outputs and the gradients of a random weighting of them agree."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    theirs_parameters = [torch.tensor(p.data.copy(), requires_grad=True)
+                         for p in module.parameters()]
+    ours = module(ours_x)
+    reference = channels_last(theirs(channels_first(theirs_x), *theirs_parameters))
+    close(ours.data, reference, f"output of {module.layer!r}")
+    weights = rng.standard_normal(ours.shape)
+    (ours * weights).sum().backward()
+    (reference * torch.tensor(weights)).sum().backward()
+    close(ours_x.grad, theirs_x.grad, f"input gradient of {module.layer!r}")
+    for number, (a, b) in enumerate(zip(module.parameters(), theirs_parameters)):
+        close(a.grad, b.grad, f"gradient of parameter {number} of {module.layer!r}")
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, bias", [
+    (3, 2, 3, 1, 1, True), (2, 3, 3, 1, 1, True), (2, 3, 3, 2, 0, True),
+    (2, 4, (3, 2), 2, 2, False), (4, 2, 1, 1, 0, True)])
+def test_the_convolution_is_torchs(c_in, c_out, kernel, stride, padding, bias):
+    module = nn.Conv2d(c_in, c_out, kernel, stride, padding, rng=0, dtype=np.float64, bias=bias)
+    if bias:
+        module.bias.data[...] = np.random.default_rng(1).standard_normal(c_out)
+
+    def theirs(x, w, b=None):            # (kh, kw, c_in, c_out) -> (c_out, c_in, kh, kw)
+        return torch.nn.functional.conv2d(x, w.permute(3, 2, 0, 1), b, stride, padding)
+    compare_module(module, (2, 7, 6, c_in), theirs)
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, None), (3, 2), (2, 1)])
+def test_max_pooling_is_torchs(kernel, stride):
+    # Random inputs hold no ties, where the two might choose different maxima.
+    compare_module(nn.MaxPool2d(kernel, stride), (2, 7, 6, 3),
+                   lambda x: torch.nn.functional.max_pool2d(x, kernel, stride or kernel))
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 3), (6, 3)], ids=["images", "rows"])
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("scale", [True, False], ids=["gamma", "no gamma"])
+def test_batch_norm_is_torchs_and_so_are_its_running_averages(shape, training, scale):
+    rng = np.random.default_rng(2)
+    module = nn.BatchNorm(3, momentum=0.3, eps=1e-3, dtype=np.float64, scale=scale).train(training)
+    for tensor in module.named_tensors().values():
+        tensor.data[...] = rng.uniform(0.5, 2.0, 3)
+    running = [torch.tensor(module.running_mean.data.copy()),
+               torch.tensor(module.running_var.data.copy())]
+
+    def theirs(x, *parameters):
+        gamma, beta = parameters if scale else (None, parameters[0])
+        return torch.nn.functional.batch_norm(x, *running, gamma, beta, training, 0.3, 1e-3)
+    compare_module(module, shape, theirs)
+    close(module.running_mean.data, running[0], "running mean")
+    close(module.running_var.data, running[1], "running variance")
 
 
 # ------------------------------------------------------------------ optimizers

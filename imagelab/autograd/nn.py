@@ -9,24 +9,31 @@ every gradient comes from ``Tensor.backward``.
     loss = cross_entropy(model(Tensor(x)), labels)
     model.zero_grad()
     loss.backward()            # fills p.grad for p in model.parameters()
+
+``Conv2d``, ``MaxPool2d`` and ``BatchNorm`` run the image layers of ``imagelab.nn``
+(``imagelab.autograd.functional.apply_layer``), so that a CNN can be written here too;
+``save`` and ``load`` write and read every Tensor of a module as an .npz of plain arrays.
 """
 import numpy as np
 
-from imagelab.nn import layers
+from imagelab.nn import batchnorm, conv, layers
+from imagelab.nn.model_files import Archive, write_npz
+from imagelab.autograd.functional import apply_layer
 from imagelab.autograd.tensor import Tensor
 from imagelab.utils.checks import check_float, check_labels, check_seed
 
 
-def _members(value):
-    """The Tensors and Modules an attribute holds: itself, or those in a list, tuple or dict."""
+def _members(value, name=""):
+    """The Tensors and Modules an attribute holds, with their names: (name, itself), or
+    those in a list or tuple (name.0, name.1, ...) or a dict (name.key)."""
     if isinstance(value, (Tensor, Module)):
-        yield value
+        yield name, value
     elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _members(item)
+        for i, item in enumerate(value):
+            yield from _members(item, f"{name}.{i}")
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _members(item)
+        for key, item in value.items():
+            yield from _members(item, f"{name}.{key}")
 
 
 class Module:
@@ -50,21 +57,77 @@ class Module:
 
     def children(self):
         """The sub-modules among the attributes (also in lists, tuples and dicts), in order."""
-        return [m for value in vars(self).values() for m in _members(value)
+        return [m for key, value in vars(self).items() for _, m in _members(value, key)
                 if isinstance(m, Module)]
 
-    def parameters(self):
-        """Every Tensor requiring a gradient in this module and its sub-modules, once each.
+    def named_tensors(self):
+        """Every Tensor among the attributes of this module and its sub-modules, once each,
+        by name: parameters and the constant Tensors a module keeps (a batch norm's
+        running statistics).
 
-        In the order of the attributes, depth first: a parameter shared by two
-        modules is listed once, where it is first met.
+        In the order of the attributes, depth first; a name is the path of attribute
+        names, list indices and dict keys that leads to the Tensor ("modules.0.weight"),
+        the first path met for a Tensor shared by two modules.
+
+        Returns
+        -------
+        dict of str -> Tensor
         """
-        found = {}
-        for value in vars(self).values():
-            for member in _members(value):
-                tensors = member.parameters() if isinstance(member, Module) else [member]
-                found.update((id(t), t) for t in tensors if t.requires_grad)
-        return list(found.values())
+        found, seen = {}, set()
+        for key, value in vars(self).items():
+            for name, member in _members(value, key):
+                tensors = (member.named_tensors().items() if isinstance(member, Module)
+                           else [("", member)])
+                for inner, tensor in tensors:
+                    if id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        found[f"{name}.{inner}" if inner else name] = tensor
+        return found
+
+    def parameters(self):
+        """Every Tensor requiring a gradient in this module and its sub-modules, once each,
+        in the order of ``named_tensors``."""
+        return [t for t in self.named_tensors().values() if t.requires_grad]
+
+    def save(self, path):
+        """Write every Tensor of ``named_tensors`` to the .npz file ``path`` (atomically:
+        the file is whole or untouched), under its name; no pickle."""
+        write_npz(path, {name: t.data for name, t in self.named_tensors().items()})
+
+    def load(self, path):
+        """Copy into this module's Tensors the arrays that ``save`` wrote to ``path``.
+
+        Every array's name, shape and dtype is checked against this module's Tensors from
+        the file's .npy headers before any data is read; then all are read (finite
+        values only) and copied in place, so that optimizers and layers holding the
+        Tensors' arrays see the new values. On any refusal the module is unchanged.
+        Returns self.
+
+        Raises
+        ------
+        ValueError
+            In one line naming the file and the array: not an .npz file, an object
+            (pickled) array, an array missing or not of this module, a shape or dtype
+            that differs, values that are not finite.
+        """
+        tensors = self.named_tensors()
+        with Archive.open(path) as archive:
+            extra = sorted(set(archive.headers) - set(tensors))
+            if extra:
+                raise ValueError(f"model file {path} holds arrays that are not part of "
+                                 f"the module: {', '.join(map(repr, extra[:5]))}")
+            for name, tensor in tensors.items():
+                if name not in archive.headers:
+                    raise ValueError(f"model file {path} has no {name!r} array")
+                shape, dtype = archive.headers[name]
+                if (shape, dtype) != (tensor.shape, tensor.dtype):
+                    raise ValueError(f"model file {path}: {name!r} has shape {shape} and "
+                                     f"dtype {dtype}, the module expects {tensor.shape} "
+                                     f"and {tensor.dtype}")
+            arrays = {name: archive.read(name, "f", t.shape) for name, t in tensors.items()}
+        for name, tensor in tensors.items():        # all read: the module is changed whole
+            tensor.data[...] = arrays[name]
+        return self
 
     def zero_grad(self):
         """Forget the gradients of every parameter (set them to None)."""
@@ -155,6 +218,78 @@ class Dropout(Module):
         return x * (keep / (1 - self.rate))
 
 
+class Conv2d(Module):
+    """2-D convolution of images (N, H, W, c_in) -> (N, H', W', c_out), channels last.
+
+    Both passes are the code of ``imagelab.nn.conv.Conv2d`` (``apply_layer``), which also
+    draws the weights: the same arguments and ``rng`` give the same weights as that
+    layer. Parameters as ``imagelab.nn.conv.Conv2d``.
+
+    Attributes
+    ----------
+    weight : Tensor, shape (kh, kw, c_in, c_out)
+    bias : Tensor, shape (c_out,), zeros; or None (``bias=False``)
+    """
+
+    def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=0, rng=None,
+                 dtype=np.float32, bias=True, init="he"):
+        self.layer = conv.Conv2d(c_in, c_out, kernel_size, stride, padding, rng, dtype, bias,
+                                 init)
+        self.weight = Tensor(self.layer.w.value, requires_grad=True)
+        self.bias = None if self.layer.b is None else Tensor(self.layer.b.value,
+                                                             requires_grad=True)
+
+    def forward(self, x):
+        return apply_layer(self.layer, x, [t for t in (self.weight, self.bias) if t is not None])
+
+
+class MaxPool2d(Module):
+    """Maximum over windows of ``kernel_size`` x ``kernel_size`` moved by ``stride``
+    (default: ``kernel_size``), (N, H, W, C) -> (N, H', W', C), by the code of
+    ``imagelab.nn.conv.MaxPool2d``: the gradient goes to the first maximum of each window
+    (row-major), where PyTorch's picks one maximum too."""
+
+    def __init__(self, kernel_size=2, stride=None):
+        self.layer = conv.MaxPool2d(kernel_size, stride)
+
+    def forward(self, x):
+        return apply_layer(self.layer, x)
+
+
+class BatchNorm(Module):
+    """Batch normalisation per channel (the last axis), by the code of
+    ``imagelab.nn.batchnorm.BatchNorm``: batch statistics in training mode (the running
+    averages updated), the running averages in evaluation mode. Parameters as that layer.
+
+    Attributes
+    ----------
+    gamma : Tensor, shape (C,), ones; or None (``scale=False``)
+    beta : Tensor, shape (C,), zeros
+    running_mean, running_var : Tensor, shape (C,)
+        Requiring no gradient: not parameters, but saved with them (``save``).
+    """
+
+    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, scale=True):
+        self.layer = batchnorm.BatchNorm(channels, momentum, eps, dtype, scale)
+        self.gamma = None if self.layer.gamma is None else Tensor(self.layer.gamma.value,
+                                                                  requires_grad=True)
+        self.beta = Tensor(self.layer.beta.value, requires_grad=True)
+        # The layer updates its running averages in place: these Tensors share them.
+        self.running_mean = Tensor(self.layer.running_mean)
+        self.running_var = Tensor(self.layer.running_var)
+
+    def forward(self, x):
+        return apply_layer(self.layer, x, [t for t in (self.gamma, self.beta) if t is not None],
+                           training=self.training)
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, product of the other sizes), so that a ``Linear`` can follow."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
 class Sequential(Module):
     """Modules applied in order, each to the output of the one before."""
 
@@ -173,28 +308,45 @@ def from_network(network):
     Parameters
     ----------
     network : imagelab.nn.network.Network
-        Of ``imagelab.nn.layers`` Dense, ReLU and Sigmoid layers.
+        Of ``imagelab.nn.layers`` Dense, ReLU and Sigmoid layers and
+        ``imagelab.nn.conv`` Conv2d, MaxPool2d, Flatten and ``BatchNorm`` layers.
 
     Returns
     -------
     Sequential
-        A Linear for each Dense (its weights and biases copied, in their dtype), a
-        ReLU for each ReLU, a Sigmoid for each Sigmoid: the same function.
+        The module of each layer (``Linear`` for ``Dense``), its weights (and a batch
+        norm's running statistics) copied in their dtype: the same function.
     """
-    twins = {layers.ReLU: ReLU, layers.Sigmoid: Sigmoid}
-    modules = []
-    for layer in network.layers:
-        if isinstance(layer, layers.Dense):
-            linear = Linear(*layer.w.value.shape, dtype=layer.w.value.dtype)
-            linear.weight.data[...] = layer.w.value
-            linear.bias.data[...] = layer.b.value[0]
-            modules.append(linear)
-        elif type(layer) in twins:
-            modules.append(twins[type(layer)]())
-        else:
-            raise ValueError(f"network must hold Dense, ReLU and Sigmoid layers only, got "
-                             f"{type(layer).__name__}")
-    return Sequential(*modules)
+    return Sequential(*[_twin(layer) for layer in network.layers])
+
+
+def _twin(layer):
+    """The module computing what ``layer`` computes, with copies of its weights."""
+    simple = {layers.ReLU: ReLU, layers.Sigmoid: Sigmoid, conv.Flatten: Flatten}
+    if type(layer) in simple:
+        return simple[type(layer)]()
+    if isinstance(layer, conv.MaxPool2d):
+        return MaxPool2d(layer.k, layer.stride)
+    if isinstance(layer, layers.Dense):
+        twin, copies = Linear(*layer.w.value.shape, dtype=layer.w.value.dtype), [
+            ("weight", layer.w.value), ("bias", layer.b.value[0])]
+    elif isinstance(layer, conv.Conv2d):
+        twin = Conv2d(layer.c_in, layer.c_out, layer.kernel, layer.stride, layer.padding,
+                      dtype=layer.w.value.dtype, bias=layer.b is not None)
+        copies = [("weight", layer.w.value)]
+        copies += [("bias", layer.b.value)] if layer.b is not None else []
+    elif isinstance(layer, batchnorm.BatchNorm):
+        twin = BatchNorm(layer.channels, layer.momentum, layer.eps, layer.beta.value.dtype,
+                         scale=layer.gamma is not None)
+        copies = [("beta", layer.beta.value), ("running_mean", layer.running_mean),
+                  ("running_var", layer.running_var)]
+        copies += [("gamma", layer.gamma.value)] if layer.gamma is not None else []
+    else:
+        raise ValueError(f"network must hold Dense, ReLU, Sigmoid, Conv2d, MaxPool2d, "
+                         f"BatchNorm and Flatten layers only, got {type(layer).__name__}")
+    for name, value in copies:
+        getattr(twin, name).data[...] = value
+    return twin
 
 
 def _same_shape(predictions, targets, name):

@@ -17,6 +17,8 @@ rows (``unbroadcast``).
     y.backward()               # x.grad == [2.0, 4.0], dy/dx = 2 x
 
 ``gradcheck`` compares the gradients of any function of Tensors with finite differences.
+The functions of several Tensors (``maximum``, ``where``, ``concatenate``, ...) and the
+CNN layers as operations are in ``imagelab.autograd.functional``.
 """
 import contextlib
 import numbers
@@ -214,6 +216,34 @@ class Tensor:
             return other
         return Tensor(np.asarray(other, dtype=self.data.dtype))
 
+    # ------------------------------------------------------------ comparisons
+    # x < y, x <= y, x > y, x >= y compare the values (Tensors, arrays or numbers, with
+    # broadcasting) and give a plain boolean array: no graph, since a comparison has no
+    # gradient. == and != keep Python's identity: a Tensor is a key of the dicts and sets
+    # of backward() and is looked up in lists, where an elementwise == would give an
+    # array whose truth is ambiguous. Compare values with x.data == y.data.
+
+    def _compare(self, other, function, symbol):
+        """``function(self.data, other's data)``, an np.ndarray of bool."""
+        theirs = other.data if isinstance(other, Tensor) else np.asarray(other)
+        try:
+            return np.asarray(function(self.data, theirs))
+        except ValueError:
+            raise ValueError(f"shapes {self.shape} and {theirs.shape} do not broadcast "
+                             f"together for {symbol}") from None
+
+    def __lt__(self, other):
+        return self._compare(other, np.less, "<")
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal, "<=")
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater, ">")
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal, ">=")
+
     # ------------------------------------------------------------ backward pass
 
     def backward(self, grad=None, retain_graph=False):
@@ -373,10 +403,31 @@ class Tensor:
     def log(self):
         return _node(np.log(self.data), "log", (self,), lambda g: (g / self.data,))
 
+    def sqrt(self):
+        """x^(1/2); its derivative 1 / (2 sqrt(x)) is infinite at 0, as PyTorch's
+        (g / 0 = inf, and nan where g = 0 too)."""
+        out = np.sqrt(self.data)
+
+        def backward(g):
+            with np.errstate(divide="ignore", invalid="ignore"):   # the infinite slope at 0
+                return (g / (2 * out),)
+        return _node(out, "sqrt", (self,), backward)
+
+    def abs(self):
+        """|x|; its derivative sign(x) is taken as 0 at 0, as PyTorch's."""
+        return _node(np.abs(self.data), "abs", (self,), lambda g: (g * np.sign(self.data),))
+
     def relu(self):
         """max(x, 0); its derivative is taken as 0 at 0."""
-        return _node(np.maximum(self.data, 0), "relu", (self,),
-                     lambda g: (np.where(self.data > 0, g, 0),))
+        positive = self.data > 0
+
+        def backward(g):
+            # g * 1[x > 0], as imagelab.nn.layers.ReLU: a product by the mask runs several
+            # times faster than np.where; adding 0 turns its -0 (from -g * 0) into 0.
+            dx = g * positive
+            dx += 0
+            return (dx,)
+        return _node(np.maximum(self.data, 0), "relu", (self,), backward)
 
     def sigmoid(self):
         """1 / (1 + exp(-x)), without overflow (``mlp.sigmoid``)."""
@@ -450,6 +501,26 @@ class Tensor:
         return _node(out, "log_softmax", (self,),
                      lambda g: (g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
 
+    def logsumexp(self, axis=None, keepdims=False):
+        """log(sum(exp(x))) over ``axis`` (None: all), computed as m + log(sum(exp(x - m)))
+        with m the largest entry (no overflow; m of an all -inf slice taken as 0, so that
+        the result is -inf there, as PyTorch's).
+
+        Its gradient is softmax(x) over ``axis``: d/dx_i = exp(x_i - out); nan over an
+        all -inf slice (exp(-inf + inf)), as PyTorch's.
+        """
+        axes = _axes(axis, self.ndim)
+        top = self.data.max(axis=axes, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0)
+        with np.errstate(divide="ignore"):                   # log(0) = -inf: all -inf
+            out = top + np.log(np.exp(self.data - top).sum(axis=axes, keepdims=True))
+
+        def backward(g):
+            with np.errstate(invalid="ignore"):              # -inf + inf: see above
+                return (_unreduce(g, axes, keepdims, self.shape) * np.exp(self.data - out),)
+        return _node(out if keepdims else np.squeeze(out, axes), "logsumexp", (self,),
+                     backward)
+
     # ------------------------------------------------------------ shapes and indexing
 
     def reshape(self, *shape):
@@ -474,6 +545,39 @@ class Tensor:
         return _node(data, "transpose", (self,), lambda g: (g.transpose(inverse),))
 
     T = property(lambda self: self.transpose(), doc="The axes reversed (a matrix transposed).")
+
+    def squeeze(self, axis=None):
+        """The axes of size 1 in ``axis`` removed (None: all of them), as ``np.squeeze``:
+        an axis of another size is refused."""
+        axes = _axes(axis, self.ndim)
+        if axis is None:
+            axes = tuple(a for a in axes if self.shape[a] == 1)
+        elif any(self.shape[a] != 1 for a in axes):
+            raise ValueError(f"cannot squeeze axis {axis} of a tensor of shape {self.shape}: "
+                             "only axes of size 1 can be removed")
+        return _node(np.squeeze(self.data, axes), "squeeze", (self,),
+                     lambda g: (g.reshape(self.shape),))
+
+    def unsqueeze(self, axis):
+        """An axis of size 1 inserted at ``axis`` (an int, negative counting from the end of
+        the result), as ``np.expand_dims``."""
+        if not -self.ndim - 1 <= axis <= self.ndim:
+            raise ValueError(f"axis {axis} is out of bounds for inserting an axis into a "
+                             f"tensor of shape {self.shape}")
+        return _node(np.expand_dims(self.data, axis), "unsqueeze", (self,),
+                     lambda g: (g.reshape(self.shape),))
+
+    def flatten(self, start=0, end=-1):
+        """Axes ``start`` to ``end`` (both included) merged into one, as ``torch.flatten``:
+        ``x.flatten(1)`` turns a batch of images (N, H, W, C) into rows (N, H W C)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        first, last = _axes(start, self.ndim)[0], _axes(end, self.ndim)[0]
+        if first > last:
+            raise ValueError(f"flatten: start {start} comes after end {end} for a tensor of "
+                             f"shape {self.shape}")
+        merged = int(np.prod(self.shape[first:last + 1]))      # not -1: sizes may be 0
+        return self.reshape(self.shape[:first] + (merged,) + self.shape[last + 1:])
 
     def __getitem__(self, index):
         """Entries chosen as NumPy chooses them: slices, integers, integer or boolean arrays.

@@ -85,14 +85,24 @@ def save_model(path, classifier):
               "label_names": np.array(classifier.label_names, dtype=str)}
     for i, weight in enumerate(classifier.network.get_weights()):
         arrays[f"weight_{i}"] = weight
+    write_npz(path, arrays)
+
+
+def write_npz(path, arrays):
+    """Write ``arrays`` (name -> np.ndarray of numbers or text) to the .npz at ``path``,
+    whole or not at all: the archive is built in memory, then written atomically."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, lambda f: f.write(buffer.getvalue()))
 
 
-class _Archive:
+class Archive:
     """An .npz file opened for reading one array at a time, each checked from its .npy
     header (dtype, shape) before its data is read.
+
+    For ``load_model`` and for the Tensor modules' ``load``
+    (``imagelab.autograd.nn.Module.load``): ``Archive.open(path)`` refuses a file that is
+    not a zip archive or holds object arrays (which only pickle could read).
 
     Attributes
     ----------
@@ -116,7 +126,7 @@ class _Archive:
     @classmethod
     @contextlib.contextmanager
     def open(cls, path):
-        """The ``_Archive`` of the file at ``path``, closed when the block ends."""
+        """The ``Archive`` of the file at ``path``, closed when the block ends."""
         if not os.path.isfile(path):
             raise ValueError(f"model file {path} does not exist")
         if not zipfile.is_zipfile(path):         # np.load would try it as a pickle
@@ -211,7 +221,7 @@ def load_model(path, max_bytes=MAX_BYTES, batch_size=BATCH_SIZE):
         architecture gives it, values that are not finite, a std that is not > 0, label
         names that are not one per output.
     """
-    with _Archive.open(path) as archive:
+    with Archive.open(path) as archive:
         found = str(archive.read("format", "U", ()))
         if found != FORMAT:
             raise ValueError(f"model file {path} has format {found!r}, expected {FORMAT!r}")
