@@ -1,11 +1,12 @@
 """Transfer learning: an auto-encoder's encoder under a new classification head.
 
-An auto-encoder ``d - hidden - bottleneck - hidden - d`` (ReLU, ``autoencoder``) learns
-to give back its input from the training images alone, without their labels. Its first
-four layers, ``Dense(d, hidden), ReLU, Dense(hidden, bottleneck), ReLU``, are the
-encoder. A classifier ``d - hidden - bottleneck - num_classes`` (``classifier``) has the
-encoder's shape below a new head ``Dense(bottleneck, num_classes)``; it learns from a
-fraction of the labels (``labelled_subset``) in one of three ways (``METHODS``):
+An auto-encoder ``d - hidden - bottleneck - hidden - d`` (``autoencoder``) learns to give
+back its input from the training images alone, without their labels. Its first three
+layers, ``Dense(d, hidden), ReLU, Dense(hidden, bottleneck)``, are the encoder; its
+output, the code, is linear. A classifier ``d - hidden - bottleneck - num_classes``
+(``classifier``) is the encoder's shape under a new head ``Dense(bottleneck,
+num_classes)``; it learns from a fraction of the labels (``labelled_subset``) in one of
+three ways (``METHODS``):
 
 - "scratch": from random weights, every layer trained;
 - "frozen": the encoder's weights, kept; only the head is trained;
@@ -153,7 +154,7 @@ def epochs_for(n_labelled, n_total, budget):
     return max(1, round(budget * n_total / n_labelled))
 
 
-def train_autoencoder(x, bottleneck, *, hidden=256, num_epoch=5, batch_size=100,
+def train_autoencoder(x, bottleneck, *, hidden=256, num_epoch=4, batch_size=100,
                       learning_rate=1e-3, seed=None):
     """An ``autoencoder`` trained on the rows ``x`` to give them back (no labels).
 
@@ -224,8 +225,9 @@ def spread(values):
 
 
 def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 32, 64, 128),
-              fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2), hidden=256, ae_epochs=5,
-              budget=2, batch_size=100, learning_rate=1e-3, shown=0, report=None):
+              fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2), hidden=256, ae_epochs=4,
+              budget=2, batch_size=100, learning_rate=1e-3, frozen_learning_rate=1e-2,
+              shown=0, report=None):
     """Every bottleneck, label fraction, method and seed: test accuracies and costs.
 
     For each seed s and bottleneck: an auto-encoder trained on every row of ``x``
@@ -241,7 +243,12 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
     num_classes : int
     bottlenecks, fractions, seeds : sequences
     hidden, ae_epochs, budget, batch_size, learning_rate
-        As above; ``budget`` in passes over all N rows.
+        As above; ``budget`` in passes over all N rows; ``learning_rate`` is the
+        auto-encoder's and the trained encoders' ("scratch", "fine-tuned").
+    frozen_learning_rate : float > 0
+        The rate of a head on a frozen encoder: a convex problem (a softmax regression
+        of the codes), which takes a larger rate and needs it to converge within the
+        same steps.
     shown : int >= 0
         How many test rows (the first) to give back reconstructed, for a figure.
     report : callable (done, text) -> None, optional
@@ -283,10 +290,11 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
                 rows = subsets[f, s]
                 for method in METHODS:
                     began = time.perf_counter()
+                    rate = frozen_learning_rate if method == "frozen" else learning_rate
                     network = train_classifier(x[rows], labels[rows], method, encoder, b,
                                                num_classes, hidden=hidden,
                                                num_epoch=epochs[f], batch_size=batch_size,
-                                               learning_rate=learning_rate, seed=s)
+                                               learning_rate=rate, seed=s)
                     seconds[method].append(time.perf_counter() - began)
                     score = accuracy(labels_test, network.predict_logits(x_test).argmax(1))
                     scores.setdefault((b, f, method), []).append(score)

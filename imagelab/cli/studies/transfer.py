@@ -55,16 +55,19 @@ def parse_arguments(argv=None):
     parser.add_argument("--hidden", type=positive_int, default=256,
                         help="width of the hidden layer on either side of the code "
                              "(default: 256)")
-    parser.add_argument("--ae-epochs", type=positive_int, default=5,
+    parser.add_argument("--ae-epochs", type=positive_int, default=4,
                         help="epochs of the auto-encoder over the training images "
-                             "(default: 5)")
+                             "(default: 4)")
     parser.add_argument("--budget", type=positive_int, default=2,
                         help="training time of every classifier, in passes over the "
                              "training set's size: fewer labels, more epochs (default: 2)")
     parser.add_argument("--batch-size", type=positive_int, default=100,
                         help="images per step (default: 100, which divides 1%% of 60,000)")
     parser.add_argument("--learning-rate", type=positive_float, default=1e-3,
-                        help="Adam's base rate, cosine schedule (default: 0.001)")
+                        help="Adam's base rate, cosine schedule, of the auto-encoder and "
+                             "of the classifiers trained whole (default: 0.001)")
+    parser.add_argument("--frozen-learning-rate", type=positive_float, default=1e-2,
+                        help="Adam's base rate of a head on a frozen encoder (default: 0.01)")
     return parser, parser.parse_args(argv)
 
 
@@ -108,14 +111,16 @@ def run(args, argv):
         x, data.labels_train, x_test, data.labels_test, len(data.label_names),
         bottlenecks=args.bottlenecks, fractions=args.fractions, seeds=seeds, hidden=args.hidden,
         ae_epochs=args.ae_epochs, budget=args.budget, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, shown=SHOWN, report=progress.update)
+        learning_rate=args.learning_rate, frozen_learning_rate=args.frozen_learning_rate,
+        shown=SHOWN, report=progress.update)
     progress.close()
     print_table(record, args.bottlenecks, args.fractions)
     title = DATASETS[args.dataset].title
     note = data_note(args.data_dir, args.dataset)
     record = {"command": " ".join([PROG, *argv]), "dataset": args.dataset, "seeds": seeds,
               "hidden": args.hidden, "ae_epochs": args.ae_epochs, "budget": args.budget,
-              "batch_size": args.batch_size, "learning_rate": args.learning_rate, **record,
+              "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+              "frozen_learning_rate": args.frozen_learning_rate, **record,
               "seconds": time.perf_counter() - began}
     figure = plot_reconstructions(
         rows_to_images(x_test[:SHOWN], data.image_shape),
