@@ -118,6 +118,7 @@ def run(args, argv):
     title = DATASETS[args.dataset].title
     note = data_note(args.data_dir, args.dataset)
     record = {"command": " ".join([PROG, *argv]), "dataset": args.dataset, "seeds": seeds,
+              "bottlenecks": args.bottlenecks, "fractions": args.fractions,
               "hidden": args.hidden, "ae_epochs": args.ae_epochs, "budget": args.budget,
               "batch_size": args.batch_size, "learning_rate": args.learning_rate,
               "frozen_learning_rate": args.frozen_learning_rate, **record,
