@@ -210,6 +210,11 @@ def test_the_command_writes_its_figures_and_numbers(tmp_path, monkeypatch, capsy
     (["--learning-rate", "-1"], "argument --learning-rate: must be a finite number > 0"),
     (["--bottlenecks", "16", "16"], "argument --bottlenecks: each value once, got 16 16"),
     (["--fractions", "0.1", "0.1"], "argument --fractions: each value once, got 0.1 0.1"),
+    (["--hidden", "100000000"], "argument --hidden/--bottlenecks/--batch-size: architecture "
+                                "entry 1 ['dense', 100000000]: d_out must be an integer in "
+                                "[1, 65536], got 100000000"),
+    (["--batch-size", "100000000"], "argument --hidden/--bottlenecks/--batch-size: the "
+                                    "training needs at least"),
 ])
 def test_a_bad_flag_ends_in_one_line_before_any_data_is_read(tmp_path, capsys, flags,
                                                              expected):

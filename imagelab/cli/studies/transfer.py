@@ -18,6 +18,7 @@ from imagelab.analysis.models import unit_pixels
 from imagelab.analysis.transfer import METHODS, run_study
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, positive_float,
                                     positive_int, run_command)
+from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.studies import add_study_arguments
 from imagelab.data.images import rows_to_images
 from imagelab.data.registry import DATASETS
@@ -77,6 +78,13 @@ def refuse_repeats(flag, values):
         raise FlagError(flag, f"each value once, got {' '.join(map(str, values))}")
 
 
+def autoencoder_spec(image_shape, hidden, bottleneck):
+    """The architecture entries of ``imagelab.analysis.transfer.autoencoder``, for the
+    memory check (``imagelab.cli.memory``)."""
+    return [["flatten"], ["dense", hidden], ["relu"], ["dense", bottleneck],
+            ["dense", hidden], ["relu"], ["dense", int(np.prod(image_shape))]]
+
+
 def accuracy_array(record, bottlenecks, fractions):
     """The record's test accuracies as an array (B, F, M, S), for the figure."""
     return np.array([[[record["accuracy"][str(b)][str(f)][m]["values"] for m in METHODS]
@@ -98,6 +106,12 @@ def run(args, argv):
     began = time.perf_counter()
     refuse_repeats("--bottlenecks", args.bottlenecks)
     refuse_repeats("--fractions", args.fractions)
+    shape = DATASETS[args.dataset].image_shape
+    # The largest network trained: the auto-encoder of the widest code, under Adam
+    # (values, gradients, two moments: four copies of the weights).
+    refuse_unless_it_fits("--hidden/--bottlenecks/--batch-size",
+                          autoencoder_spec(shape, args.hidden, max(args.bottlenecks)), shape,
+                          args.batch_size, copies=4)
     name = result_name("study_transfer", None, args.dataset)
     check_outputs("--results-dir", args.results_dir,
                   [name + ".json", name + ".png", name + "_reconstructions.png"])
