@@ -154,7 +154,7 @@ def epochs_for(n_labelled, n_total, budget):
     return max(1, round(budget * n_total / n_labelled))
 
 
-def train_autoencoder(x, bottleneck, *, hidden=256, num_epoch=4, batch_size=100,
+def train_autoencoder(x, bottleneck, *, hidden=256, num_epoch=3, batch_size=100,
                       learning_rate=1e-3, seed=None):
     """An ``autoencoder`` trained on the rows ``x`` to give them back (no labels).
 
@@ -225,7 +225,7 @@ def spread(values):
 
 
 def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 32, 64, 128),
-              fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2), hidden=256, ae_epochs=4,
+              fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2), hidden=256, ae_epochs=3,
               budget=2, batch_size=100, learning_rate=1e-3, frozen_learning_rate=1e-2,
               shown=0, report=None):
     """Every bottleneck, label fraction, method and seed: test accuracies and costs.

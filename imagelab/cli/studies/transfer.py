@@ -56,9 +56,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--hidden", type=positive_int, default=256,
                         help="width of the hidden layer on either side of the code "
                              "(default: 256)")
-    parser.add_argument("--ae-epochs", type=positive_int, default=4,
+    parser.add_argument("--ae-epochs", type=positive_int, default=3,
                         help="epochs of the auto-encoder over the training images "
-                             "(default: 4)")
+                             "(default: 3)")
     parser.add_argument("--budget", type=positive_int, default=2,
                         help="training time of every classifier, in passes over the "
                              "training set's size: fewer labels, more epochs (default: 2)")
