@@ -181,7 +181,7 @@ def train_autoencoder(x, bottleneck, *, hidden=256, num_epoch=3, batch_size=100,
     return network, losses
 
 
-def train_classifier(x, labels, method, encoder, bottleneck, num_classes, *, hidden=256,
+def train_classifier(x, labels, method, pretrained, bottleneck, num_classes, *, hidden=256,
                      num_epoch, batch_size=100, learning_rate=1e-3, seed=None):
     """A ``classifier`` trained on ``(x, labels)`` by one of the ``METHODS``.
 
@@ -195,7 +195,7 @@ def train_classifier(x, labels, method, encoder, bottleneck, num_classes, *, hid
     x : np.ndarray of float32, shape (N, d)
     labels : np.ndarray of int, shape (N,)
     method : one of ``METHODS``
-    encoder : Network or None
+    pretrained : Network or None
         The trained auto-encoder whose encoder is copied ("frozen", "fine-tuned");
         unused for "scratch".
     bottleneck, num_classes, hidden : int >= 1
@@ -210,7 +210,7 @@ def train_classifier(x, labels, method, encoder, bottleneck, num_classes, *, hid
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     network = classifier(x.shape[1], hidden, bottleneck, num_classes, seed)
     if method != "scratch":
-        copy_encoder(encoder, network)
+        copy_encoder(pretrained, network)
     train_to_targets(network, x, labels, softmax_cross_entropy, num_epoch=num_epoch,
                      batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                      trained_from=ENCODER_LAYERS if method == "frozen" else 0)
@@ -277,12 +277,12 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
     for s in seeds:
         for b in bottlenecks:
             began = time.perf_counter()
-            encoder, _ = train_autoencoder(x, b, hidden=hidden, num_epoch=ae_epochs,
-                                           batch_size=batch_size,
-                                           learning_rate=learning_rate, seed=s)
+            pretrained, _ = train_autoencoder(x, b, hidden=hidden, num_epoch=ae_epochs,
+                                              batch_size=batch_size,
+                                              learning_rate=learning_rate, seed=s)
             ae_seconds.setdefault(b, []).append(time.perf_counter() - began)
-            errors.setdefault(b, []).append(reconstruction_error(encoder, x_test))
-            reconstructions.setdefault(b, reconstruct(encoder, x_test[:shown]))
+            errors.setdefault(b, []).append(reconstruction_error(pretrained, x_test))
+            reconstructions.setdefault(b, reconstruct(pretrained, x_test[:shown]))
             done += 1
             _report(report, done, total, f"seed {s} bottleneck {b}: auto-encoder, test "
                                          f"error {errors[b][-1]:.2f} per image")
@@ -291,7 +291,7 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
                 for method in METHODS:
                     began = time.perf_counter()
                     rate = frozen_learning_rate if method == "frozen" else learning_rate
-                    network = train_classifier(x[rows], labels[rows], method, encoder, b,
+                    network = train_classifier(x[rows], labels[rows], method, pretrained, b,
                                                num_classes, hidden=hidden,
                                                num_epoch=epochs[f], batch_size=batch_size,
                                                learning_rate=rate, seed=s)
