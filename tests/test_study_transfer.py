@@ -229,3 +229,17 @@ def test_a_bad_flag_ends_in_one_line_before_any_data_is_read(tmp_path, capsys, f
     assert err.count("\n") == 1 and err.startswith("imagelab study transfer: error: ")
     assert expected in err
     assert not os.path.exists(tmp_path / "r")
+
+
+def test_a_diverging_training_ends_in_one_line_on_the_rate(tmp_path, monkeypatch, capsys):
+    make_mnist_folder(tmp_path / "data" / "fashion-mnist", counts=(60, 20))
+    set_mnist_sizes(monkeypatch, (60, 20))
+    with pytest.raises(SystemExit) as stop:
+        command.main(["--data-dir", str(tmp_path / "data"), "--results-dir",
+                      str(tmp_path / "r"), "--no-download", "--bottlenecks", "3",
+                      "--fractions", "1", "--seeds", "1", "--hidden", "6", "--ae-epochs", "3",
+                      "--batch-size", "10", "--learning-rate", "1e30"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --learning-rate: the training diverged" in err
+    assert not os.path.exists(tmp_path / "r" / "study_transfer_fashion-mnist.json")

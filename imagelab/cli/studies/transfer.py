@@ -17,7 +17,7 @@ import numpy as np
 from imagelab.analysis.models import unit_pixels
 from imagelab.analysis.transfer import METHODS, run_study
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, positive_float,
-                                    positive_int, run_command)
+                                    positive_int, run_command, stop_if_diverging)
 from imagelab.cli.memory import refuse_unless_it_fits
 from imagelab.cli.studies import add_study_arguments
 from imagelab.data.images import rows_to_images
@@ -121,12 +121,15 @@ def run(args, argv):
     seeds = [args.seed + i for i in range(args.seeds)]
     progress = Progress(args.seeds * len(args.bottlenecks)
                         * (1 + len(args.fractions) * len(METHODS)))
-    record, shown = run_study(
-        x, data.labels_train, x_test, data.labels_test, len(data.label_names),
-        bottlenecks=args.bottlenecks, fractions=args.fractions, seeds=seeds, hidden=args.hidden,
-        ae_epochs=args.ae_epochs, budget=args.budget, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, frozen_learning_rate=args.frozen_learning_rate,
-        shown=SHOWN, report=progress.update)
+    # An overflow ends the run in one line on the rate (no NaN reaches the record).
+    with stop_if_diverging(max(args.learning_rate, args.frozen_learning_rate)):
+        record, shown = run_study(
+            x, data.labels_train, x_test, data.labels_test, len(data.label_names),
+            bottlenecks=args.bottlenecks, fractions=args.fractions, seeds=seeds,
+            hidden=args.hidden, ae_epochs=args.ae_epochs, budget=args.budget,
+            batch_size=args.batch_size, learning_rate=args.learning_rate,
+            frozen_learning_rate=args.frozen_learning_rate, shown=SHOWN,
+            report=progress.update)
     progress.close()
     print_table(record, args.bottlenecks, args.fractions)
     title = DATASETS[args.dataset].title
