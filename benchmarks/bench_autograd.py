@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
-from imagelab import optimizers  # noqa: E402
+from imagelab.nn import optim  # noqa: E402
 from imagelab.autograd.tensor import Tensor  # noqa: E402
 from imagelab.autograd.data import DataLoader, Dataset  # noqa: E402
 from imagelab.autograd.nn import cross_entropy, from_network  # noqa: E402
@@ -88,7 +88,7 @@ def main():
     sizes = [data.shape[1], *args.hidden, 10]
     network = mlp(sizes, "relu", seed=0)
     model = from_network(network)
-    network_adam, tensor_adam = optimizers.Adam(network.parameters()), Adam(model.parameters())
+    network_adam, tensor_adam = optim.Adam(network.parameters()), Adam(model.parameters())
     loader = DataLoader(Dataset(data, labels), args.batch_size, shuffle=True, rng=0)
     rng = np.random.default_rng(0)
 

@@ -24,10 +24,10 @@ import numpy as np
 from imagelab.utils.checks import check_float, check_int, check_seed
 from imagelab.nn.functional import sigmoid
 from imagelab.nn.layers import Dense, ReLU
-from imagelab.nn.losses import softmax_cross_entropy
+from imagelab.nn.losses import sigmoid_squared_error, softmax_cross_entropy
 from imagelab.nn.network import Network
 from imagelab.training.loop import train_to_targets
-from imagelab.training.metrics import accuracy
+from imagelab.training.metrics import accuracy, seed_spread
 
 METHODS = ("scratch", "frozen", "fine-tuned")
 
@@ -54,12 +54,11 @@ def reconstruction_loss(z, x):
     dz : np.ndarray, shape (N, d), dtype of ``z``
         dC/dz = 2 (a - x) a (1 - a) / N, as sigmoid'(z) = a (1 - a).
     """
-    if z.shape != x.shape:
-        raise ValueError(f"x must have the shape of z {z.shape}, got {x.shape}")
-    a = sigmoid(z)
-    difference = a - x
-    loss = float(np.sum(difference * difference)) / len(z)
-    return loss, (2 / len(z) * difference * a * (1 - a)).astype(z.dtype, copy=False)
+    # sigmoid_squared_error is the mean over the N d entries: d times it is the mean over
+    # the images of their sums, which reads as an error per image.
+    loss, dz = sigmoid_squared_error(z, x)
+    d = z.shape[1]
+    return d * loss, d * dz
 
 
 def encoder_layers(d, hidden, bottleneck, rng):
@@ -217,13 +216,6 @@ def train_classifier(x, labels, method, pretrained, bottleneck, num_classes, *, 
     return network
 
 
-def spread(values):
-    """Mean, standard deviation (over the seeds, ddof 0), min, max and the values."""
-    values = [float(v) for v in values]
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-            "min": min(values), "max": max(values), "values": values}
-
-
 def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 32, 64, 128),
               fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2), hidden=256, ae_epochs=3,
               budget=2, batch_size=100, learning_rate=1e-3, frozen_learning_rate=1e-2,
@@ -259,10 +251,10 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
     -------
     record : dict of JSON values
         "accuracy"[bottleneck][fraction][method] and "autoencoder"[bottleneck] (test
-        "reconstruction_error", "seconds"): ``spread`` over the seeds; "difference":
+        "reconstruction_error", "seconds"): ``seed_spread`` over the seeds; "difference":
         each transfer method minus scratch, seed by seed (the same labelled rows and
-        head), as a ``spread``; "labelled"[fraction] (rows), "epochs"[fraction],
-        "steps"[fraction] (optimizer steps), "train_seconds"[method] (``spread`` of one
+        head), as a ``seed_spread``; "labelled"[fraction] (rows), "epochs"[fraction],
+        "steps"[fraction] (optimizer steps), "train_seconds"[method] (``seed_spread`` of one
         classifier's training time). Keys are ``str`` of the numbers.
     reconstructions : dict
         Bottleneck -> ``reconstruct`` of ``x_test[:shown]`` by the first seed's
@@ -321,14 +313,14 @@ def _record(scores, errors, ae_seconds, seconds, subsets, epochs, bottlenecks, f
         accuracy_table[str(b)], difference[str(b)] = {}, {}
         for f in fractions:
             cell = {m: scores[b, f, m] for m in METHODS}
-            accuracy_table[str(b)][str(f)] = {m: spread(v) for m, v in cell.items()}
+            accuracy_table[str(b)][str(f)] = {m: seed_spread(v) for m, v in cell.items()}
             difference[str(b)][str(f)] = {
-                f"{m} - scratch": spread(np.subtract(cell[m], cell["scratch"]))
+                f"{m} - scratch": seed_spread(np.subtract(cell[m], cell["scratch"]))
                 for m in METHODS[1:]}
     return {"accuracy": accuracy_table, "difference": difference,
-            "autoencoder": {str(b): {"reconstruction_error": spread(errors[b]),
-                                     "seconds": spread(ae_seconds[b])} for b in bottlenecks},
+            "autoencoder": {str(b): {"reconstruction_error": seed_spread(errors[b]),
+                                     "seconds": seed_spread(ae_seconds[b])} for b in bottlenecks},
             "labelled": {str(f): len(subsets[f, seeds[0]]) for f in fractions},
             "epochs": {str(f): epochs[f] for f in fractions},
             "steps": {str(f): steps(f) for f in fractions},
-            "train_seconds": {m: spread(v) for m, v in seconds.items()}}
+            "train_seconds": {m: seed_spread(v) for m, v in seconds.items()}}
