@@ -36,6 +36,12 @@ METHODS = ("scratch", "frozen", "fine-tuned")
 ENCODER_LAYERS = 3
 
 
+def spread_and_values(values):
+    """``seed_spread`` of the values over the seeds, with the values themselves, so that
+    two methods run on the same seeds can be compared seed by seed."""
+    return {**seed_spread(values), "values": [float(v) for v in values]}
+
+
 def reconstruction_loss(z, x):
     """Squared error of the reconstruction sigmoid(z) of images x, summed over the pixels.
 
@@ -251,11 +257,12 @@ def run_study(x, labels, x_test, labels_test, num_classes, *, bottlenecks=(16, 3
     -------
     record : dict of JSON values
         "accuracy"[bottleneck][fraction][method] and "autoencoder"[bottleneck] (test
-        "reconstruction_error", "seconds"): ``seed_spread`` over the seeds; "difference":
-        each transfer method minus scratch, seed by seed (the same labelled rows and
-        head), as a ``seed_spread``; "labelled"[fraction] (rows), "epochs"[fraction],
-        "steps"[fraction] (optimizer steps), "train_seconds"[method] (``seed_spread`` of one
-        classifier's training time). Keys are ``str`` of the numbers.
+        "reconstruction_error", "seconds"): ``spread_and_values`` over the seeds;
+        "difference": each transfer method minus scratch, seed by seed (the same
+        labelled rows and head), as a ``spread_and_values``; "labelled"[fraction] (rows),
+        "epochs"[fraction], "steps"[fraction] (optimizer steps), "train_seconds"[method]
+        (``spread_and_values`` of one classifier's training time). Keys are ``str`` of
+        the numbers.
     reconstructions : dict
         Bottleneck -> ``reconstruct`` of ``x_test[:shown]`` by the first seed's
         auto-encoder, np.ndarray (shown, d).
@@ -313,14 +320,14 @@ def _record(scores, errors, ae_seconds, seconds, subsets, epochs, bottlenecks, f
         accuracy_table[str(b)], difference[str(b)] = {}, {}
         for f in fractions:
             cell = {m: scores[b, f, m] for m in METHODS}
-            accuracy_table[str(b)][str(f)] = {m: seed_spread(v) for m, v in cell.items()}
+            accuracy_table[str(b)][str(f)] = {m: spread_and_values(v) for m, v in cell.items()}
             difference[str(b)][str(f)] = {
-                f"{m} - scratch": seed_spread(np.subtract(cell[m], cell["scratch"]))
+                f"{m} - scratch": spread_and_values(np.subtract(cell[m], cell["scratch"]))
                 for m in METHODS[1:]}
     return {"accuracy": accuracy_table, "difference": difference,
-            "autoencoder": {str(b): {"reconstruction_error": seed_spread(errors[b]),
-                                     "seconds": seed_spread(ae_seconds[b])} for b in bottlenecks},
+            "autoencoder": {str(b): {"reconstruction_error": spread_and_values(errors[b]),
+                                     "seconds": spread_and_values(ae_seconds[b])} for b in bottlenecks},
             "labelled": {str(f): len(subsets[f, seeds[0]]) for f in fractions},
             "epochs": {str(f): epochs[f] for f in fractions},
             "steps": {str(f): steps(f) for f in fractions},
-            "train_seconds": {m: seed_spread(v) for m, v in seconds.items()}}
+            "train_seconds": {m: spread_and_values(v) for m, v in seconds.items()}}
