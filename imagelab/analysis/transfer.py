@@ -326,7 +326,8 @@ def _record(scores, errors, ae_seconds, seconds, subsets, epochs, bottlenecks, f
                 for m in METHODS[1:]}
     return {"accuracy": accuracy_table, "difference": difference,
             "autoencoder": {str(b): {"reconstruction_error": spread_and_values(errors[b]),
-                                     "seconds": spread_and_values(ae_seconds[b])} for b in bottlenecks},
+                                     "seconds": spread_and_values(ae_seconds[b])}
+                            for b in bottlenecks},
             "labelled": {str(f): len(subsets[f, seeds[0]]) for f in fractions},
             "epochs": {str(f): epochs[f] for f in fractions},
             "steps": {str(f): steps(f) for f in fractions},
