@@ -16,9 +16,11 @@ if [ "$(uname -m)" != x86_64 ]; then
     echo "not an x86-64 CPU: the x86-64 OpenBLAS kernels do not apply"
     exit 0
 fi
-NUMERICAL="autograd autograd_nn autograd_optim autograd_tasks averaging batchnorm cnn conv
-           cross_validation gradcheck knn layers losses mlp model model_files nn_layers optimizers
-           preprocessing recipe robustness training tta whitening"
+NUMERICAL="autograd autograd_cnn autograd_nn autograd_ops autograd_optim autograd_tasks averaging
+           batchnorm cnn conv cross_validation gradcheck knn layers losses mlp model model_files
+           nn_layers optimizers preprocessing recipe robustness study_adversarial
+           study_augmentation study_common study_edges study_embeddings study_gradients
+           study_imbalance study_transfer torch_oracle training tta whitening"
 files=$(printf 'tests/test_%s.py ' $NUMERICAL)
 
 # The OpenBLAS kernel NumPy loads under the current OPENBLAS_CORETYPE ("none" without
