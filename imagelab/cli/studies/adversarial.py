@@ -21,7 +21,7 @@ import numpy as np
 
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, fraction, positive_int,
                                     run_command)
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.studies import add_seeds_argument, add_study_arguments
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.analysis.adversarial import (BATCH_SIZE, attack_curves, fgsm, iterated_attack,
@@ -49,9 +49,7 @@ def parse_arguments(argv=None):
                             description="FGSM and iterated attacks on the study MLP and CNN, "
                                         "their transfer, and adversarial training.")
     add_study_arguments(parser)
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="MLPs trained each way (normally, adversarially) to compare "
-                             "(default: 3)")
+    add_seeds_argument(parser, "MLP training (normal, adversarial)")
     parser.add_argument("--steps", type=positive_int, default=20,
                         help="steps of the iterated attack, each of 2.5 epsilon / steps "
                              "(default: 20)")

@@ -17,7 +17,7 @@ from imagelab.analysis.edges import (EDGE_LOSSES, baseline_scores, canny_masks, 
                                      example_rows, grey_images, import_canny, score_table)
 from imagelab.cli.arguments import (ArgumentParser, FlagError, check_outputs, positive_float,
                                     positive_int, run_command, stop_if_diverging)
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.studies import add_study_arguments, add_training_arguments
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.utils.files import save_figure, save_results
@@ -35,10 +35,7 @@ def parse_arguments(argv=None):
                                         "cross-entropy against squared error) and score it "
                                         "against two baselines.")
     add_study_arguments(parser)
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="trainings per loss, seeds --seed, --seed + 1, ... (default: 3)")
-    parser.add_argument("--epochs", type=positive_int, default=10,
-                        help="passes over the training images (default: 10)")
+    add_training_arguments(parser, "loss", epochs=10)
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[256, 256],
                         help="sizes of the hidden ReLU layers (default: 256 256)")
     parser.add_argument("--learning-rate", type=positive_float, default=1e-3,

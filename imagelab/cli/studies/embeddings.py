@@ -19,7 +19,7 @@ from imagelab.analysis.embeddings import (embedding_layers, layer_outputs, requi
 from imagelab.analysis.models import STUDY_CNN, accuracy_of, train_cnn, train_mlp, unit_pixels
 from imagelab.cli.arguments import (ArgumentParser, FlagError, check_outputs, positive_float,
                                     positive_int, run_command)
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.studies import add_study_arguments, add_training_arguments
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.nn.architectures import build
@@ -46,13 +46,10 @@ def parse_arguments(argv=None):
     add_study_arguments(parser)
     parser.add_argument("--points", type=positive_int, default=1000,
                         help="test images in each map, drawn at random (default: 1000)")
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="seeds of the MLPs and of t-SNE, for the spread (default: 3)")
+    add_training_arguments(parser, "MLP and t-SNE map", epochs=8, epochs_note=" of an MLP")
     parser.add_argument("--architectures", type=widths, nargs="+",
                         default=[(256, 256), (512,)], metavar="WIDTHS",
                         help="hidden widths of each MLP (default: 256,256 512)")
-    parser.add_argument("--epochs", type=positive_int, default=8,
-                        help="training epochs of each MLP (default: 8)")
     parser.add_argument("--cnn-epochs", type=positive_int, default=2,
                         help="training epochs of the CNN (default: 2)")
     parser.add_argument("--k", type=positive_int, default=5,

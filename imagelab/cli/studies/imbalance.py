@@ -19,8 +19,8 @@ import numpy as np
 from imagelab.analysis.imbalance import REMEDIES, SCENARIOS, run_study
 from imagelab.analysis.models import unit_pixels
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, non_negative_float,
-                                    positive_int, run_command)
-from imagelab.cli.studies import add_study_arguments
+                                    run_command)
+from imagelab.cli.studies import add_study_arguments, add_training_arguments
 from imagelab.data.registry import DATASETS, OFFICIAL
 from imagelab.data.splits import data_note, load_split, result_name
 from imagelab.utils.files import add_note, save_figure, save_results
@@ -47,11 +47,8 @@ def parse_arguments(argv=None):
                              "the last (default: all)")
     parser.add_argument("--remedies", nargs="+", choices=REMEDIES, default=list(REMEDIES),
                         help="what to do about them (default: all)")
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="trainings per scenario and remedy, seeds --seed, --seed + 1, "
-                             "... (default: 3)")
-    parser.add_argument("--epochs", type=positive_int, default=5,
-                        help="passes over each training set, the last one kept (default: 5)")
+    add_training_arguments(parser, "scenario and remedy", epochs=5,
+                           epochs_note=", the last one kept")
     parser.add_argument("--gamma", type=non_negative_float, default=2.0,
                         help="exponent of the focal loss (default: 2, Lin et al.'s)")
     return parser, parser.parse_args(argv)

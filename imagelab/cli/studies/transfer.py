@@ -19,7 +19,7 @@ from imagelab.analysis.transfer import METHODS, run_study
 from imagelab.cli.arguments import (ArgumentParser, check_outputs, positive_float,
                                     positive_int, run_command, stop_if_diverging)
 from imagelab.cli.memory import refuse_unless_it_fits
-from imagelab.cli.studies import add_study_arguments
+from imagelab.cli.studies import add_seeds_argument, add_study_arguments
 from imagelab.data.images import rows_to_images
 from imagelab.data.registry import DATASETS
 from imagelab.data.splits import data_note, load_split, result_name
@@ -51,8 +51,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--fractions", type=label_fraction, nargs="+",
                         default=[0.01, 0.1, 1.0], help="fractions of the training labels "
                         "the classifiers see, each class in its share (default: 0.01 0.1 1)")
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="runs of every cell, seeds --seed, --seed + 1, ... (default: 3)")
+    add_seeds_argument(parser, "cell")
     parser.add_argument("--hidden", type=positive_int, default=256,
                         help="width of the hidden layer on either side of the code "
                              "(default: 256)")
