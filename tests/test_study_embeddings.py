@@ -225,7 +225,7 @@ def test_without_scikit_learn_the_command_is_one_line(tmp_path, monkeypatch, cap
         command.main(["--data-dir", str(tmp_path), "--no-download"])
     # SystemExit("error: ...") prints its one line to stderr and exits with status 1.
     assert str(stop.value.code).startswith("error: ") and "\n" not in str(stop.value.code)
-    assert "pip install 'imagelab[tsne]'" in str(stop.value.code)
+    assert "pip install -e '.[tsne]'" in str(stop.value.code)
 
 
 def test_the_untrained_networks_are_the_ones_the_trainings_start_from(monkeypatch):

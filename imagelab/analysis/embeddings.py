@@ -12,7 +12,7 @@ A map is only a picture; two numbers say how well it keeps the classes apart:
   of s_i, from -1 to 1, high when the classes are compact and far apart.
 
 t-SNE itself is scikit-learn's (``sklearn.manifold.TSNE``), an optional package
-(``pip install 'imagelab[tsne]'``), imported only when a map is drawn.
+(``pip install -e '.[tsne]'`` in the clone), imported only when a map is drawn.
 """
 import numpy as np
 
@@ -28,8 +28,9 @@ def require_tsne():
     try:
         from sklearn.manifold import TSNE
     except ImportError as error:
-        raise ImportError("the t-SNE maps need scikit-learn, which is not installed "
-                          "(pip install 'imagelab[tsne]')") from error
+        raise ImportError("the t-SNE maps need scikit-learn, which is not installed: run "
+                          "`pip install -e '.[tsne]'` in the clone (or `pip install "
+                          "scikit-learn`)") from error
     return TSNE
 
 

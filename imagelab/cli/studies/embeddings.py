@@ -7,7 +7,7 @@ Writes ``study_embeddings_<dataset>.png`` (the maps of the first seed),
 ``study_embeddings_<dataset>_scores.png`` (every map's k-NN accuracy over the seeds) and
 ``study_embeddings_<dataset>.json``. Seed s (from --seed) draws the MLPs' weights and
 batches and t-SNE's randomness; the CNN is trained once (seed --seed), its maps vary
-with t-SNE's seed only. Needs scikit-learn (``pip install 'imagelab[tsne]'``).
+with t-SNE's seed only. Needs scikit-learn (``pip install -e '.[tsne]'`` in the clone).
 """
 import argparse
 import time
