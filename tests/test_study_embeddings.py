@@ -152,7 +152,7 @@ def test_tsne_keeps_separated_blobs_apart():
 
 def test_without_scikit_learn_the_maps_name_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
-    with pytest.raises(ImportError, match=r"pip install 'imagelab\[tsne\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[tsne\]'"):
         embeddings.require_tsne()
 
 
