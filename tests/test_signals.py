@@ -28,10 +28,18 @@ with ArgumentParser(prog="writer").flag_errors():
 """
 
 
+def as_in_a_terminal():
+    """Give the child the default SIGINT disposition. A test run started in the background
+    (``cmd &``, as CI may be) inherits SIGINT ignored, and Python then leaves it ignored:
+    Ctrl-C could never reach such a program, so the test recreates the terminal's case."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_write_removes_the_temporary_file_in_one_line(tmp_path, number, status):
     process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_in_a_terminal)
     assert process.stdout.readline() == "writing\n"
     assert any(name.endswith(".tmp") for name in os.listdir(tmp_path))
     process.send_signal(number)
