@@ -181,6 +181,7 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
     if patience is not None:
         patience = check_int(patience, "patience", 1)
     optimizer = Adam(network.parameters()) if optimizer is None else optimizer
+    data_loss = loss_function(loss)          # resolved once, and a bad name refused here
     rng = np.random.default_rng(check_seed(seed))
     keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate",
             "seconds")
@@ -207,7 +208,7 @@ def train(network, data, labels, data_val, labels_val, *, num_epoch, batch_size=
             _, z = network.loss_and_gradients(x, labels[index], loss, weight_decay)
             optimizer.step(rate)
             # The data loss alone (no weight-decay penalty), comparable with val_loss.
-            total_loss += loss_function(loss)(z, labels[index])[0] * len(index)
+            total_loss += data_loss(z, labels[index])[0] * len(index)
             total_correct += np.count_nonzero(predicted_classes(z, loss) == labels[index])
         val_loss, val_accuracy = evaluate(network, data_val, labels_val, loss, pipeline)
         values = (total_loss / len(data), total_correct / len(data), val_loss,
