@@ -18,8 +18,16 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from imagelab.utils import parallel
 from imagelab.utils.checks import check_bool, check_int, check_seed
 from imagelab.nn.layers import Layer, Parameter
+
+# A convolution copies its window matrix a chunk of images at a time: about this many
+# bytes, which stay in the cache from their copy to their product (and are never
+# written out to memory), but at least this many rows, over which the product spreads
+# the cost of packing W. Chosen by timing each layer of conv4 and of the recipe for
+# sizes from 1 to 8 MB and 0 to 4,096 rows.
+CHUNK_BYTES, MIN_CHUNK_ROWS = 2 << 20, 1024
 
 
 def _check_images(x, channels, layer):
@@ -60,29 +68,44 @@ def im2col(x, kernel, stride):
                                                         kernel[0] * kernel[1] * c)
 
 
-def col2im(cols, shape, kernel, stride):
-    """Adjoint of ``im2col``: add each window's row back onto the padded image.
+def col2im(cols, shape, kernel, stride, padding=0):
+    """Adjoint of ``im2col`` (of images padded by ``padding``): add each window's row
+    back onto the image, dropping what falls on the padding.
 
     Parameters
     ----------
     cols : np.ndarray, shape (N * H' * W', kh * kw * C)
-    shape : (N, H, W, C), the padded images' shape
+        H' = (H + 2 padding - kh) // stride + 1, likewise W'.
+    shape : (N, H, W, C), the images' shape, unpadded
+    padding : int >= 0
 
     Returns
     -------
-    np.ndarray, shape ``shape``: x[n, s i + a, s j + b, c] sums the entries of every
-    window that covers it. One strided slice added per kernel offset (a, b): no
-    ``np.add.at``, whose scattered adds are an order of magnitude slower.
+    np.ndarray, shape ``shape``, dtype of ``cols``: x[n, y, x, c] sums the entries of
+    every window that covers padded position (y + padding, x + padding). One strided
+    slice added per kernel offset (a, b): no ``np.add.at``, whose scattered adds are an
+    order of magnitude slower.
     """
     n, h, w, c = shape
-    kh, kw = kernel
-    h_out, w_out = (h - kh) // stride + 1, (w - kw) // stride + 1
+    (kh, kw), p = kernel, padding
+    h_out, w_out = (h + 2 * p - kh) // stride + 1, (w + 2 * p - kw) // stride + 1
     cols = cols.reshape(n, h_out, w_out, kh, kw, c)
     x = np.zeros(shape, cols.dtype)
     for a in range(kh):
+        rows, ys = _covered(h, h_out, a - p, stride)
         for b in range(kw):
-            x[:, a:a + stride * h_out:stride, b:b + stride * w_out:stride] += cols[:, :, :, a, b]
+            columns, xs = _covered(w, w_out, b - p, stride)
+            x[:, ys, xs] += cols[:, rows, columns, a, b]
     return x
+
+
+def _covered(size, out_size, shift, stride):
+    """The output positions i whose window offset lands inside the image, 0 <= s i +
+    shift < size, and those image positions: (slice of i, slice of s i + shift)."""
+    first = max(0, -(shift // stride))                            # ceil(-shift / s), >= 0
+    last = max(first, min(out_size, (size - 1 - shift) // stride + 1))
+    start = stride * first + shift
+    return slice(first, last), slice(start, start + stride * (last - first), stride)
 
 
 class Conv2d(Layer):
@@ -171,54 +194,97 @@ class Conv2d(Layer):
         p = self.padding
         return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
 
+    def _chunks(self, n, positions, dtype):
+        """Slices of range(n) images, each of about ``CHUNK_BYTES`` of window matrix
+        (``positions`` rows of kh kw c_in values per image) but ``MIN_CHUNK_ROWS`` rows
+        at least, and one image at least."""
+        row_bytes = self.w.value.shape[0] * self.w.value.shape[1] * self.c_in * np.dtype(
+            dtype).itemsize
+        rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // row_bytes)
+        size = max(1, rows // positions)
+        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
     def forward(self, x, training=False):
-        """(N, H, W, c_in) -> (N, H', W', c_out); keeps the window matrix for backward."""
+        """(N, H, W, c_in) -> (N, H', W', c_out); keeps the padded input for backward.
+
+        Each thread of ``imagelab.utils.parallel`` takes its part of the batch, a chunk
+        of images at a time: the chunk's window matrix (M_chunk, kh kw c_in), copied
+        into the cache, times W (kh kw c_in, c_out) gives its rows of the output.
+        """
         _check_images(x, self.c_in, repr(self))
         h_out, w_out, _ = self.output_shape(x.shape[1:])
-        self.padded_shape = (x.shape[0], x.shape[1] + 2 * self.padding,
-                             x.shape[2] + 2 * self.padding, self.c_in)
-        self.cols = im2col(self._pad(x), self.kernel, self.stride)   # (M, K)
-        out = self.cols @ self.w.value.reshape(-1, self.c_out)       # (M, c_out)
-        if self.b is not None:
-            out += self.b.value
-        self.out_shape = (x.shape[0], h_out, w_out, self.c_out)
-        return out.reshape(self.out_shape)
+        out = np.empty((len(x), h_out, w_out, self.c_out), np.result_type(x, self.w.value))
+        weights = self.w.value.reshape(-1, self.c_out)                # (K, c_out)
+
+        def part(images):
+            padded, outputs = self._pad(x[images]), out[images]
+            for chunk in self._chunks(len(padded), h_out * w_out, x.dtype):
+                rows = outputs[chunk].reshape(-1, self.c_out)         # a view of out
+                np.matmul(im2col(padded[chunk], self.kernel, self.stride), weights, out=rows)
+                if self.b is not None:
+                    rows += self.b.value
+            return padded
+
+        self.parts = parallel.batch_parts(len(x), out.size * math.prod(self.kernel))
+        self.padded = parallel.run(part, self.parts)
+        self.input_shape = x.shape
+        return out
 
     def backward(self, d_out, need_dx=True):
-        """Fill dC/dW, dC/db from dC/dout (N, H', W', c_out); return dC/dx or None."""
-        rows = d_out.reshape(-1, self.c_out)                         # (M, c_out)
-        self.w.grad = (self.cols.T @ rows).reshape(self.w.value.shape)
+        """Fill dC/dW, dC/db from dC/dout (N, H', W', c_out); return dC/dx or None.
+
+        Each thread takes its part of the batch, a chunk at a time: the chunk's window
+        matrix, copied again from the kept padded input, gives its share of
+        dC/dW = cols^T dC/dout (summed here); and its images' dC/dx.
+        """
+        dx = (np.empty(self.input_shape, np.result_type(d_out, self.w.value)) if need_dx
+              else None)
+        h_out, w_out = d_out.shape[1:3]
+
+        def part(images, padded):
+            grads, d_w = d_out[images], 0
+            for chunk in self._chunks(len(padded), h_out * w_out, padded.dtype):
+                cols = im2col(padded[chunk], self.kernel, self.stride)   # (M_chunk, K)
+                d_w = d_w + cols.T @ grads[chunk].reshape(-1, self.c_out)
+                if need_dx:
+                    self._input_gradient(grads[chunk], dx[images][chunk])
+            d_b = grads.reshape(-1, self.c_out).sum(axis=0) if self.b is not None else None
+            return d_w, d_b
+
+        sums = parallel.run(part, self.parts, self.padded)
+        self.padded = None
+        self.w.grad = sum(d_w for d_w, _ in sums).reshape(self.w.value.shape)
         if self.b is not None:
-            self.b.grad = rows.sum(axis=0)
-        self.cols = None                      # the largest array of the layer: free it now
-        if not need_dx:
-            return None
-        d_out = d_out.reshape(self.out_shape)
-        # Each route builds one large matrix: the convolution route copies dC/dout's
-        # windows, (N H W, kh kw c_out); the other computes dC/dout W^T, (N H' W',
-        # kh kw c_in). At stride 1, H' W' ~ H W, so their sizes go as c_out : c_in: for a
-        # widening layer (64 -> 256 channels at 15 x 15, batch 256) the convolution route
-        # would copy 531 MB, against 133 MB. So it is taken, where it is otherwise the
-        # faster, only when c_out <= c_in.
+            self.b.grad = sum(d_b for _, d_b in sums)
+        return dx
+
+    def _input_gradient(self, d_out, dx):
+        """Write dC/dx of images whose dC/dout (n, H', W', c_out) is ``d_out`` into ``dx``.
+
+        Each route builds one matrix per chunk: the convolution route copies dC/dout's
+        windows, (n H W, kh kw c_out); the other computes dC/dout W^T, (n H' W',
+        kh kw c_in). At stride 1, H' W' ~ H W, so their sizes go as c_out : c_in: the
+        convolution route, otherwise the faster, is taken only when c_out <= c_in,
+        where its matrix is no larger.
+        """
         if self.dx_as_convolution():
-            return self._backward_as_convolution(d_out)
-        return self._backward_by_col2im(d_out)
+            self._backward_as_convolution(d_out, dx)
+        else:
+            self._backward_by_col2im(d_out, dx)
 
     def dx_as_convolution(self):
         """Whether ``backward`` computes dC/dx as a convolution (else by W^T and col2im)."""
         return self.stride == 1 and self.padding < min(self.kernel) and self.c_out <= self.c_in
 
-    def _backward_by_col2im(self, d_out):
-        """dC/dx for any stride and padding: d_cols = dC/dout W^T (M, kh kw c_in), each
-        window's row added back onto x_pad by ``col2im``, the padding cut off."""
+    def _backward_by_col2im(self, d_out, dx):
+        """dC/dx for any stride and padding, into ``dx``: d_cols = dC/dout W^T
+        (m, kh kw c_in), each window's row added back onto x by ``col2im``."""
         d_cols = d_out.reshape(-1, self.c_out) @ self.w.value.reshape(-1, self.c_out).T
-        dx = col2im(d_cols, self.padded_shape, self.kernel, self.stride)   # (M, K) -> x_pad
-        p = self.padding
-        return dx[:, p:dx.shape[1] - p, p:dx.shape[2] - p] if p else dx
+        dx[...] = col2im(d_cols, dx.shape, self.kernel, self.stride, self.padding)
 
-    def _backward_as_convolution(self, d_out):
-        """dC/dx for stride 1: a convolution of dC/dout, padded by k - 1 - p, with the
-        kernel turned by 180 degrees and its channel axes swapped.
+    def _backward_as_convolution(self, d_out, dx):
+        """dC/dx for stride 1, into ``dx``: a convolution of dC/dout, padded by k - 1 - p,
+        with the kernel turned by 180 degrees and its channel axes swapped.
 
         dx[n, y, x, c] = sum_{a, b, o} dout_pad[n, y + a, x + b, o] W[k-1-a, k-1-b, c, o]
         (the adjoint of the forward sum). It costs one window copy and one product as
@@ -230,9 +296,7 @@ class Conv2d(Layer):
         padded = np.pad(d_out, ((0, 0), (kh - 1 - p, kh - 1 - p), (kw - 1 - p, kw - 1 - p),
                                 (0, 0)))
         turned = self.w.value[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, self.c_in)
-        dx = im2col(padded, self.kernel, 1) @ turned                # (N H W, c_in)
-        return dx.reshape(self.padded_shape[0], self.padded_shape[1] - 2 * p,
-                          self.padded_shape[2] - 2 * p, self.c_in)
+        np.matmul(im2col(padded, self.kernel, 1), turned, out=dx.reshape(-1, self.c_in))
 
 
 class MaxPool2d(Layer):
@@ -261,23 +325,37 @@ class MaxPool2d(Layer):
                 for a in range(self.k) for b in range(self.k)]
 
     def forward(self, x, training=False):
-        """(N, H, W, C) -> (N, H', W', C)."""
+        """(N, H, W, C) -> (N, H', W', C); each thread of ``imagelab.utils.parallel``
+        takes its images."""
         _check_images(x, None, repr(self))
-        h_out, w_out, _ = self.output_shape(x.shape[1:])
-        self.x = x
-        windows = self._windows(x, h_out, w_out)
-        out = windows[0][2].copy()
-        for _, _, view in windows[1:]:
-            np.maximum(out, view, out=out)
-        self.out = out
+        h_out, w_out, c = self.output_shape(x.shape[1:])
+        out = np.empty((len(x), h_out, w_out, c), x.dtype)
+
+        def part(images):
+            windows = self._windows(x[images], h_out, w_out)
+            np.copyto(out[images], windows[0][2])
+            for _, _, view in windows[1:]:
+                np.maximum(out[images], view, out=out[images])
+
+        parallel.run(part, parallel.parts_of(x))
+        self.x, self.out = x, out
         return out
 
     def backward(self, d_out, need_dx=True):
-        dx = np.zeros_like(self.x)
+        dx = np.empty_like(self.x)
+        parallel.run(lambda images: self._backward(self.x[images], self.out[images],
+                                                   d_out[images], dx[images]),
+                     parallel.parts_of(dx))
+        self.x = self.out = None
+        return dx
+
+    def _backward(self, x, out, d_out, dx):
+        """Write into ``dx`` the gradient of images ``x`` whose pooled values are ``out``."""
+        dx[...] = 0
         unclaimed = np.ones(d_out.shape, bool)       # windows whose maximum is not yet found
         s, (h_out, w_out) = self.stride, d_out.shape[1:3]
-        for a, b, view in self._windows(self.x, h_out, w_out):
-            first = view == self.out
+        for a, b, view in self._windows(x, h_out, w_out):
+            first = view == out
             first &= unclaimed
             unclaimed &= ~first
             target = dx[:, a:a + s * h_out:s, b:b + s * w_out:s]
@@ -288,8 +366,6 @@ class MaxPool2d(Layer):
             else:
                 target += d_out * first
         dx += 0                                       # -g * 0 gives -0: make it 0
-        self.x = self.out = None
-        return dx
 
 
 class GlobalMaxPool(Layer):

@@ -4,18 +4,22 @@ A training step allocates and frees the same large arrays (window matrices of 10
 again and again. By default glibc returns each one to the system and maps fresh pages
 for the next, so every step pays page faults and the zeroing of those pages: measured
 here at about 10% of a convolutional network's step (``benchmarks/bench_conv.py``).
-Raising the thresholds keeps the memory in the process instead. Elsewhere than glibc
-(macOS, Windows, musl) this does nothing.
+Raising the thresholds keeps the memory in the process instead. An array above 32 MB
+(the largest mmap threshold glibc accepts) would still get pages of its own, mapped
+and zeroed anew at each step: so mmap is turned off, and every array comes from the
+heap, which keeps what is freed. Measured on the recipe's step (256 images, two
+threads), that takes 1.76 s to 1.50 s, for 120 MB more at the peak. Elsewhere than
+glibc (macOS, Windows, musl) this does nothing.
 """
 import ctypes
 import ctypes.util
 
 # mallopt parameters, from glibc's malloc.h.
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
 
 
 def keep_freed_memory():
-    """Set glibc's mmap and trim thresholds high; returns True if glibc accepted them."""
+    """Set glibc's trim threshold high and turn mmap off; returns True if glibc accepted."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
@@ -26,4 +30,5 @@ def keep_freed_memory():
     # 32 MB is the largest mmap threshold glibc accepts on 64-bit systems.
     return all([mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1,
                 mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1,
-                mallopt(M_TOP_PAD, 512 << 20) == 1])
+                mallopt(M_TOP_PAD, 512 << 20) == 1,
+                mallopt(M_MMAP_MAX, 0) == 1])
