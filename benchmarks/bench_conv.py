@@ -55,18 +55,29 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
 from statistics import median
 
-import numpy as np
+# The reference products run on OpenBLAS's own threads, after which its idle worker
+# spins on the other core for a while and would slow the layer timed next: it is told
+# to sleep at once. (The layers themselves never wake it: they hold the BLAS at one
+# thread.) This must be set before NumPy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 from imagelab.utils.allocator import keep_freed_memory  # noqa: E402
 from imagelab.data.augment import ImagePipeline  # noqa: E402
 from imagelab.nn.architectures import airbench, build, conv4, lenet  # noqa: E402
-from imagelab.nn.conv import Conv2d  # noqa: E402
+import imagelab.nn.conv as conv_module  # noqa: E402
+from imagelab.nn.batchnorm import BatchNorm  # noqa: E402
+from imagelab.nn.conv import Conv2d, GlobalMaxPool, MaxPool2d  # noqa: E402
+from imagelab.nn.layers import GELU, Dense, Layer, ReLU  # noqa: E402
+from imagelab.utils import parallel  # noqa: E402
 from imagelab.utils.machine import cpu_name  # noqa: E402
 from imagelab.nn.optim import SGD  # noqa: E402
 from imagelab.recipes.airbench import (Recipe, Trainer, build_network, train_recipe,  # noqa: E402
@@ -259,8 +270,9 @@ def layer_tables(batches, repeats, kernels):
 
 # --- 2. Whole training steps --------------------------------------------------------
 
-def training_step_seconds(spec, batch, repeats, rng):
-    """Median seconds of one training step: forward, loss, backward, SGD step."""
+def training_step(spec, batch, rng):
+    """One training step (forward, loss, backward, SGD step) on a random batch, as a
+    function of no argument, and its network."""
     network = build(spec, SHAPE, seed=0)
     optimizer = SGD(network.parameters(), momentum=0.9)
     x = random_array(rng, (batch, *SHAPE))
@@ -270,7 +282,13 @@ def training_step_seconds(spec, batch, repeats, rng):
         network.loss_and_gradients(x, labels, weight_decay=WEIGHT_DECAY)
         optimizer.step(LEARNING_RATE)
 
-    step()                                          # first-touch of the memory
+    return step, network
+
+
+def median_seconds(step, repeats):
+    """Median wall time of ``step`` over ``repeats`` calls, after one not counted
+    (first-touch of the memory)."""
+    step()
     return median(seconds(step) for _ in range(repeats))
 
 
@@ -282,11 +300,12 @@ def pipeline_seconds(batch, repeats, rng):
     return median(seconds(lambda: pipeline.training(rows, rng)) for _ in range(repeats))
 
 
-def recipe_step_seconds(batch, micro_batch, repeats, rng):
-    """Median seconds of one training step of the recipe on ``batch`` images
-    (``imagelab.recipes.airbench.Trainer.batch_step``: forward and backward of each micro-batch
-    with label smoothing, their gradients added up, the Nesterov SGD step of each
-    parameter group, the lookahead), while the whitening layer's bias still learns."""
+def recipe_step(batch, micro_batch, repeats, rng):
+    """One training step of the recipe on ``batch`` random images
+    (``imagelab.recipes.airbench.Trainer.batch_step``: forward and backward of each
+    micro-batch with label smoothing, their gradients added up, the Nesterov SGD step of
+    each parameter group, the lookahead), while the whitening layer's bias still
+    learns; and its network. ``repeats``: steps the schedule is made for."""
     recipe = dataclasses.replace(RECIPE, batch_size=batch, micro_batch=micro_batch)
     images = random_array(rng, (512, *SHAPE))
     _, network = build_network(recipe, SHAPE, CLASSES, images, seed=0)
@@ -300,22 +319,25 @@ def recipe_step_seconds(batch, micro_batch, repeats, rng):
     def step():
         trainer.batch_step(parts, trained, trained_from)
 
-    step()                                          # first-touch of the memory
-    return median(seconds(step) for _ in range(repeats))
+    return step, network
 
 
 def training_steps(batch, micro_batch, repeats):
     """Print images per second of the training steps of conv4, conv4 without its batch
-    norms (what they cost), LeNet and the recipe's net; return our seconds per step, by
+    norms (what they cost), LeNet and the recipe's net, then where the steps of conv4
+    and of the recipe (one pass) spend their time; return our seconds per step, by
     name."""
     rng = np.random.default_rng(1)
     print(f"\nWhole training step (forward, loss, backward, SGD with momentum and weight "
           f"decay), batch {batch}, median of {repeats}:", flush=True)
-    times = {}
+    times, profiled = {}, {}
     for name, spec in (("conv4", conv4(CLASSES)),
                        ("conv4 without batch norm", conv4(CLASSES, batch_norm=False)),
                        ("lenet", lenet(CLASSES))):
-        times[name] = training_step_seconds(spec, batch, repeats, rng)
+        step, network = training_step(spec, batch, rng)
+        times[name] = median_seconds(step, repeats)
+        if name == "conv4":
+            profiled[f"conv4, {batch} images"] = step, network
         print(f"  {name:<24} {times[name] * 1e3:8.1f} ms a step, "
               f"{batch / times[name]:8,.0f} images/s", flush=True)
     extra = pipeline_seconds(batch, repeats, rng)
@@ -324,12 +346,142 @@ def training_steps(batch, micro_batch, repeats):
           f"conv4 with it: {batch / (times['conv4'] + extra):,.0f} images/s", flush=True)
     for images in (micro_batch, RECIPE.batch_size):
         name = f"airbench {images}"
-        times[name] = recipe_step_seconds(images, micro_batch, repeats, rng)
+        step, network = recipe_step(images, micro_batch, 2 * repeats + 2, rng)
+        times[name] = median_seconds(step, repeats)
+        if images == micro_batch:
+            profiled[f"recipe, {images} images"] = step, network
         how = (f"{images // micro_batch} micro-batches of {micro_batch}"
                if images > micro_batch else "one pass")
         print(f"  {'recipe, ' + str(images) + ' images':<24} {times[name] * 1e3:8.1f} ms a step "
               f"({how}), {images / times[name]:8,.0f} images/s", flush=True)
+    print(f"\nWhere each step's time goes, in core-milliseconds (each core's time counted, "
+          f"{parallel.threads()} cores x the wall time), over {repeats} steps:", flush=True)
+    for name, (step, network) in profiled.items():
+        print_profile(name, step, network, repeats)
     return times
+
+
+# --- 2b. Where a step's time goes ---------------------------------------------------
+
+RUN = parallel.run                # the real one, which the profile wraps
+KINDS = {Conv2d: "convolutions, rest", BatchNorm: "batch norms", ReLU: "activations",
+         GELU: "activations", MaxPool2d: "pooling", GlobalMaxPool: "pooling",
+         Dense: "dense layers, rest"}
+NESTED = ("matrix products", "window copies")       # timed inside the layers' passes
+
+
+class StepProfile:
+    """Core-milliseconds of a training step by kind of work, from the threads themselves.
+
+    While installed, every layer's forward and backward names the kind of work its
+    passes do; every ``imagelab.utils.parallel.run`` times each part in the thread that
+    runs it; ``np.matmul`` and the window copies (``im2col``, ``col2im``) are timed
+    inside those parts and taken out of their layer's kind. What the calling thread
+    does outside the parts (loss, optimizer, Python) is "outside the threads"; a core
+    waiting for the other is "idle". The kinds add up to cores x wall time.
+    """
+
+    def __init__(self, network):
+        self.busy, self.idle, self.kind = {}, 0.0, "outside the threads"
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.patches = [(parallel, "run", self.timed_run),
+                        (np, "matmul", self.nested(np.matmul, NESTED[0])),
+                        (conv_module, "im2col", self.nested(conv_module.im2col, NESTED[1])),
+                        (conv_module, "col2im", self.nested(conv_module.col2im, NESTED[1]))]
+        self.patches += [(layer, name, self.named(getattr(layer, name), layer))
+                         for layer in network.layers for name in ("forward", "backward")]
+
+    def __enter__(self):
+        self.saved = [(owner, name, getattr(owner, name)) for owner, name, _ in self.patches]
+        for owner, name, function in self.patches:
+            setattr(owner, name, function)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, function in self.saved:
+            if isinstance(owner, Layer):
+                delattr(owner, name)                   # back to the class's method
+            else:
+                setattr(owner, name, function)
+
+    def add(self, kind, seconds):
+        with self.lock:
+            self.busy[kind] = self.busy.get(kind, 0.0) + seconds
+
+    def named(self, method, layer):
+        """``method`` of ``layer``, its passes counted under the layer's kind."""
+        def call(*args, **kwargs):
+            self.kind = KINDS.get(type(layer), "other layers")
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.kind = "outside the threads"
+        return call
+
+    def nested(self, function, kind):
+        """``function``, timed as ``kind`` and taken out of the part that calls it (outside
+        a part, it stays "outside the threads")."""
+        def call(*args, **kwargs):
+            if not getattr(self.local, "in_part", False):
+                return function(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                self.add(kind, spent)
+                self.local.nested += spent
+        return call
+
+    def timed_run(self, function, parts, *per_part):
+        """``parallel.run``, each part timed in its thread; the caller's wait is idle."""
+        kind, main = self.kind, threading.get_ident()
+        spans = {}
+
+        def part(*args):
+            self.local.nested, self.local.in_part = 0.0, True
+            start = time.perf_counter()
+            try:
+                return function(*args)
+            finally:
+                spent = time.perf_counter() - start
+                self.local.in_part = False
+                self.add(kind, spent - self.local.nested)
+                spans[threading.get_ident()] = spent
+        start = time.perf_counter()
+        results = RUN(part, parts, *per_part)
+        wall = time.perf_counter() - start
+        with self.lock:                           # each core not in a part was waiting
+            self.idle += wall - spans.get(main, 0.0)
+            self.idle += sum(wall - spent for thread, spent in spans.items() if thread != main)
+            self.idle += wall * (parallel.threads() - len(spans))
+            self.runs += wall
+        return results
+
+    def measure(self, step, repeats):
+        """Run ``step`` ``repeats`` times; return {kind: core-ms a step} and wall ms."""
+        self.runs, total = 0.0, 0.0
+        for _ in range(repeats):
+            total += seconds(step)
+        between = total - self.runs              # outside any run: one core busy, the
+        shares = dict(self.busy)                 # others idle
+        shares["outside the threads"] = between
+        shares["idle"] = self.idle + (parallel.threads() - 1) * between
+        return ({kind: 1e3 * value / repeats for kind, value in shares.items()},
+                1e3 * total / repeats)
+
+
+def print_profile(name, step, network, repeats):
+    """Print where ``step``'s time goes, by kind, in core-ms and in shares."""
+    step()                                              # first-touch of the memory
+    with StepProfile(network) as profile:
+        shares, wall = profile.measure(step, repeats)
+    cores = parallel.threads()
+    print(f"  {name}: {wall:.0f} ms a step (timers on), {cores} cores: {cores * wall:.0f} "
+          f"core-ms", flush=True)
+    for kind, value in sorted(shares.items(), key=lambda item: -item[1]):
+        print(f"    {kind:<22} {value:8.1f} core-ms  {value / (cores * wall):6.1%}", flush=True)
 
 
 # --- 3. PyTorch ---------------------------------------------------------------------

@@ -40,8 +40,8 @@ def lenet(num_classes):
 def conv4(num_classes, batch_norm=True, width=32, hidden=512, dropout=0.0):
     """Four 3 x 3 convolutions, widths w-w-pool-2w-2w-pool, then dense ``hidden``.
 
-    With ``batch_norm``, each convolution and the hidden dense layer are followed by a
-    ``BatchNorm``. The dense layer's one matters: without it, its 4,096 inputs
+    With ``batch_norm``, each convolution (then without bias) and the hidden dense layer
+    are followed by a ``BatchNorm``. The dense layer's one matters: without it, its 4,096 inputs
     (positive, unnormalised) made learning rates above 0.02 blow up in the first steps;
     with it, 0.1 trains (Fashion-MNIST, one epoch: 89.6% validation at 0.1, against
     86.4% at 0.05 and 85.8% at 0.02 without it).
@@ -51,7 +51,8 @@ def conv4(num_classes, batch_norm=True, width=32, hidden=512, dropout=0.0):
         if channels is None:
             spec.append(["pool", 2])
             continue
-        spec.append(["conv", channels, 3, 1, 1])
+        # A batch norm subtracts the mean of each channel: a bias before it does nothing.
+        spec.append(["conv", channels, 3, 1, 1] + ([{"bias": False}] if batch_norm else []))
         spec += [["bn"]] if batch_norm else []
         spec.append(["relu"])
     spec += [["flatten"], ["dense", hidden]] + ([["bn"]] if batch_norm else []) + [["relu"]]

@@ -132,20 +132,23 @@ class Dense(Layer):
         """Fill dC/dW, dC/dB from dC/dZ (N, d_out); return dC/dX (N, d_in) or None.
 
         ``need_dx=False`` skips dC/dX, a third of the layer's cost: the first layer's
-        input is the data, whose gradient nobody needs. Each thread takes its rows:
-        its share of the sums over rows below, and its rows of dC/dX.
+        input is the data, whose gradient nobody needs. The threads of
+        ``imagelab.utils.parallel`` take the rows of dC/dW (input features) for the
+        first product, and the rows of dC/dX (examples) for the second: neither needs
+        a sum of the threads' results.
         """
-        dx = np.empty(np.shape(self.x), np.result_type(dz, self.w.value)) if need_dx else None
-
-        def part(rows):
-            if need_dx:
-                np.matmul(dz[rows], self.w.value.T, out=dx[rows])    # dC/dX = dC/dZ W^T
-            return self.x[rows].T @ dz[rows], dz[rows].sum(axis=0, keepdims=True)
-
-        sums = parallel.run(part, parallel.parts_of(dz))
-        self.w.grad = sum(d_w for d_w, _ in sums)                    # dC/dW = X^T dC/dZ
+        x, w = self.x, self.w.value
+        d_w = np.empty(w.shape, np.result_type(x, dz))
+        parallel.run(lambda features: np.matmul(x[:, features].T, dz, out=d_w[features]),
+                     parallel.batch_parts(len(w), x.size))             # dC/dW = X^T dC/dZ
+        self.w.grad = d_w
         if self.b is not None:
-            self.b.grad = sum(d_b for _, d_b in sums)                # dC/dB = sum over rows
+            self.b.grad = dz.sum(axis=0, keepdims=True)               # dC/dB = sum over rows
+        if not need_dx:
+            return None
+        dx = np.empty(np.shape(x), np.result_type(dz, w))
+        parallel.run(lambda rows: np.matmul(dz[rows], w.T, out=dx[rows]),
+                     parallel.parts_of(dx))                           # dC/dX = dC/dZ W^T
         return dx
 
 
@@ -167,7 +170,8 @@ class Sigmoid(Layer):
 class ReLU(Layer):
     """Elementwise max(x, 0); no parameters; inputs of any shape, like ``Sigmoid``.
 
-    Each thread of ``imagelab.utils.parallel`` takes its part of the first axis.
+    Each thread of ``imagelab.utils.parallel`` takes a chunk of the first axis at a
+    time.
     """
 
     def forward(self, x, training=False):
@@ -178,7 +182,7 @@ class ReLU(Layer):
             np.greater(x[rows], 0, out=self.positive[rows])
             np.maximum(x[rows], 0, out=y[rows])
 
-        parallel.run(part, parallel.parts_of(x))
+        parallel.map_chunks(part, x)
         return y
 
     def backward(self, dL_wrt_output, need_dx=True):
@@ -190,7 +194,7 @@ class ReLU(Layer):
             np.multiply(dL_wrt_output[rows], self.positive[rows], out=dx[rows])
             dx[rows] += 0
 
-        parallel.run(part, parallel.parts_of(dx))
+        parallel.map_chunks(part, dx)
         return dx
 
 
@@ -203,14 +207,14 @@ class GELU(Layer):
     The exact x Phi(x) needs erf, which NumPy has only as the scalar ``math.erf``; the
     two differ by less than 5e-4 anywhere (4.7e-4 at x = -2.70), under 1e-3. The
     constants take the input's dtype, so float32 inputs are never upcast. Each thread
-    of ``imagelab.utils.parallel`` takes its part of the first axis.
+    of ``imagelab.utils.parallel`` takes a chunk of the first axis at a time, in the cache
+    through the several operations of each pass.
     """
 
     def forward(self, x, training=False):
         """x -> y of the same shape and dtype; keeps x and t = tanh(u) for backward."""
         self.x, self.t, y = x, np.empty_like(x), np.empty_like(x)
-        parallel.run(lambda rows: self._forward(x[rows], self.t[rows], y[rows]),
-                     parallel.parts_of(x))
+        parallel.map_chunks(lambda rows: self._forward(x[rows], self.t[rows], y[rows]), x)
         return y
 
     @staticmethod
@@ -229,9 +233,8 @@ class GELU(Layer):
 
     def backward(self, dL_wrt_output, need_dx=True):
         dx = np.empty_like(self.x)
-        parallel.run(lambda rows: self._backward(self.x[rows], self.t[rows],
-                                                 dL_wrt_output[rows], dx[rows]),
-                     parallel.parts_of(dx))
+        parallel.map_chunks(lambda rows: self._backward(self.x[rows], self.t[rows],
+                                                        dL_wrt_output[rows], dx[rows]), dx)
         self.x = self.t = None
         return dx
 
