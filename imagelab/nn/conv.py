@@ -33,6 +33,10 @@ from imagelab.nn.layers import Layer, Parameter
 # the cost of packing W. Chosen by timing each layer of conv4 and of the recipe for
 # sizes from 1 to 8 MB and 0 to 4,096 rows.
 CHUNK_BYTES, MIN_CHUNK_ROWS = 2 << 20, 1024
+# A window matrix of at most this many bytes in all is kept from the forward pass for
+# the backward pass, not copied again: the first layers' (a few input channels), whose
+# copies cost as much as their products, and which take little memory.
+KEEP_WINDOWS_BYTES = 32 << 20
 
 
 def _check_images(x, channels, layer):
@@ -51,17 +55,19 @@ def _output_size(size, kernel, stride, padding, what, layer):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x, kernel, stride):
+def im2col(x, kernel, stride, ones=False):
     """Window matrix of already padded images: one row per output position.
 
     Parameters
     ----------
     x : np.ndarray, shape (N, H, W, C)
     kernel : (kh, kw), stride : int
+    ones : bool
+        Whether each row ends with a 1 (then cols @ [W; b] adds the bias b).
 
     Returns
     -------
-    cols : np.ndarray, shape (N * H' * W', kh * kw * C), dtype of ``x``
+    cols : np.ndarray, shape (N * H' * W', kh * kw * C (+ 1)), dtype of ``x``
         Row (n, i, j) holds the window x[n, s i : s i + kh, s j : s j + kw, :], in
         (kh, kw, C) order; H' = (H - kh) // s + 1, likewise W'.
     """
@@ -76,7 +82,12 @@ def im2col(x, kernel, stride):
     sn, sh, sw, _ = x.strides
     windows = as_strided(x, (n, h_out, w_out, kh, kw * c), (sn, s * sh, s * sw, sh, x.itemsize),
                          writeable=False)
-    return windows.reshape(n * h_out * w_out, kh * kw * c)
+    if not ones:
+        return windows.reshape(n * h_out * w_out, kh * kw * c)
+    cols = np.empty((n, h_out, w_out, kh * kw * c + 1), x.dtype)
+    cols[..., -1] = 1
+    np.copyto(cols[..., :-1].reshape(windows.shape), windows)     # a view: the last axis split
+    return cols.reshape(n * h_out * w_out, -1)
 
 
 def col2im(cols, shape, kernel, stride, padding=0):
@@ -213,8 +224,20 @@ class Conv2d(Layer):
         return parallel.chunks(slice(0, n), image_bytes, -(-MIN_CHUNK_ROWS // positions),
                                CHUNK_BYTES)
 
+    def _windows(self, padded):
+        """``im2col`` of padded images, with a column of ones if the layer has a bias."""
+        return im2col(padded, self.kernel, self.stride, ones=self.b is not None)
+
+    def _weights_and_bias(self):
+        """W as a matrix (K, c_out), and below it the bias b, if any: (K + 1, c_out).
+        The window matrix's column of ones then adds b in the product, and the product
+        of its transpose by dC/dout gives dC/db with dC/dW (no pass of their own)."""
+        weights = self.w.value.reshape(-1, self.c_out)
+        return weights if self.b is None else np.vstack([weights, self.b.value[None]])
+
     def forward(self, x, training=False):
-        """(N, H, W, c_in) -> (N, H', W', c_out); keeps the padded input for backward.
+        """(N, H, W, c_in) -> (N, H', W', c_out); keeps the padded input for backward
+        (and the window matrix, if it takes at most ``KEEP_WINDOWS_BYTES``).
 
         Each thread of ``imagelab.utils.parallel`` takes its part of the batch, a chunk
         of images at a time: the chunk's window matrix (M_chunk, kh kw c_in), copied
@@ -223,16 +246,16 @@ class Conv2d(Layer):
         _check_images(x, self.c_in, repr(self))
         h_out, w_out, _ = self.output_shape(x.shape[1:])
         out = np.empty((len(x), h_out, w_out, self.c_out), np.result_type(x, self.w.value))
-        weights = self.w.value.reshape(-1, self.c_out)                # (K, c_out)
+        weights = self._weights_and_bias()                            # (K (+ 1), c_out)
+        keep = out.size // self.c_out * weights.nbytes // self.c_out <= KEEP_WINDOWS_BYTES
 
         def part(images):
-            padded, outputs = self._pad(x[images]), out[images]
+            padded, outputs, kept = self._pad(x[images]), out[images], []
             for chunk in self._chunks(len(padded), h_out * w_out, x.dtype):
-                rows = outputs[chunk].reshape(-1, self.c_out)         # a view of out
-                np.matmul(im2col(padded[chunk], self.kernel, self.stride), weights, out=rows)
-                if self.b is not None:
-                    rows += self.b.value
-            return padded
+                cols = self._windows(padded[chunk])
+                np.matmul(cols, weights, out=outputs[chunk].reshape(-1, self.c_out))
+                kept += [cols] if keep else []
+            return padded, kept
 
         self.parts = parallel.batch_parts(len(x), out.size * math.prod(self.kernel))
         self.padded = parallel.run(part, self.parts)
@@ -243,31 +266,28 @@ class Conv2d(Layer):
         """Fill dC/dW, dC/db from dC/dout (N, H', W', c_out); return dC/dx or None.
 
         Each thread takes its part of the batch, a chunk at a time: the chunk's window
-        matrix, copied again from the kept padded input, gives its share of
-        dC/dW = cols^T dC/dout (summed here); and its images' dC/dx.
+        matrix, kept or copied again from the kept padded input, gives its share of
+        dC/dW = cols^T dC/dout (summed here; with a bias, the column of ones gives
+        dC/db in the same product); and its images' dC/dx.
         """
         dx = (np.empty(self.input_shape, np.result_type(d_out, self.w.value)) if need_dx
               else None)
         h_out, w_out = d_out.shape[1:3]
 
-        def part(images, padded):
-            grads, d_w = d_out[images], 0
-            for chunk in self._chunks(len(padded), h_out * w_out, padded.dtype):
-                cols = im2col(padded[chunk], self.kernel, self.stride)   # (M_chunk, K)
-                d_w = d_w + np.matmul(cols.T, grads[chunk].reshape(-1, self.c_out))
+        def part(images, saved):
+            (padded, kept), grads, d_wb = saved, d_out[images], 0
+            for i, chunk in enumerate(self._chunks(len(padded), h_out * w_out, padded.dtype)):
+                cols = kept[i] if kept else self._windows(padded[chunk])   # (M_chunk, K (+ 1))
+                d_wb = d_wb + np.matmul(cols.T, grads[chunk].reshape(-1, self.c_out))
                 if need_dx:
                     self._input_gradient(grads[chunk], dx[images][chunk])
-            # dC/db sums dC/dout over the positions: a product by a vector of ones, which
-            # the BLAS runs several times faster than NumPy's sum along axis 0.
-            d_b = (np.ones(grads[..., 0].size, grads.dtype) @ grads.reshape(-1, self.c_out)
-                   if self.b is not None else None)
-            return d_w, d_b
+            return d_wb
 
-        sums = parallel.run(part, self.parts, self.padded)
+        d_wb = sum(parallel.run(part, self.parts, self.padded))      # (K (+ 1), c_out)
         self.padded = None
-        self.w.grad = sum(d_w for d_w, _ in sums).reshape(self.w.value.shape)
+        self.w.grad = d_wb[:self.w.value[..., 0].size].reshape(self.w.value.shape)
         if self.b is not None:
-            self.b.grad = sum(d_b for _, d_b in sums)
+            self.b.grad = d_wb[-1]
         return dx
 
     def _input_gradient(self, d_out, dx):

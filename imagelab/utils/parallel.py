@@ -82,9 +82,11 @@ def parts_of(x):
     return batch_parts(len(x), x.size) if np.ndim(x) else [...]
 
 
-def chunks(rows, row_bytes, min_rows=1, chunk_bytes=CHUNK_BYTES):
+def chunks(rows, row_bytes, min_rows=1, chunk_bytes=None):
     """The slices, in order, that cut ``rows`` (a slice with a stop) into chunks of about
-    ``chunk_bytes`` (``row_bytes`` a row), ``min_rows`` rows at least, 1 at least."""
+    ``chunk_bytes`` (default ``CHUNK_BYTES``; ``row_bytes`` a row), ``min_rows`` rows at
+    least, 1 at least."""
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     size = max(1, min_rows, chunk_bytes // max(1, row_bytes))
     return [slice(i, min(i + size, rows.stop)) for i in range(rows.start or 0, rows.stop, size)]
 
