@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from conftest import make_mnist_folder, set_mnist_sizes
 from imagelab.analysis import embeddings, models
@@ -135,7 +136,6 @@ def test_silhouette_refuses_a_single_class():
 
 def test_tsne_keeps_separated_blobs_apart():
     pytest.importorskip("sklearn")
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)
     features = rng.normal(size=(60, 10)) + 8 * np.eye(10)[labels]

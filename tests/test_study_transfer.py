@@ -13,7 +13,6 @@ from imagelab.analysis.transfer import (ENCODER_LAYERS, METHODS, autoencoder, cl
                                         copy_encoder, epochs_for, labelled_subset,
                                         reconstruction_loss, run_study, train_classifier)
 from imagelab.cli.studies import transfer as command
-from imagelab.nn.functional import sigmoid
 from imagelab.nn.gradcheck import check_gradient, error_bound
 from imagelab.nn.losses import softmax_cross_entropy
 from imagelab.nn.network import Network

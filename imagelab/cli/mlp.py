@@ -81,7 +81,7 @@ def main(argv=None, base=os.curdir, prog="imagelab mlp"):
     command's name in its messages.
     """
     parser = ArgumentParser(prog=prog,
-                            
+
         description="Train the lab's one-hidden-layer MLP on CIFAR-10 (or --dataset) and plot "
                     "its accuracy.")
     add_lab_arguments(parser, base)

@@ -143,6 +143,7 @@ class BatchNorm(Layer):
         parallel.map_chunks(chunk, g)
         return dx.reshape(d_out.shape)
 
+
 def _column_sums(images, channels):
     """Per-channel sums over images (n, P C), (C,) float64: products by vectors of
     ones, over the images and then over the P positions, which the BLAS runs several

@@ -1,15 +1,14 @@
 """Ask glibc's allocator to keep freed memory for the next array instead of unmapping it.
 
-A training step allocates and frees the same large arrays (window matrices of 100+ MB)
-again and again. By default glibc returns each one to the system and maps fresh pages
-for the next, so every step pays page faults and the zeroing of those pages: measured
-here at about 10% of a convolutional network's step (``benchmarks/bench_conv.py``).
-Raising the thresholds keeps the memory in the process instead. An array above 32 MB
-(the largest mmap threshold glibc accepts) would still get pages of its own, mapped
-and zeroed anew at each step: so mmap is turned off, and every array comes from the
-heap, which keeps what is freed. Measured on the recipe's step (256 images, two
-threads), that takes 1.76 s to 1.50 s, for 120 MB more at the peak. Elsewhere than
-glibc (macOS, Windows, musl) this does nothing.
+A training step allocates and frees the same large arrays (activations, gradients and
+window matrices of many MB) again and again. By default glibc returns each one to the
+system and maps fresh pages for the next, so every step pays page faults and the
+zeroing of those pages. Raising the thresholds keeps the memory in the process instead.
+An array above 32 MB (the largest mmap threshold glibc accepts) would still get pages
+of its own, mapped and zeroed anew at each step: so mmap is turned off, and every array
+comes from the heap, which keeps what is freed. The price is a higher peak: freed
+memory is not given back. ``python benchmarks/bench_conv.py`` times the training steps
+with and without it. Elsewhere than glibc (macOS, Windows, musl) this does nothing.
 """
 import ctypes
 import ctypes.util
