@@ -46,9 +46,7 @@ batch, few repeats, small memory run): its numbers mean nothing.
 """
 import argparse
 import contextlib
-import ctypes
 import dataclasses
-import glob
 import importlib.util
 import json
 import os
@@ -70,6 +68,7 @@ if sys.argv[1:3] != ["--worker", "levers"]:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
@@ -103,42 +102,21 @@ RECIPE = Recipe()                 # airbench's hyperparameters: steps of 1,024, 
 
 # --- The machine --------------------------------------------------------------------
 
-def openblas():
-    """NumPy's bundled OpenBLAS (a ctypes library), or None if it has none."""
-    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in glob.glob(os.path.join(folder, "libscipy_openblas*.so")):
-        return ctypes.CDLL(path)
-    return None
-
-
-def _openblas_call(names, restype):
-    """Call the first of ``names`` that NumPy's OpenBLAS exports; None if none does."""
-    library = openblas()
-    for name in names if library is not None else []:
-        if hasattr(library, name):
-            function = getattr(library, name)
-            function.restype = restype
-            return function()
-    return None
+def blas_info():
+    """threadpoolctl's record of NumPy's BLAS in this process (``architecture`` is the
+    kernel OpenBLAS picked, ``num_threads`` its threads), or {} if it finds none."""
+    found = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    return found[0] if found else {}
 
 
 def blas_kernel():
-    """The kernel OpenBLAS picked in this process, or "?"."""
-    name = _openblas_call(["scipy_openblas_get_corename64_", "scipy_openblas_get_corename"],
-                          ctypes.c_char_p)
-    return name.decode() if name else "?"
+    """The kernel the BLAS picked in this process, or "?"."""
+    return blas_info().get("architecture", "?")
 
 
 def blas_threads():
-    """Threads of NumPy's matrix products: OpenBLAS's own count, else the environment's."""
-    count = _openblas_call(["scipy_openblas_get_num_threads64_",
-                            "scipy_openblas_get_num_threads"], ctypes.c_int)
-    if count:
-        return count
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(variable, "").isdigit() and int(os.environ[variable]) > 0:
-            return int(os.environ[variable])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """Threads of NumPy's matrix products: the BLAS's own count, else the cores."""
+    return blas_info().get("num_threads") or os.cpu_count()
 
 
 def blas_name():
