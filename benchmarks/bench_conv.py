@@ -24,7 +24,11 @@ of 1,024 images), this prints:
 3. when PyTorch is installed, the same nets' training steps in PyTorch with
    ``torch.set_num_threads`` equal to our BLAS's thread count, and our time over
    theirs (goals: at most 1.5x for conv4, 1.25x for the recipe's net). PyTorch is never a
-   dependency: without it, this part is skipped with a message;
+   dependency: without it, this part is skipped with a message; then what the threads
+   buy: conv4's and the recipe's steps run on one thread, on two with the BLAS left at
+   its own threads, and on two with the BLAS held at one thread (imagelab's way), each
+   with and without glibc keeping freed memory, in processes where
+   ``OPENBLAS_THREAD_TIMEOUT`` is unset, as in a program that imports imagelab;
 4. the peak memory (maximum resident set size) of a process that runs the training
    as ``imagelab train-cnn`` does: a uint8 dataset of CIFAR-10's size held in
    memory (50,000 + 10,000 random images), its training rows copied out, conv4 trained

@@ -6,8 +6,8 @@
 # x86-64 kernels: Prescott (SSE3), Nehalem (SSE4.2), Sandybridge (AVX), Haswell (AVX2), Zen,
 # and SkylakeX (AVX-512) where the CPU has it. An OpenBLAS build may serve several names with
 # the same code (Zen with Haswell's, for one): threadpoolctl (a dependency of imagelab)
-# reports the kernel that a name loads, and each kernel runs once. The kernel the machine picks by itself
-# is left to the plain `python -m pytest` run.
+# reports the kernel that a name loads, and each kernel runs once. The kernel the machine
+# picks by itself is left to the plain `python -m pytest` run.
 # Only the tests of numerical code run here: the command lines, figures, files and downloads
 # do not depend on the kernel. A new test file of numerical code joins NUMERICAL.
 set -euo pipefail

@@ -80,8 +80,8 @@ def main(argv=None, base=os.curdir, prog="imagelab mlp"):
     ``base``: the folder whose ``data`` and ``results`` are the defaults; ``prog``: the
     command's name in its messages.
     """
-    parser = ArgumentParser(prog=prog,
-
+    parser = ArgumentParser(
+        prog=prog,
         description="Train the lab's one-hidden-layer MLP on CIFAR-10 (or --dataset) and plot "
                     "its accuracy.")
     add_lab_arguments(parser, base)
