@@ -23,7 +23,9 @@ of 1,024 images), this prints:
    pipeline (uint8 rows -> crops with padding 4, mirror images, normalisation) adds;
 3. when PyTorch is installed, the same nets' training steps in PyTorch with
    ``torch.set_num_threads`` equal to our BLAS's thread count, and our time over
-   theirs (goals: at most 1.5x for conv4, 1.25x for the recipe's net). PyTorch is never a
+   theirs (goals: at most 1.5x for conv4, 1.25x for the recipe's net). Both sides are
+   timed in fresh processes, ours with ``OPENBLAS_THREAD_TIMEOUT`` unset as in
+   imagelab's commands, alternated over ``--rounds`` rounds. PyTorch is never a
    dependency: without it, this part is skipped with a message; then what the threads
    buy: conv4's and the recipe's steps run on one thread, on two with the BLAS left at
    its own threads, and on two with the BLAS held at one thread (imagelab's way), each
@@ -43,7 +45,7 @@ of 1,024 images), this prints:
 
 glibc is asked to keep freed memory (``imagelab.utils.allocator``), as the trainers do.
 
-Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7]
+Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7] [--rounds 3]
                                         [--kernels unset Haswell SkylakeX ...] [--quick]
 Random data; speed does not depend on the values. ``--quick`` is a smoke test (tiny
 batch, few repeats, small memory run): its numbers mean nothing.
@@ -66,9 +68,10 @@ from statistics import median
 # The reference products run on OpenBLAS's own threads, after which its idle worker
 # spins on the other core for a while and would slow the layer timed next: it is told
 # to sleep at once. (The layers themselves never wake it: they hold the BLAS at one
-# thread.) This must be set before NumPy loads OpenBLAS. The levers' worker stands for a
-# program that imports imagelab, which has no such setting: it leaves it unset.
-if sys.argv[1:3] != ["--worker", "levers"]:
+# thread.) This must be set before NumPy loads OpenBLAS. The workers that time our
+# training steps stand for a program that imports imagelab, or for imagelab's own
+# commands, which have no such setting: they leave it unset.
+if sys.argv[1:3] not in (["--worker", "levers"], ["--worker", "ours"]):
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
@@ -310,8 +313,7 @@ def recipe_step(batch, micro_batch, repeats, rng):
 def training_steps(batch, micro_batch, repeats):
     """Print images per second of the training steps of conv4, conv4 without its batch
     norms (what they cost), LeNet and the recipe's net, then where the steps of conv4
-    and of the recipe (one pass) spend their time; return our seconds per step, by
-    name."""
+    and of the recipe (one pass) spend their time."""
     rng = np.random.default_rng(1)
     print(f"\nWhole training step (forward, loss, backward, SGD with momentum and weight "
           f"decay), batch {batch}, median of {repeats}:", flush=True)
@@ -343,7 +345,6 @@ def training_steps(batch, micro_batch, repeats):
           f"{parallel.threads()} cores x the wall time), over {repeats} steps:", flush=True)
     for name, (step, network) in profiled.items():
         print_profile(name, step, network, repeats)
-    return times
 
 
 # --- 2b. Where a step's time goes ---------------------------------------------------
@@ -556,31 +557,64 @@ def torch_worker(net, batch, micro_batch, repeats, threads):
     print(json.dumps(result))
 
 
-def compare_with_torch(ours, batches, repeats):
-    """Print our step times over PyTorch's, each net timed in a process of its own."""
-    print("\nPyTorch, same nets and steps:", flush=True)
+def ours_worker(net, batch, micro_batch, repeats):
+    """Time our training step of ``net`` in this process, as ``torch_worker`` times
+    PyTorch's; print one JSON line: median seconds by number of images."""
+    rng = np.random.default_rng(1)
+    if net == "conv4":
+        result = {str(batch): median_seconds(training_step(NETS[net], batch, rng)[0],
+                                             repeats)}
+    else:
+        result = {str(images): median_seconds(recipe_step(images, micro_batch, repeats + 1,
+                                                          rng)[0], repeats)
+                  for images in (micro_batch, RECIPE.batch_size)}
+    print(json.dumps(result))
+
+
+def worker_result(kind, net, batches, repeats, threads):
+    """Run the ``kind`` worker ("ours" or "torch") on ``net`` in a fresh process; return
+    its JSON line, or raise RuntimeError with the last line of its error output."""
+    done = subprocess.run([sys.executable, __file__, "--worker", kind, "--net", net,
+                           "--batch-size", str(batches["conv4"]), "--micro-batch",
+                           str(batches["airbench"]), "--repeats", str(repeats),
+                           "--threads", str(threads)],
+                          check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError((done.stderr.strip().splitlines() or ["no message"])[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_with_torch(batches, repeats, rounds):
+    """Print our step times over PyTorch's. Each side runs in a fresh process, as a
+    training would, and the two alternate for ``rounds`` rounds, so that a slow spell of
+    the machine falls on both; the medians over the rounds are compared."""
+    print(f"\nPyTorch, same nets and steps, each side in a process of its own, the two "
+          f"alternated (rounds: {rounds}; ms a step, median of the rounds' medians of "
+          f"{repeats}):", flush=True)
     if importlib.util.find_spec("torch") is None:
         print("  PyTorch is not installed: comparison skipped (it is never a dependency; "
               "install it in a separate environment to compare)", flush=True)
         return
     threads = blas_threads()
     for net in NETS:
-        done = subprocess.run([sys.executable, __file__, "--worker", "torch", "--net", net,
-                               "--batch-size", str(batches["conv4"]), "--micro-batch",
-                               str(batches["airbench"]), "--repeats", str(repeats),
-                               "--threads", str(threads)],
-                              check=False, capture_output=True, text=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            print(f"  PyTorch failed on {net}, comparison skipped: {last}", flush=True)
+        found = {"ours": [], "torch": []}
+        try:
+            for _ in range(rounds):
+                for kind, results in found.items():
+                    results.append(worker_result(kind, net, batches, repeats, threads))
+        except RuntimeError as error:
+            print(f"  a worker failed on {net}, comparison skipped: {error}", flush=True)
             continue
-        theirs = json.loads(done.stdout.strip().splitlines()[-1])
-        for images in (key for key in theirs if key.isdigit()):
-            mine = ours["conv4" if net == "conv4" else f"airbench {images}"]
-            print(f"  {net}, {images} images: torch {theirs['version']}, threads "
-                  f"{theirs['threads']} (ours: {threads}): {theirs[images] * 1e3:.1f} ms a "
-                  f"step, {int(images) / theirs[images]:,.0f} images/s; ours over theirs "
-                  f"{mine / theirs[images]:.2f}x (goal <= {TORCH_GOALS[net]}x)", flush=True)
+        version, used = found["torch"][0]["version"], found["torch"][0]["threads"]
+        for images in (key for key in found["torch"][0] if key.isdigit()):
+            mine, theirs = (median(result[images] for result in found[kind])
+                            for kind in ("ours", "torch"))
+            spread = ", ".join(f"{o[images] / t[images]:.2f}x"
+                               for o, t in zip(found["ours"], found["torch"]))
+            print(f"  {net}, {images} images: ours {mine * 1e3:.1f} ms, torch {version} "
+                  f"(threads {used}, ours {threads}) {theirs * 1e3:.1f} ms a step; ours over "
+                  f"theirs {mine / theirs:.2f}x (goal <= {TORCH_GOALS[net]}x; rounds: "
+                  f"{spread})", flush=True)
 
 
 # --- 3b. What the threads and the allocator buy ------------------------------------
@@ -745,8 +779,12 @@ def parse_arguments():
                              "the recipe's runs two steps")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny batch, few repeats, small memory run")
-    parser.add_argument("--worker", choices=["layers", "torch", "memory", "recipe-memory",
-                                             "levers"], help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of our steps and PyTorch's, alternated, each in a "
+                             "fresh process (default: 3, --quick: 1)")
+    parser.add_argument("--worker", choices=["layers", "ours", "torch", "memory",
+                                             "recipe-memory", "levers"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--plain-allocator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--net", choices=sorted(NETS), help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
@@ -757,6 +795,7 @@ def parse_arguments():
     args.batch_size = args.batch_size or (8 if quick else 128)
     args.micro_batch = args.micro_batch or (8 if quick else RECIPE.micro_batch)
     args.repeats = args.repeats or (2 if quick else 7)
+    args.rounds = args.rounds or (1 if quick else 3)
     args.memory_images = args.memory_images or (64 if quick else 2_000)
     args.dataset_size = args.dataset_size or ((2_000, 500) if quick else (N_TRAIN, N_TEST))
     return args
@@ -773,6 +812,8 @@ def main():
         for net in NETS:
             layer_table(net, batches[net], repeats)
         return None
+    if args.worker == "ours":
+        return ours_worker(args.net, args.batch_size, args.micro_batch, repeats)
     if args.worker == "torch":
         return torch_worker(args.net, args.batch_size, args.micro_batch, repeats, args.threads)
     if args.worker == "memory":
@@ -785,8 +826,8 @@ def main():
     else:
         for net in NETS:
             layer_table(net, batches[net], repeats)
-    ours = training_steps(args.batch_size, args.micro_batch, repeats)
-    compare_with_torch(ours, batches, repeats)
+    training_steps(args.batch_size, args.micro_batch, repeats)
+    compare_with_torch(batches, repeats, args.rounds)
     levers(batches, repeats)
     training_memory(batches, {"conv4": args.memory_images, "airbench": 2 * RECIPE.batch_size},
                     *args.dataset_size)
