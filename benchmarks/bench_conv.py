@@ -47,6 +47,7 @@ glibc is asked to keep freed memory (``imagelab.utils.allocator``), as the train
 
 Usage:  python benchmarks/bench_conv.py [--batch-size 128] [--repeats 7] [--rounds 3]
                                         [--kernels unset Haswell SkylakeX ...] [--quick]
+                                        [--parts layers steps torch levers memory]
 Random data; speed does not depend on the values. ``--quick`` is a smoke test (tiny
 batch, few repeats, small memory run): its numbers mean nothing.
 """
@@ -105,6 +106,7 @@ RECORDS = {"conv4": os.path.join(ROOT, "results", "cnn_conv4.json"),
            "airbench": os.path.join(ROOT, "results", "recipe.json")}
 NETS = {"conv4": conv4(CLASSES), "airbench": airbench(CLASSES)}
 RECIPE = Recipe()                 # airbench's hyperparameters: steps of 1,024, micro-batches of 256
+PARTS = ("layers", "steps", "torch", "levers", "memory")   # the sections 1, 2, 3, 3b and 4 below
 
 
 # --- The machine --------------------------------------------------------------------
@@ -777,6 +779,8 @@ def parse_arguments():
     parser.add_argument("--memory-images", type=int, default=None,
                         help="images of conv4's memory run (default: 2,000, --quick: 64); "
                              "the recipe's runs two steps")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="the tables to make (default: all, in this order)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny batch, few repeats, small memory run")
     parser.add_argument("--rounds", type=int, default=None,
@@ -821,16 +825,20 @@ def main():
     if args.worker == "recipe-memory":
         return recipe_memory_worker(args.batch_size, args.memory_images, *args.dataset_size)
     header(kept_memory)
-    if args.kernels:
+    if "layers" in args.parts and args.kernels:
         layer_tables(batches, repeats, args.kernels)
-    else:
+    elif "layers" in args.parts:
         for net in NETS:
             layer_table(net, batches[net], repeats)
-    training_steps(args.batch_size, args.micro_batch, repeats)
-    compare_with_torch(batches, repeats, args.rounds)
-    levers(batches, repeats)
-    training_memory(batches, {"conv4": args.memory_images, "airbench": 2 * RECIPE.batch_size},
-                    *args.dataset_size)
+    if "steps" in args.parts:
+        training_steps(args.batch_size, args.micro_batch, repeats)
+    if "torch" in args.parts:
+        compare_with_torch(batches, repeats, args.rounds)
+    if "levers" in args.parts:
+        levers(batches, repeats)
+    if "memory" in args.parts:
+        training_memory(batches, {"conv4": args.memory_images,
+                                  "airbench": 2 * RECIPE.batch_size}, *args.dataset_size)
 
 
 if __name__ == "__main__":
