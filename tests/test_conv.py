@@ -1,6 +1,7 @@
 """Tests of imagelab.nn.conv: each layer against a plain-loop reference and against finite
-differences on tiny shapes, the two backward paths of Conv2d against each other, and
-the shapes the layers refuse."""
+differences on tiny shapes (the convolution by both algorithms), the two backward paths
+of im2col's route against each other, the choice of algorithm, and the shapes and
+settings the layers refuse. imagelab.nn.winograd's transforms: tests/test_winograd.py."""
 import numpy as np
 import pytest
 
@@ -11,6 +12,9 @@ from imagelab.nn.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, 
 # "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.
 CONV_CASES = [(3, 1, 1), (3, 1, 0), (5, 1, 2), (1, 1, 0), (2, 2, 0), (3, 2, 1), (3, 1, 3),
               ((2, 3), 1, 1)]
+# The cases Winograd's F(4 x 4, 3 x 3) takes (3 x 3, stride 1, padding <= 2), on images
+# whose outputs fill whole 4 x 4 tiles or only part of the last ones.
+WINOGRAD_CASES = [(3, 1, 1), (3, 1, 0), (3, 1, 2)]
 # (c_in, c_out): widening (col2im in every case) and narrowing (both routes).
 CHANNELS = [(3, 4), (4, 2)]
 
@@ -43,28 +47,38 @@ def pool_loop(x, k, stride):
     return out
 
 
-def conv_layer(kernel, stride, padding, c_in=3, c_out=4, seed=1):
-    layer = Conv2d(c_in, c_out, kernel, stride, padding, rng=seed, dtype=np.float64)
+def conv_layer(kernel, stride, padding, c_in=3, c_out=4, seed=1, algorithm="im2col"):
+    layer = Conv2d(c_in, c_out, kernel, stride, padding, rng=seed, dtype=np.float64,
+                   algorithm=algorithm)
     layer.b.value[:] = np.random.default_rng(seed).normal(size=c_out)
     return layer
 
 
-@pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
-def test_conv_forward_matches_the_loop(kernel, stride, padding):
-    x = np.random.default_rng(0).normal(size=(2, 7, 6, 3))
-    layer = conv_layer(kernel, stride, padding)
+ROUTES = ([(*case, "im2col") for case in CONV_CASES]
+          + [(*case, "winograd") for case in WINOGRAD_CASES])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, algorithm", ROUTES)
+@pytest.mark.parametrize("size", [(7, 6), (10, 12)])
+def test_conv_forward_matches_the_loop(kernel, stride, padding, algorithm, size):
+    x = np.random.default_rng(0).normal(size=(2, *size, 3))
+    layer = conv_layer(kernel, stride, padding, algorithm=algorithm)
     out = layer.forward(x)
+    assert layer.winograd == (algorithm == "winograd")
+    # float64 rounding: Winograd's terms reach about 25 |w| |x| before they cancel
+    # (tests/test_winograd.py bounds it), some 1e-13 on these sums of 27 values.
     np.testing.assert_allclose(out, conv_loop(x, layer.w.value, layer.b.value, stride, padding),
                                rtol=1e-12, atol=1e-12)
     assert out.shape[1:] == layer.output_shape(x.shape[1:])
 
 
 @pytest.mark.parametrize("c_in, c_out", CHANNELS)
-@pytest.mark.parametrize("kernel, stride, padding", CONV_CASES)
-def test_conv_gradients_match_finite_differences(kernel, stride, padding, c_in, c_out):
+@pytest.mark.parametrize("kernel, stride, padding, algorithm", ROUTES)
+def test_conv_gradients_match_finite_differences(kernel, stride, padding, algorithm, c_in,
+                                                 c_out):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 6, 5, c_in))
-    layer = conv_layer(kernel, stride, padding, c_in, c_out)
+    layer = conv_layer(kernel, stride, padding, c_in, c_out, algorithm=algorithm)
     r = rng.normal(size=layer.forward(x).shape)
 
     def loss():                                 # C = sum(out * R): dC/dout = R
@@ -117,10 +131,11 @@ def test_conv_backward_takes_the_route_with_the_smaller_matrix(c_in, c_out, stri
     assert taken == [route] and layer.dx_as_convolution() == (route == "convolution")
 
 
-def test_conv_without_bias_matches_the_loop_and_finite_differences():
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_conv_without_bias_matches_the_loop_and_finite_differences(algorithm):
     rng = np.random.default_rng(6)
     x = rng.normal(size=(2, 5, 5, 3))
-    layer = Conv2d(3, 4, 3, 1, 1, rng=0, dtype=np.float64, bias=False)
+    layer = Conv2d(3, 4, 3, 1, 1, rng=0, dtype=np.float64, bias=False, algorithm=algorithm)
     assert layer.parameters() == [layer.w] and layer.b is None
     assert repr(layer).endswith("padding=1, bias=False)")
     out = layer.forward(x)
@@ -167,8 +182,9 @@ def test_identity_init_needs_a_size_keeping_odd_kernel(kernel, stride, padding):
         Conv2d(3, 3, kernel, stride, padding, init="identity")
 
 
-def test_first_layer_skips_the_input_gradient():
-    layer = conv_layer(3, 1, 1)
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_first_layer_skips_the_input_gradient(algorithm):
+    layer = conv_layer(3, 1, 1, algorithm=algorithm)
     layer.forward(np.ones((1, 4, 4, 3)))
     assert layer.backward(np.ones((1, 4, 4, 4)), need_dx=False) is None
     assert layer.w.grad.shape == (3, 3, 3, 4) and layer.b.grad.shape == (4,)
@@ -184,10 +200,12 @@ def test_col2im_is_the_adjoint_of_im2col(stride):
     assert np.isclose(np.sum(cols * c), np.sum(x * col2im(c, x.shape, (3, 2), stride)))
 
 
-def test_conv_keeps_float32():
-    layer = Conv2d(3, 8, 3, padding=1, rng=0)
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_conv_keeps_float32(algorithm):
+    layer = Conv2d(3, 8, 3, padding=1, rng=0, algorithm=algorithm)
     out = layer.forward(np.ones((2, 5, 5, 3), np.float32), training=True)
     assert out.dtype == np.float32 and layer.backward(out).dtype == np.float32
+    assert layer.w.grad.dtype == layer.b.grad.dtype == np.float32
 
 
 @pytest.mark.parametrize("k, stride", [(2, 2), (3, 2), (2, 1), (3, 3)])
@@ -281,7 +299,36 @@ def test_shapes_that_do_not_fit_are_named(make, shape, message):
     (lambda: Conv2d(3, 4, init="zeros"), "init must be 'he', 'uniform' or 'identity', got "
                                          "'zeros'"),
     (lambda: Conv2d(3, 4, bias="false"), "bias must be True or False, got 'false'"),
+    (lambda: Conv2d(3, 4, algorithm="fft"), r"algorithm must be one of \('auto', 'im2col', "
+                                            r"'winograd'\), got 'fft'"),
+    (lambda: Conv2d(3, 4, 5, algorithm="winograd"), r"algorithm='winograd' needs a 3 x 3 "
+     r"kernel, stride 1 and padding <= 2, got kernel_size=\(5, 5\), stride=1, padding=0"),
+    (lambda: Conv2d(3, 4, 3, 2, algorithm="winograd"), r"needs .* got kernel_size=\(3, 3\), "
+                                                       r"stride=2, padding=0"),
+    (lambda: Conv2d(3, 4, 3, 1, 3, algorithm="winograd"), r"needs .* stride=1, padding=3"),
 ])
 def test_bad_settings_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("c_in, kernel, stride, padding, size, winograd", [
+    (16, 3, 1, 1, 32, True), (16, 3, 1, 1, 15, True), (16, 3, 1, 1, 7, True),
+    (16, 3, 1, 1, 3, False), (16, 3, 1, 1, 6, False), (16, 3, 1, 0, 10, True),
+    (15, 3, 1, 1, 32, False), (3, 3, 1, 1, 32, False), (16, 3, 2, 1, 32, False),
+    (16, 5, 1, 2, 32, False), (16, 3, 1, 3, 32, False), (16, 2, 1, 0, 32, False)])
+def test_auto_takes_winograd_where_it_applies_and_pays(c_in, kernel, stride, padding, size,
+                                                       winograd):
+    # 3 x 3 outputs need one 4 x 4 tile (16 / 9 = 1.78 times the outputs); 6 x 6 need
+    # 2 x 2 tiles (64 / 36); 7 x 7, 64 / 49 = 1.31 <= 4 / 3. At least 16 input channels.
+    layer = Conv2d(c_in, 3, kernel, stride, padding, rng=0)
+    assert layer.uses_winograd((size, size, c_in)) == winograd
+    layer.forward(np.zeros((1, size, size, c_in), np.float32))
+    assert layer.winograd == winograd
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_each_algorithm_is_kept_whatever_the_size(algorithm):
+    layer = Conv2d(2, 3, 3, 1, 1, rng=0, algorithm=algorithm)
+    for size in (3, 32):
+        assert layer.uses_winograd((size, size, 2)) == (algorithm == "winograd")

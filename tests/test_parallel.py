@@ -226,6 +226,18 @@ def test_run_holds_the_blas_at_one_thread_while_parts_run():
     assert after == before
 
 
+def test_on_one_core_holds_the_blas_at_one_thread_and_returns_the_result():
+    if not blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        inside, total = parallel.on_one_core(lambda a, b: (blas_threads(), a + b), 2, 3)
+        after = blas_threads()
+    if max(before) < 2:
+        pytest.skip("this BLAS does not take 2 threads")
+    assert inside == [1] * len(before) and total == 5 and after == before
+
+
 # ---------------------------------------------------------------- layers
 
 def serial(function):

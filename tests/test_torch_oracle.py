@@ -408,11 +408,14 @@ def compare_module(module, shape, theirs, seed=0):
         close(a.grad, b.grad, f"gradient of parameter {number} of {module.layer!r}")
 
 
-@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, bias", [
-    (3, 2, 3, 1, 1, True), (2, 3, 3, 1, 1, True), (2, 3, 3, 2, 0, True),
-    (2, 4, (3, 2), 2, 2, False), (4, 2, 1, 1, 0, True)])
-def test_the_convolution_is_torchs(c_in, c_out, kernel, stride, padding, bias):
-    module = nn.Conv2d(c_in, c_out, kernel, stride, padding, rng=0, dtype=np.float64, bias=bias)
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, bias, algorithm", [
+    (3, 2, 3, 1, 1, True, "im2col"), (2, 3, 3, 1, 1, True, "im2col"),
+    (2, 3, 3, 2, 0, True, "im2col"), (2, 4, (3, 2), 2, 2, False, "im2col"),
+    (4, 2, 1, 1, 0, True, "im2col"), (3, 2, 3, 1, 1, True, "winograd"),
+    (2, 3, 3, 1, 0, False, "winograd"), (2, 3, 3, 1, 2, True, "winograd")])
+def test_the_convolution_is_torchs(c_in, c_out, kernel, stride, padding, bias, algorithm):
+    module = nn.Conv2d(c_in, c_out, kernel, stride, padding, rng=0, dtype=np.float64, bias=bias,
+                       algorithm=algorithm)
     if bias:
         module.bias.data[...] = np.random.default_rng(1).standard_normal(c_out)
 

@@ -232,9 +232,9 @@ class Conv2d(Module):
     """
 
     def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=0, rng=None,
-                 dtype=np.float32, bias=True, init="he"):
+                 dtype=np.float32, bias=True, init="he", algorithm="auto"):
         self.layer = conv.Conv2d(c_in, c_out, kernel_size, stride, padding, rng, dtype, bias,
-                                 init)
+                                 init, algorithm)
         self.weight = Tensor(self.layer.w.value, requires_grad=True)
         self.bias = None if self.layer.b is None else Tensor(self.layer.b.value,
                                                              requires_grad=True)
