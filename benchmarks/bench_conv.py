@@ -9,11 +9,15 @@ of 1,024 images), this prints:
 1. for each convolution, at the training batch size, the time of ``Conv2d.forward``
    followed by ``Conv2d.backward`` (``need_dx`` as in training: False for the first
    layer) over the time of the matrix products that pair does, alone, on random arrays
-   of the same shapes, dtypes and layouts (forward cols @ W; backward cols.T @ dout;
-   and for dC/dx, where ``Conv2d`` takes that route, the window matrix of the padded
-   dout times the turned weights; otherwise dout @ W.T before ``col2im``). Goal: at most
-   1.25x. The two are timed alternately in the same process (the machines are shared
-   and noisy) and medians are kept. With ``--kernels``, the tables are made once per
+   of the same shapes, dtypes and layouts, by the route the layer takes. By im2col:
+   forward cols @ W; backward cols.T @ dout; and for dC/dx, where ``Conv2d`` takes that
+   route, the window matrix of the padded dout times the turned weights, otherwise
+   dout @ W.T before ``col2im``. By Winograd (``imagelab.nn.winograd``), in each pass:
+   the tiles' transform, the 36 products of the transformed tiles by the transformed
+   weights (by dM for dW), and the transform back. Goal: at most 1.25x. For those
+   layers, the same layer by im2col too (``algorithm="im2col"``). All are timed
+   alternately in the same process (the machines are shared and noisy) and medians
+   are kept. With ``--kernels``, the tables are made once per
    OpenBLAS kernel (``OPENBLAS_CORETYPE`` must be set before NumPy loads, so each
    kernel runs in its own process);
 2. images per second of a whole training step (forward, loss, backward, optimizer
@@ -53,6 +57,7 @@ batch, few repeats, small memory run): its numbers mean nothing.
 """
 import argparse
 import contextlib
+import copy
 import dataclasses
 import importlib.util
 import json
@@ -90,6 +95,7 @@ from imagelab.nn.layers import GELU, Dense, Layer, ReLU  # noqa: E402
 from imagelab.utils import parallel  # noqa: E402
 from imagelab.utils.machine import cpu_name  # noqa: E402
 from imagelab.nn.optim import SGD  # noqa: E402
+from imagelab.nn import winograd  # noqa: E402
 from imagelab.recipes.airbench import (Recipe, Trainer, build_network, train_recipe,  # noqa: E402
                              tta_accuracies)
 from imagelab.training.loop import evaluate, train  # noqa: E402
@@ -173,14 +179,18 @@ def short_name(layer):
 
 
 def conv_products(layer, input_shape, batch, need_dx, rng):
-    """The matrix products of one forward and backward pass of ``layer``, on random arrays.
+    """The matrix products of one forward and backward pass of ``layer``, on random arrays,
+    by the route the layer takes on ``input_shape`` (``Conv2d.uses_winograd``).
 
     Returns
     -------
     list of (name, a, b)
         ``a @ b`` is one product the layer does, with the same shapes, dtype and memory
-        layout (``a`` may be a transposed view, as ``cols.T`` is in the layer).
+        layout (``a`` may be a transposed view, as ``cols.T`` is in the layer); ``name``
+        is its pass, "forward", "dW" or "dx", and a pass may do several.
     """
+    if layer.uses_winograd(input_shape):
+        return winograd_products(layer, input_shape, batch, need_dx, rng)
     h, w, c_in = input_shape
     h_out, w_out, c_out = layer.output_shape(input_shape)
     (kh, kw), m = layer.kernel, batch * h_out * w_out
@@ -197,31 +207,67 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
     return products + [("dx", rows, weights.T)]                # then col2im
 
 
+def winograd_products(layer, input_shape, batch, need_dx, rng):
+    """``conv_products`` on Winograd's route: in each pass, the transform of the input's
+    tiles (B^T (x) B^T times their 36 values, rows of tiles x channels), the 36 products
+    V[xi] @ U[xi] (or V[xi]^T @ dM[xi] for dW), and the transform back (A^T (x) A^T), or
+    for dW that of dout's blocks (A (x) A)."""
+    h, w, c_in = input_shape
+    h_out, w_out, c_out = layer.output_shape(input_shape)
+    tiles = batch * winograd.tiles(h_out) * winograd.tiles(w_out)
+    bt, at = winograd.BT2.astype(np.float32), winograd.AT2.astype(np.float32)
+    v = random_array(rng, (36, tiles, c_in))
+    d_m = random_array(rng, (36, tiles, c_out))
+    products = [("forward", bt, random_array(rng, (36, tiles * c_in))),
+                ("forward", v, random_array(rng, (36, c_in, c_out))),
+                ("forward", at, d_m.reshape(36, -1)),
+                ("dW", bt, random_array(rng, (36, tiles * c_in))),
+                ("dW", at.T, random_array(rng, (16, tiles * c_out))),
+                ("dW", v.transpose(0, 2, 1), d_m)]
+    if not need_dx:
+        return products
+    dx_tiles = batch * winograd.tiles(h) * winograd.tiles(w)
+    return products + [("dx", bt, random_array(rng, (36, dx_tiles * c_out))),
+                       ("dx", random_array(rng, (36, dx_tiles, c_out)),
+                        random_array(rng, (36, c_out, c_in))),
+                       ("dx", at, random_array(rng, (36, dx_tiles * c_in)))]
+
+
 def flops(products):
-    return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for _, a, b in products)
+    """Multiply-adds times 2 of products a @ b, a (..., m, n) by b (..., n, p)."""
+    return sum(2 * a.size * b.shape[-1] for _, a, b in products)
 
 
 def time_conv_layer(layer, input_shape, batch, need_dx, repeats, rng):
-    """Median seconds of the layer's forward + backward and of each of its products.
+    """Median seconds of the layer's forward + backward, of all its products, of each
+    pass's products (forward, dW, dx), and, if it takes Winograd's route, of the same
+    layer by im2col's (else None).
 
-    The two measurements alternate, so that both see the same machine load; one
-    round of each is run first and not counted (first-touch of the memory).
+    The measurements alternate, so that all see the same machine load; one round of
+    each is run first and not counted (first-touch of the memory).
     """
     x = random_array(rng, (batch, *input_shape))
     d_out = random_array(rng, (batch, *layer.output_shape(input_shape)))
     products = conv_products(layer, input_shape, batch, need_dx, rng)
+    by_im2col = copy.copy(layer)                                # the same weights
+    by_im2col.algorithm = "im2col"
 
-    def layer_pass():
-        layer.forward(x, training=True)
-        layer.backward(d_out, need_dx)
+    def layer_pass(which):
+        which.forward(x, training=True)
+        which.backward(d_out, need_dx)
 
-    layer_times, product_times = [], []
+    layer_times, im2col_times, product_times = [], [], []
     for _ in range(repeats + 1):
-        layer_times.append(seconds(layer_pass))
+        layer_times.append(seconds(partial(layer_pass, layer)))
+        if layer.uses_winograd(input_shape):
+            im2col_times.append(seconds(partial(layer_pass, by_im2col)))
         product_times.append([seconds(partial(np.matmul, a, b)) for _, a, b in products])
     product_times = np.array(product_times[1:])
-    return (median(layer_times[1:]), np.median(product_times.sum(axis=1)),
-            np.median(product_times, axis=0), products)
+    passes = list(dict.fromkeys(name for name, _, _ in products))   # in order
+    each = [np.median(product_times[:, [name == p for p, _, _ in products]].sum(axis=1))
+            for name in passes]
+    return (median(layer_times[1:]), np.median(product_times.sum(axis=1)), each, products,
+            median(im2col_times[1:]) if im2col_times else None)
 
 
 def layer_table(net, batch, repeats):
@@ -232,19 +278,25 @@ def layer_table(net, batch, repeats):
     print(f"\nEach convolution of {net}, batch {batch}, forward + backward over its matrix "
           f"products (medians of {repeats}; OPENBLAS_CORETYPE {kernel}, kernel "
           f"{blas_kernel()}); goal <= {LAYER_GOAL}x", flush=True)
-    print(f"{'layer':<29} {'input':>8} {'fwd+bwd':>9} {'products':>9}  "
-          f"{'forward / dW / dx ms':<21} {'GFLOP/s':>7}  ratio")
-    total_layer = total_products = 0.0
+    print(f"{'layer (route)':<36} {'input':>8} {'fwd+bwd':>9} {'products':>9}  "
+          f"{'forward / dW / dx ms':<21} {'GFLOP/s':>7}  ratio  {'by im2col':>9}")
+    total_layer = total_products = total_im2col = 0.0
     for index, layer, shape, need_dx in conv_layers(network, SHAPE):
-        whole, products, each, arrays = time_conv_layer(layer, shape, batch, need_dx,
-                                                        repeats, rng)
+        whole, products, each, arrays, im2col = time_conv_layer(layer, shape, batch, need_dx,
+                                                                repeats, rng)
         parts = " / ".join(f"{t * 1e3:.1f}" for t in each) + ("" if need_dx else " / -")
-        print(f"{index:>2} {short_name(layer):<26} {'x'.join(map(str, shape)):>8} "
+        route = "winograd" if im2col else "im2col"
+        print(f"{index:>2} {short_name(layer) + ' ' + route:<33} {'x'.join(map(str, shape)):>8} "
               f"{whole * 1e3:7.1f}ms {products * 1e3:7.1f}ms  {parts:<21} "
-              f"{flops(arrays) / products / 1e9:7.1f}  {whole / products:.2f}x", flush=True)
+              f"{flops(arrays) / products / 1e9:7.1f}  {whole / products:.2f}x  "
+              f"{f'{im2col * 1e3:7.1f}ms' if im2col else '-':>9}", flush=True)
         total_layer, total_products = total_layer + whole, total_products + products
-    print(f"{'all':<38} {total_layer * 1e3:7.1f}ms {total_products * 1e3:7.1f}ms  "
-          f"{'':<21} {'':>7}  {total_layer / total_products:.2f}x", flush=True)
+        total_im2col += im2col or whole
+    print(f"{'all':<45} {total_layer * 1e3:7.1f}ms {total_products * 1e3:7.1f}ms  "
+          f"{'':<21} {'':>7}  {total_layer / total_products:.2f}x  {total_im2col * 1e3:7.1f}ms",
+          flush=True)
+    print("  (by im2col: the same layer with algorithm='im2col', for those that take "
+          "Winograd's route;\n  its 'all' counts the others' own time)", flush=True)
 
 
 def layer_tables(batches, repeats, kernels):

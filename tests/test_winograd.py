@@ -1,8 +1,9 @@
 """Tests of imagelab.nn.winograd: its constants make F(4, 3), their Kronecker products
-transform whole tiles, each transform takes its tiles in order, each adjoint is the transpose of its transform, and a float32 convolution by
-Winograd stays within the rounding bound derived below. The layer's use of it
-(forward and gradients against a loop, finite differences and PyTorch) is tested in
-tests/test_conv.py and tests/test_torch_oracle.py."""
+transform whole tiles, each transform takes its tiles in order, each adjoint is the
+transpose of its transform, and a float32 convolution by Winograd stays within the
+rounding bound derived below. The layer's use of it (forward and gradients against a
+loop, finite differences and PyTorch) is tested in tests/test_conv.py and
+tests/test_torch_oracle.py."""
 import numpy as np
 import pytest
 
