@@ -407,7 +407,7 @@ RUN = parallel.run                # the real one, which the profile wraps
 KINDS = {Conv2d: "convolutions, rest", BatchNorm: "batch norms", ReLU: "activations",
          GELU: "activations", MaxPool2d: "pooling", GlobalMaxPool: "pooling",
          Dense: "dense layers, rest"}
-NESTED = ("matrix products", "window copies")       # timed inside the layers' passes
+NESTED = ("matrix products", "window copies", "Winograd's transforms")  # timed in the passes
 
 
 class StepProfile:
@@ -415,8 +415,9 @@ class StepProfile:
 
     While installed, every layer's forward and backward names the kind of work its
     passes do; every ``imagelab.utils.parallel.run`` times each part in the thread that
-    runs it; ``np.matmul`` and the window copies (``im2col``, ``col2im``) are timed
-    inside those parts and taken out of their layer's kind. What the calling thread
+    runs it; ``np.matmul``, the window copies (``im2col``, ``col2im``) and Winograd's
+    transforms of tiles (their copies and products) are timed inside those parts and
+    taken out of their layer's kind. What the calling thread
     does outside the parts (loss, optimizer, Python) is "outside the threads"; a core
     waiting for the other is "idle". The kinds add up to cores x wall time.
     """
@@ -429,6 +430,9 @@ class StepProfile:
                         (np, "matmul", self.nested(np.matmul, NESTED[0])),
                         (conv_module, "im2col", self.nested(conv_module.im2col, NESTED[1])),
                         (conv_module, "col2im", self.nested(conv_module.col2im, NESTED[1]))]
+        self.patches += [(winograd, name, self.nested(getattr(winograd, name), NESTED[2]))
+                         for name in ("pad_to_tiles", "transform_input", "transform_output",
+                                      "output_gradient")]
         self.patches += [(layer, name, self.named(getattr(layer, name), layer))
                          for layer in network.layers for name in ("forward", "backward")]
 
@@ -734,7 +738,15 @@ def levers(batches, repeats):
 # --- 4. Peak memory of a training run ----------------------------------------------
 
 def peak_rss_mb():
-    """This process's maximum resident set size so far, in MB."""
+    """This process's maximum resident set size so far, in MB: Linux's VmHWM where there
+    is /proc/self/status, which starts afresh at exec, unlike ru_maxrss (kept across
+    exec, it counted the pages of the forked benchmark process: 1.3 GB before any
+    training); else ru_maxrss."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024                    # kB
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024   # bytes vs kB
 
