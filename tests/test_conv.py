@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from imagelab.nn.gradcheck import numerical_gradient
+from imagelab.nn import conv
 from imagelab.nn.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
@@ -332,3 +333,20 @@ def test_each_algorithm_is_kept_whatever_the_size(algorithm):
     layer = Conv2d(2, 3, 3, 1, 1, rng=0, algorithm=algorithm)
     for size in (3, 32):
         assert layer.uses_winograd((size, size, 2)) == (algorithm == "winograd")
+
+
+def test_winograd_gradients_are_the_same_with_its_tiles_kept_or_made_again(monkeypatch):
+    # KEEP_TILES_BYTES decides what the forward pass keeps, not the result: the same
+    # products in the same order either way.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 9, 10, 16)).astype(np.float32)
+    layer = Conv2d(16, 5, 3, 1, 1, rng=0, algorithm="winograd")
+    r = rng.normal(size=(3, 9, 10, 5)).astype(np.float32)
+    results = []
+    for keep_bytes in (conv.KEEP_TILES_BYTES, 0):
+        monkeypatch.setattr(conv, "KEEP_TILES_BYTES", keep_bytes)
+        out = layer.forward(x)
+        assert layer.keep_tiles == (keep_bytes > 0)
+        results.append((out, layer.backward(r), layer.w.grad, layer.b.grad))
+    for kept, made_again in zip(*results):
+        np.testing.assert_array_equal(kept, made_again)

@@ -42,6 +42,11 @@ CHUNK_BYTES, MIN_CHUNK_ROWS = 2 << 20, 1024
 # the backward pass, not copied again: the first layers' (a few input channels), whose
 # copies cost as much as their products, and which take little memory.
 KEEP_WINDOWS_BYTES = 32 << 20
+# Winograd's transformed input tiles V (2.25 times the input) are kept from the forward
+# pass for the backward pass when they take at most this many bytes in all (every
+# 3 x 3 layer of conv4 and the recipe: 9 to 57 MB each), sparing one of the six tile
+# transforms of a step; else the padded input is kept and V made again.
+KEEP_TILES_BYTES = 64 << 20
 # A 3 x 3 convolution of stride 1 runs by Winograd's F(4 x 4, 3 x 3) (``algorithm=
 # "auto"``) when its 4 x 4 tiles cover at most this many times its outputs, and it has
 # at least this many input channels. Measured (forward + backward, 2 threads) on the
@@ -332,20 +337,24 @@ class Conv2d(Layer):
 
     def _winograd_forward(self, x, out):
         """The forward pass by Winograd's F(4 x 4, 3 x 3), as a function of a part of the
-        batch (a slice) that fills its rows of ``out`` and returns its chunks' inputs,
-        padded to whole tiles."""
+        batch (a slice) that fills its rows of ``out`` and returns, per chunk, (its
+        images, their transformed tiles V) if ``KEEP_TILES_BYTES`` allows, else (its
+        images, their input padded to whole tiles)."""
         t_h, t_w = winograd.tiles(out.shape[1]), winograd.tiles(out.shape[2])
         u = parallel.on_one_core(winograd.transform_weights, self.w.value)  # (36, c_in, c_out)
+        self.keep_tiles = (winograd.TAPS ** 2 * len(x) * t_h * t_w * self.c_in * x.itemsize
+                           <= KEEP_TILES_BYTES)
 
         def part(images):
             outputs, kept = out[images], []
             for chunk in self._tile_chunks(len(outputs), t_h * t_w, x.dtype):
                 padded = winograd.pad_to_tiles(x[images][chunk], self.padding, t_h, t_w)
-                m = np.matmul(winograd.transform_input(padded, t_h, t_w), u)  # (36, tiles, c_out)
-                winograd.transform_output(m, len(padded), t_h, t_w, outputs[chunk])
+                v = winograd.transform_input(padded, t_h, t_w)        # (36, tiles, c_in)
+                winograd.transform_output(np.matmul(v, u), len(padded), t_h, t_w,
+                                          outputs[chunk])
                 if self.b is not None:
                     outputs[chunk] += self.b.value
-                kept.append(padded)
+                kept.append((chunk, v if self.keep_tiles else padded))
             return kept
         return part
 
@@ -394,10 +403,9 @@ class Conv2d(Layer):
                                       self.w.value[::-1, ::-1].transpose(0, 1, 3, 2))
 
         def part(images, kept):
-            grads, d_u, d_b, start = d_out[images], 0, 0, 0
-            for padded in kept:                         # the forward pass's chunks
-                chunk, start = slice(start, start + len(padded)), start + len(padded)
-                v = winograd.transform_input(padded, t_h, t_w)        # (36, tiles, c_in)
+            grads, d_u, d_b = d_out[images], 0, 0
+            for chunk, saved in kept:                   # the forward pass's chunks
+                v = saved if self.keep_tiles else winograd.transform_input(saved, t_h, t_w)
                 d_m = winograd.output_gradient(grads[chunk], t_h, t_w)  # (36, tiles, c_out)
                 d_u = d_u + np.matmul(v.transpose(0, 2, 1), d_m)
                 if self.b is not None:
