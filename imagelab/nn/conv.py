@@ -175,10 +175,11 @@ class Conv2d(Layer):
         How the products are formed: "im2col", one product by a window matrix (any
         kernel, stride, padding); "winograd", Winograd's F(4 x 4, 3 x 3) (3 x 3 kernels,
         stride 1, padding <= 2; ``imagelab.nn.winograd``), 2.25 multiplications an
-        output instead of 9, with a rounding error a few times larger; "auto", Winograd
-        where it applies and its tiles cover at most ``MAX_TILE_COVER`` times the
-        outputs and it has at least ``MIN_WINOGRAD_CHANNELS`` input channels, else
-        im2col. Kept as ``self.algorithm``.
+        output instead of 9, with a float32 rounding error about ten times larger
+        (bounded in ``tests/test_winograd.py``); "auto", Winograd where it applies, its
+        tiles cover at most ``MAX_TILE_COVER`` times the outputs and it has at least
+        ``MIN_WINOGRAD_CHANNELS`` input channels, else im2col. Kept as
+        ``self.algorithm``.
     init : {"he", "uniform", "identity"}
         With fan_in = kh kw c_in: "he", N(0, 2 / fan_in), for the ReLU units that
         follow; "uniform", U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)), PyTorch's default;
@@ -213,6 +214,7 @@ class Conv2d(Layer):
         return algorithm
 
     def _winograd_applies(self):
+        """Whether the layer's shape suits F(4 x 4, 3 x 3): 3 x 3, stride 1, padding <= 2."""
         return self.kernel == (3, 3) and self.stride == 1 and self.padding <= 2
 
     def uses_winograd(self, input_shape):
@@ -292,9 +294,10 @@ class Conv2d(Layer):
         return weights if self.b is None else np.vstack([weights, self.b.value[None]])
 
     def forward(self, x, training=False):
-        """(N, H, W, c_in) -> (N, H', W', c_out); keeps what ``backward`` needs: the
-        padded input (padded to whole tiles on Winograd's route), and on im2col's the
-        window matrix too if it takes at most ``KEEP_WINDOWS_BYTES``.
+        """(N, H, W, c_in) -> (N, H', W', c_out); keeps what ``backward`` needs as
+        ``self.saved``: by im2col, the padded input, and the window matrix too if it
+        takes at most ``KEEP_WINDOWS_BYTES``; by Winograd, the transformed tiles if they
+        take at most ``KEEP_TILES_BYTES``, else the input padded to whole tiles.
 
         Each thread of ``imagelab.utils.parallel`` takes its part of the batch, a chunk
         of images at a time. By im2col, the chunk's window matrix (M_chunk, kh kw c_in),
@@ -307,7 +310,7 @@ class Conv2d(Layer):
         self.winograd = self.uses_winograd(x.shape[1:])
         part = (self._winograd_forward if self.winograd else self._im2col_forward)(x, out)
         self.parts = parallel.batch_parts(len(x), out.size * math.prod(self.kernel))
-        self.padded = parallel.run(part, self.parts)
+        self.saved = parallel.run(part, self.parts)         # per part, for backward
         self.input_shape = x.shape
         return out
 
@@ -370,7 +373,7 @@ class Conv2d(Layer):
         dx = (np.empty(self.input_shape, np.result_type(d_out, self.w.value)) if need_dx
               else None)
         (self._winograd_backward if self.winograd else self._im2col_backward)(d_out, dx)
-        self.padded = None
+        self.saved = None
         return dx
 
     def _im2col_backward(self, d_out, dx):
@@ -386,7 +389,7 @@ class Conv2d(Layer):
                     self._input_gradient(grads[chunk], dx[images][chunk])
             return d_wb
 
-        d_wb = sum(parallel.run(part, self.parts, self.padded))      # (K (+ 1), c_out)
+        d_wb = sum(parallel.run(part, self.parts, self.saved))      # (K (+ 1), c_out)
         self.w.grad = d_wb[:self.w.value[..., 0].size].reshape(self.w.value.shape)
         if self.b is not None:
             self.b.grad = d_wb[-1]
@@ -399,8 +402,9 @@ class Conv2d(Layer):
         channel axes swapped (see ``_backward_as_convolution``), also by Winograd."""
         t_h, t_w = winograd.tiles(d_out.shape[1]), winograd.tiles(d_out.shape[2])
         dx_tiles = winograd.tiles(self.input_shape[1]), winograd.tiles(self.input_shape[2])
-        turned = parallel.on_one_core(winograd.transform_weights,
-                                      self.w.value[::-1, ::-1].transpose(0, 1, 3, 2))
+        turned = (parallel.on_one_core(winograd.transform_weights,
+                                       self.w.value[::-1, ::-1].transpose(0, 1, 3, 2))
+                  if dx is not None else None)                    # (36, c_out, c_in)
 
         def part(images, kept):
             grads, d_u, d_b = d_out[images], 0, 0
@@ -416,7 +420,7 @@ class Conv2d(Layer):
                     winograd.transform_output(m, len(padded_d), *dx_tiles, dx[images][chunk])
             return d_u, d_b
 
-        sums = parallel.run(part, self.parts, self.padded)
+        sums = parallel.run(part, self.parts, self.saved)
         self.w.grad = parallel.on_one_core(winograd.weight_gradient, sum(d_u for d_u, _ in sums))
         if self.b is not None:
             self.b.grad = sum(d_b for _, d_b in sums)
