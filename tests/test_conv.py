@@ -191,6 +191,28 @@ def test_first_layer_skips_the_input_gradient(algorithm):
     assert layer.w.grad.shape == (3, 3, 3, 4) and layer.b.grad.shape == (4,)
 
 
+@pytest.mark.parametrize("channels, kernel, dtype", [
+    (3, (2, 2), np.float32), (1, (5, 3), np.float32), (3, (3, 2), np.float64),   # void runs
+    (6, (3, 3), np.float32), (4, (2, 3), np.float64)])                          # value runs
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("ones", [False, True])
+def test_im2col_matches_the_loop(channels, kernel, dtype, stride, ones):
+    # Runs of kw C values of at most MAX_VOID_RUN_BYTES are copied as void elements,
+    # longer ones value by value: both against windows taken one at a time, from a
+    # non-contiguous input.
+    assert ((kernel[1] * channels * np.dtype(dtype).itemsize <= conv.MAX_VOID_RUN_BYTES)
+            == (channels <= 3))
+    x = np.random.default_rng(5).normal(size=(2, 9, 8, 2 * channels)).astype(dtype)
+    x = x[..., ::2]
+    kh, kw = kernel
+    cols = im2col(x, kernel, stride, ones=ones)
+    h_out, w_out = (9 - kh) // stride + 1, (8 - kw) // stride + 1
+    expected = [np.append(x[n, i * stride:i * stride + kh, j * stride:j * stride + kw].ravel(),
+                          [1] * ones)
+                for n in range(2) for i in range(h_out) for j in range(w_out)]
+    assert cols.dtype == dtype and np.array_equal(cols, np.array(expected, dtype))
+
+
 @pytest.mark.parametrize("stride", [1, 2, 3])
 def test_col2im_is_the_adjoint_of_im2col(stride):
     # <im2col(x), c> = <x, col2im(c)> for all x, c: col2im is im2col's transpose.
