@@ -10,7 +10,8 @@ of 1,024 images), this prints:
    followed by ``Conv2d.backward`` (``need_dx`` as in training: False for the first
    layer) over the time of the matrix products that pair does, alone, on random arrays
    of the same shapes, dtypes and layouts, by the route the layer takes. By im2col:
-   forward cols @ W; backward cols.T @ dout; and for dC/dx, where ``Conv2d`` takes that
+   forward cols @ W; backward cols.T @ dout (with a bias, cols has its column of ones
+   and W the row b, as in the layer); and for dC/dx, where ``Conv2d`` takes that
    route, the window matrix of the padded dout times the turned weights, otherwise
    dout @ W.T before ``col2im``. By Winograd (``imagelab.nn.winograd``), in each pass:
    the tiles' transform, the 36 products of the transformed tiles by the transformed
@@ -194,8 +195,12 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
     h, w, c_in = input_shape
     h_out, w_out, c_out = layer.output_shape(input_shape)
     (kh, kw), m = layer.kernel, batch * h_out * w_out
-    cols = random_array(rng, (m, kh * kw * c_in))               # the window matrix
-    weights = layer.w.value.reshape(-1, c_out)                  # (kh kw c_in, c_out)
+    # The window matrix and W; with a bias, the layer's window matrix has a column of
+    # ones and W the row b below it, which add b in the forward product and give dC/db
+    # in dW's.
+    bias = layer.b is not None
+    cols = random_array(rng, (m, kh * kw * c_in + bias))
+    weights = random_array(rng, (kh * kw * c_in + bias, c_out))
     rows = random_array(rng, (m, c_out))                        # dC/dout, one row a pixel
     products = [("forward", cols, weights), ("dW", cols.T, rows)]
     if not need_dx:
@@ -204,7 +209,7 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
         padded_cols = random_array(rng, (batch * h * w, kh * kw * c_out))
         turned = random_array(rng, (kh * kw * c_out, c_in))
         return products + [("dx", padded_cols, turned)]
-    return products + [("dx", rows, weights.T)]                # then col2im
+    return products + [("dx", rows, layer.w.value.reshape(-1, c_out).T)]   # then col2im
 
 
 def winograd_products(layer, input_shape, batch, need_dx, rng):
