@@ -8,6 +8,7 @@ import pytest
 from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn import conv
 from imagelab.nn.conv import Conv2d, Flatten, GlobalMaxPool, MaxPool2d, col2im, im2col
+from imagelab.utils import parallel
 
 # (kernel, stride, padding): stride 1 with padding < kernel takes the backward pass
 # "as a convolution" when c_out <= c_in, the others the product by W^T and col2im.
@@ -93,6 +94,36 @@ def test_conv_gradients_match_finite_differences(kernel, stride, padding, algori
     for parameter in (layer.w, layer.b):
         np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
                                    atol=1e-7)
+
+
+def weight_gradient_loop(x, r, kernel, stride, padding):
+    """Reference, one output position at a time, for dC/dout = r: dC/dW[a, b, c, o] =
+    sum_{n, i, j} x_pad[n, s i + a, s j + b, c] r[n, i, j, o], dC/db[o] = sum of r[..., o]."""
+    kh, kw = kernel
+    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    d_w = np.zeros((kh, kw, x.shape[3], r.shape[3]))
+    for i in range(r.shape[1]):
+        for j in range(r.shape[2]):
+            window = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            d_w += np.einsum("nabc,no->abco", window, r[:, i, j])
+    return d_w, r.sum(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize("c_in, c_out", [(3, 4), (8, 16)])
+def test_weight_gradient_matches_the_loop_as_one_product_or_a_stack(c_in, c_out):
+    # dC/dW = cols^T dC/dout is one product when its (9 c_in + 1) c_out outputs are
+    # more than GIL_RELEASE_SIZE (8 -> 16: 1,168), else a stack of one product per image,
+    # summed (3 -> 4: 112).
+    assert ((9 * c_in + 1) * c_out <= parallel.GIL_RELEASE_SIZE) == (c_in == 3)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(5, 6, 7, c_in))
+    layer = conv_layer(3, 2, 1, c_in, c_out)
+    r = rng.normal(size=layer.forward(x, training=True).shape)
+    layer.backward(r, need_dx=False)
+    d_w, d_b = weight_gradient_loop(x, r, (3, 3), 2, 1)
+    # float64 sums of 5 x 3 x 4 terms each, in another order: 1e-13 of their size.
+    np.testing.assert_allclose(layer.w.grad, d_w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.b.grad, d_b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("c_in, c_out, kernel, padding", [

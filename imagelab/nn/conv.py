@@ -127,6 +127,23 @@ def im2col(x, kernel, stride, ones=False):
     return cols.reshape(n * h_out * w_out, -1)
 
 
+def _transposed_product(cols, grads):
+    """cols^T dC/dout, (K, c_out), for the window matrix cols (n H' W', K) of n images
+    and their dC/dout (n, H', W', c_out).
+
+    A product with at most ``parallel.GIL_RELEASE_SIZE`` outputs (K c_out, such as the
+    whitening layer's 13 x 24) would hold the GIL throughout, and the two threads'
+    products would run one after the other: it is taken as a stack of products, one per
+    image, whose n K c_out outputs release the GIL, and summed.
+    """
+    n, c_out = len(grads), grads.shape[-1]
+    rows = grads.reshape(-1, c_out)                                       # (n H' W', c_out)
+    if cols.shape[1] * c_out > parallel.GIL_RELEASE_SIZE:
+        return np.matmul(cols.T, rows)
+    stacked = cols.reshape(n, -1, cols.shape[1]).transpose(0, 2, 1)       # (n, K, H' W')
+    return np.matmul(stacked, rows.reshape(n, -1, c_out)).sum(axis=0)
+
+
 def col2im(cols, shape, kernel, stride, padding=0):
     """Adjoint of ``im2col`` (of images padded by ``padding``): add each window's row
     back onto the image, dropping what falls on the padding.
@@ -397,7 +414,7 @@ class Conv2d(Layer):
             (padded, kept), grads, d_wb = saved, d_out[images], 0
             for i, chunk in enumerate(self._chunks(len(padded), h_out * w_out, padded.dtype)):
                 cols = kept[i] if kept else self._windows(padded[chunk])   # (M_chunk, K (+ 1))
-                d_wb = d_wb + np.matmul(cols.T, grads[chunk].reshape(-1, self.c_out))
+                d_wb = d_wb + _transposed_product(cols, grads[chunk])
                 if dx is not None:
                     self._input_gradient(grads[chunk], dx[images][chunk])
             return d_wb

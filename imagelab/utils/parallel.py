@@ -34,6 +34,13 @@ MIN_ELEMENTS_PER_THREAD = 1 << 17
 # operations of a pass, which then read and write memory once, not once per operation.
 CHUNK_BYTES = 1 << 19
 
+# NumPy releases the GIL around an operation's loop only when the loop has more than this
+# many iterations (its NPY_BEGIN_THREADS_THRESHOLDED); for a matrix product these are the
+# output's elements. A product with a smaller output holds the GIL from start to end,
+# however long its inner dimension, and the threads' products then run one after the
+# other (measured: 13 x 24 outputs held it, 16 x 32 released it).
+GIL_RELEASE_SIZE = 500
+
 _state = {"threads": None, "pool": None, "blas": None}
 
 
