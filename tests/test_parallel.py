@@ -141,6 +141,30 @@ def test_map_chunks_calls_in_order_over_every_row(monkeypatch):
     assert parallel.map_chunks(lambda part: part, np.float64(1)) == [...]
 
 
+
+def test_map_chunks_hands_a_paused_threads_chunks_to_the_other(monkeypatch):
+    """The first chunk waits until every other chunk is done: with fixed halves, the
+    chunks after it in its own half would never start (its thread is the one waiting),
+    so the wait would time out; taken in turn, the other thread does them all."""
+    force_splitting(monkeypatch, 2)
+    x = np.zeros((8, 3))                                  # rows of 24 bytes: 2 a chunk
+    others_done, done, lock = threading.Event(), [], threading.Lock()
+
+    def work(rows):
+        if rows.start == 0:
+            return others_done.wait(timeout=10), threading.get_ident()
+        with lock:
+            done.append(rows)
+            if len(done) == 3:
+                others_done.set()
+        return True, threading.get_ident()
+
+    results = parallel.map_chunks(work, x)
+    assert [finished for finished, _ in results] == [True] * 4
+    assert len({thread for _, thread in results[1:]}) == 1     # one thread did the rest
+    assert results[0][1] != results[1][1]
+
+
 # ---------------------------------------------------------------- run
 
 def test_run_returns_the_results_in_part_order():

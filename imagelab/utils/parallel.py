@@ -17,6 +17,7 @@ while after each product before they sleep, would take the cores from the next p
 one-core machine).
 """
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
@@ -99,14 +100,33 @@ def chunks(rows, row_bytes, min_rows=1, chunk_bytes=None):
 
 
 def map_chunks(function, x):
-    """``[function(chunk) for chunk in (chunks of x's first axis)]``, the threads each
-    on the chunks of their part of ``x`` (``[function(...)]`` for a 0-d array)."""
+    """``[function(chunk) for chunk in (chunks of x's first axis)]``, the threads taking
+    the chunks in turn, each the next one not yet taken (``[function(...)]`` for a 0-d
+    array). The results are in the chunks' order, whichever thread ran each.
+
+    Taken in turn rather than as fixed parts: on a busy machine, where the system pauses
+    one thread now and then, the other takes over its remaining chunks instead of
+    waiting for them.
+    """
     if np.ndim(x) == 0:
         return [function(...)]
     row_bytes = x.itemsize * (x.size // max(1, len(x)))
-    per_part = run(lambda part: [function(chunk) for chunk in chunks(part, row_bytes)],
-                   parts_of(x))
-    return [result for results in per_part for result in results]
+    pieces = chunks(slice(0, len(x)), row_bytes)
+    results = [None] * len(pieces)
+    untaken = queue.SimpleQueue()                  # the indices of the chunks not yet taken
+    for i in range(len(pieces)):
+        untaken.put(i)
+
+    def take_chunks(part):
+        while True:
+            try:
+                i = untaken.get_nowait()
+            except queue.Empty:
+                return
+            results[i] = function(pieces[i])
+
+    run(take_chunks, parts_of(x))
+    return results
 
 
 def _blas_one_thread():
