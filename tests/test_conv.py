@@ -278,6 +278,29 @@ def test_pool_forward_matches_the_loop_and_gradients_match(k, stride):
     np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-7)
 
 
+
+@pytest.mark.parametrize("k, stride, shape", [
+    (2, 2, (2, 8, 6, 3)),             # the windows cover the input exactly
+    (3, 3, (2, 6, 6, 3)),
+    (2, 2, (2, 7, 6, 3)),             # a row left out
+    (2, 3, (2, 8, 8, 3)),             # gaps between the windows
+])
+def test_pool_gradient_is_written_everywhere_in_memory_not_zeroed(monkeypatch, k, stride, shape):
+    """dC/dx is built in ``np.empty_like`` memory: filled with NaN here, every input
+    outside the windows' maxima must still come out 0."""
+    monkeypatch.setattr(np, "empty_like", lambda a, *args, **kwargs: np.full_like(
+        a, np.nan, *args, **kwargs))
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=shape)
+    layer = MaxPool2d(k, stride)
+    r = rng.normal(size=layer.forward(x).shape)
+
+    def loss():
+        return np.sum(layer.forward(x) * r)
+
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(r), numerical_gradient(loss, x), atol=1e-7)
+
 def test_pool_gives_a_tie_to_the_first_maximum_only():
     x = np.zeros((1, 2, 2, 1))                     # four equal values, as after a ReLU
     layer = MaxPool2d(2)

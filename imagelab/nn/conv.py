@@ -547,13 +547,20 @@ class MaxPool2d(Layer):
 
     def _backward(self, x, out, d_out, dx):
         """Write into ``dx`` the gradient of images ``x`` whose pooled values are ``out``."""
-        dx[...] = 0
-        unclaimed = np.ones(d_out.shape, bool)       # windows whose maximum is not yet found
         s, (h_out, w_out) = self.stride, d_out.shape[1:3]
-        for a, b, view in self._windows(x, h_out, w_out):
-            first = view == out
-            first &= unclaimed
-            unclaimed &= ~first
+        if (s, s * h_out, s * w_out) != (self.k, *x.shape[1:3]):
+            dx[...] = 0                               # windows overlap or leave gaps
+        windows = self._windows(x, h_out, w_out)
+        for i, (a, b, view) in enumerate(windows):
+            equal = view == out
+            # The window's first maximum: equal here and not at an earlier offset
+            # (for booleans, p > q is p and not q); ``claimed`` marks the windows whose
+            # maximum is found.
+            first = equal if i == 0 else np.greater(equal, claimed)
+            if i == 0:
+                claimed = equal
+            elif i < len(windows) - 1:
+                claimed |= equal
             target = dx[:, a:a + s * h_out:s, b:b + s * w_out:s]
             # g * 1[first maximum]: a product by the mask, several times faster than
             # np.where or np.copyto(where=); windows apart need no sum.
