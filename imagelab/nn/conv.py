@@ -325,39 +325,40 @@ class Conv2d(Layer):
 
     def forward(self, x, training=False):
         """(N, H, W, c_in) -> (N, H', W', c_out); keeps what ``backward`` needs as
-        ``self.saved``: by im2col, the padded input, and the window matrix too if it
-        takes at most ``KEEP_WINDOWS_BYTES``; by Winograd, the transformed tiles if they
-        take at most ``KEEP_TILES_BYTES``, else the input padded to whole tiles.
+        ``self.saved``, per chunk of images: by im2col, the window matrix if all of them
+        take at most ``KEEP_WINDOWS_BYTES``, else the padded input; by Winograd, the
+        transformed tiles if they take at most ``KEEP_TILES_BYTES``, else the input padded
+        to whole tiles.
 
-        Each thread of ``imagelab.utils.parallel`` takes its part of the batch, a chunk
-        of images at a time. By im2col, the chunk's window matrix (M_chunk, kh kw c_in),
-        copied into the cache, times W (kh kw c_in, c_out) gives its rows of the output;
-        by Winograd, its tiles' transforms V (36, tiles, c_in) times U (36, c_in, c_out).
+        The threads of ``imagelab.utils.parallel`` take the chunks of images in turn. By
+        im2col, the chunk's window matrix (M_chunk, kh kw c_in), copied into the cache,
+        times W (kh kw c_in, c_out) gives its rows of the output; by Winograd, its tiles'
+        transforms V (36, tiles, c_in) times U (36, c_in, c_out).
         """
         _check_images(x, self.c_in, repr(self))
         h_out, w_out, _ = self.output_shape(x.shape[1:])
         out = np.empty((len(x), h_out, w_out, self.c_out), np.result_type(x, self.w.value))
         self.winograd = self.uses_winograd(x.shape[1:])
-        part = (self._winograd_forward if self.winograd else self._im2col_forward)(x, out)
-        self.parts = parallel.batch_parts(len(x), out.size * math.prod(self.kernel))
-        self.saved = parallel.run(part, self.parts)         # per part, for backward
+        chunk, chunks = (self._winograd_forward if self.winograd else self._im2col_forward)(x, out)
+        self.pass_size = out.size * math.prod(self.kernel)
+        self.saved = parallel.map_in_turn(chunk, chunks, self.pass_size)  # for backward
         self.input_shape = x.shape
         return out
 
     def _im2col_forward(self, x, out):
-        """The forward pass by window matrices, as a function of a part of the batch (a
-        slice) that fills its rows of ``out`` and returns (padded input, kept windows)."""
+        """The forward pass by window matrices: a function of a chunk of the batch (a
+        slice) that fills its rows of ``out`` and returns (the chunk, its window matrix or
+        its padded input), and the chunks."""
         weights = self._weights_and_bias()                            # (K (+ 1), c_out)
-        keep = out.size // self.c_out * weights.nbytes // self.c_out <= KEEP_WINDOWS_BYTES
+        self.keep_windows = (out.size // self.c_out * weights.nbytes // self.c_out
+                             <= KEEP_WINDOWS_BYTES)
 
-        def part(images):
-            padded, outputs, kept = self._pad(x[images]), out[images], []
-            for chunk in self._chunks(len(padded), out[0, ..., 0].size, x.dtype):
-                cols = self._windows(padded[chunk])
-                np.matmul(cols, weights, out=outputs[chunk].reshape(-1, self.c_out))
-                kept += [cols] if keep else []
-            return padded, kept
-        return part
+        def chunk(images):
+            padded = self._pad(x[images])
+            cols = self._windows(padded)
+            np.matmul(cols, weights, out=out[images].reshape(-1, self.c_out))
+            return images, cols if self.keep_windows else padded
+        return chunk, self._chunks(len(x), out[0, ..., 0].size, x.dtype)
 
     def _tile_chunks(self, n, tiles_per_image, dtype):
         """Slices of range(n) images, each of about ``TILE_CHUNK_BYTES`` of transformed
@@ -369,36 +370,32 @@ class Conv2d(Layer):
                                TILE_CHUNK_BYTES)
 
     def _winograd_forward(self, x, out):
-        """The forward pass by Winograd's F(4 x 4, 3 x 3), as a function of a part of the
-        batch (a slice) that fills its rows of ``out`` and returns, per chunk, (its
-        images, their transformed tiles V) if ``KEEP_TILES_BYTES`` allows, else (its
-        images, their input padded to whole tiles)."""
+        """The forward pass by Winograd's F(4 x 4, 3 x 3): a function of a chunk of the
+        batch (a slice) that fills its rows of ``out`` and returns (the chunk, its
+        transformed tiles V if ``KEEP_TILES_BYTES`` allows, else its input padded to whole
+        tiles), and the chunks."""
         t_h, t_w = winograd.tiles(out.shape[1]), winograd.tiles(out.shape[2])
         u = parallel.on_one_core(winograd.transform_weights, self.w.value)  # (36, c_in, c_out)
         self.keep_tiles = (winograd.TAPS ** 2 * len(x) * t_h * t_w * self.c_in * x.itemsize
                            <= KEEP_TILES_BYTES)
 
-        def part(images):
-            outputs, kept = out[images], []
-            for chunk in self._tile_chunks(len(outputs), t_h * t_w, x.dtype):
-                padded = winograd.pad_to_tiles(x[images][chunk], self.padding, t_h, t_w)
-                v = winograd.transform_input(padded, t_h, t_w)        # (36, tiles, c_in)
-                winograd.transform_output(np.matmul(v, u), len(padded), t_h, t_w,
-                                          outputs[chunk])
-                if self.b is not None:
-                    outputs[chunk] += self.b.value
-                kept.append((chunk, v if self.keep_tiles else padded))
-            return kept
-        return part
+        def chunk(images):
+            padded = winograd.pad_to_tiles(x[images], self.padding, t_h, t_w)
+            v = winograd.transform_input(padded, t_h, t_w)            # (36, tiles, c_in)
+            winograd.transform_output(np.matmul(v, u), len(padded), t_h, t_w, out[images])
+            if self.b is not None:
+                out[images] += self.b.value
+            return images, v if self.keep_tiles else padded
+        return chunk, self._tile_chunks(len(x), t_h * t_w, x.dtype)
 
     def backward(self, d_out, need_dx=True):
         """Fill dC/dW, dC/db from dC/dout (N, H', W', c_out); return dC/dx or None.
 
-        Each thread takes its part of the batch, a chunk at a time, by the forward
-        pass's route. By im2col: the chunk's window matrix, kept or copied again from
-        the kept padded input, gives its share of dC/dW = cols^T dC/dout (summed here;
-        with a bias, the column of ones gives dC/db in the same product); and its
-        images' dC/dx. By Winograd, see ``_winograd_backward``.
+        The threads take the forward pass's chunks in turn, by its route. By im2col: the
+        chunk's window matrix, kept or copied again from its padded input, gives its
+        share of dC/dW = cols^T dC/dout (the shares summed in the chunks' order; with a
+        bias, the column of ones gives dC/db in the same product); and its images'
+        dC/dx. By Winograd, see ``_winograd_backward``.
         """
         dx = (np.empty(self.input_shape, np.result_type(d_out, self.w.value)) if need_dx
               else None)
@@ -408,25 +405,21 @@ class Conv2d(Layer):
 
     def _im2col_backward(self, d_out, dx):
         """Gradients by im2col's route (see ``backward``), dC/dx into ``dx`` unless None."""
-        h_out, w_out = d_out.shape[1:3]
+        def chunk(saved):
+            images, kept = saved
+            cols = kept if self.keep_windows else self._windows(kept)  # (M_chunk, K (+ 1))
+            if dx is not None:
+                self._input_gradient(d_out[images], dx[images])
+            return _transposed_product(cols, d_out[images])
 
-        def part(images, saved):
-            (padded, kept), grads, d_wb = saved, d_out[images], 0
-            for i, chunk in enumerate(self._chunks(len(padded), h_out * w_out, padded.dtype)):
-                cols = kept[i] if kept else self._windows(padded[chunk])   # (M_chunk, K (+ 1))
-                d_wb = d_wb + _transposed_product(cols, grads[chunk])
-                if dx is not None:
-                    self._input_gradient(grads[chunk], dx[images][chunk])
-            return d_wb
-
-        d_wb = sum(parallel.run(part, self.parts, self.saved))      # (K (+ 1), c_out)
+        d_wb = sum(parallel.map_in_turn(chunk, self.saved, self.pass_size))  # (K (+ 1), c_out)
         self.w.grad = d_wb[:self.w.value[..., 0].size].reshape(self.w.value.shape)
         if self.b is not None:
             self.b.grad = d_wb[-1]
 
     def _winograd_backward(self, d_out, dx):
-        """Gradients by Winograd's route. M = V U, so dC/dU = V^T dC/dM (36 products,
-        summed over the chunks), with dC/dM = A dC/dY A^T for each tile
+        """Gradients by Winograd's route. M = V U, so dC/dU = V^T dC/dM (36 products per
+        chunk, summed in the chunks' order), with dC/dM = A dC/dY A^T for each tile
         (``winograd.output_gradient``), and dC/dW = G^T dC/dU G. dC/dx is the convolution
         of dC/dout, padded by 2 - padding, with the kernel turned by 180 degrees and its
         channel axes swapped (see ``_backward_as_convolution``), also by Winograd."""
@@ -436,21 +429,19 @@ class Conv2d(Layer):
                                        self.w.value[::-1, ::-1].transpose(0, 1, 3, 2))
                   if dx is not None else None)                    # (36, c_out, c_in)
 
-        def part(images, kept):
-            grads, d_u, d_b = d_out[images], 0, 0
-            for chunk, saved in kept:                   # the forward pass's chunks
-                v = saved if self.keep_tiles else winograd.transform_input(saved, t_h, t_w)
-                d_m = winograd.output_gradient(grads[chunk], t_h, t_w)  # (36, tiles, c_out)
-                d_u = d_u + np.matmul(v.transpose(0, 2, 1), d_m)
-                if self.b is not None:
-                    d_b = d_b + grads[chunk].sum(axis=(0, 1, 2))
-                if dx is not None:
-                    padded_d = winograd.pad_to_tiles(grads[chunk], 2 - self.padding, *dx_tiles)
-                    m = np.matmul(winograd.transform_input(padded_d, *dx_tiles), turned)
-                    winograd.transform_output(m, len(padded_d), *dx_tiles, dx[images][chunk])
-            return d_u, d_b
+        def chunk(saved):
+            images, kept = saved
+            grads = d_out[images]
+            v = kept if self.keep_tiles else winograd.transform_input(kept, t_h, t_w)
+            d_m = winograd.output_gradient(grads, t_h, t_w)        # (36, tiles, c_out)
+            if dx is not None:
+                padded_d = winograd.pad_to_tiles(grads, 2 - self.padding, *dx_tiles)
+                m = np.matmul(winograd.transform_input(padded_d, *dx_tiles), turned)
+                winograd.transform_output(m, len(padded_d), *dx_tiles, dx[images])
+            return (np.matmul(v.transpose(0, 2, 1), d_m),
+                    grads.sum(axis=(0, 1, 2)) if self.b is not None else 0)
 
-        sums = parallel.run(part, self.parts, self.saved)
+        sums = parallel.map_in_turn(chunk, self.saved, self.pass_size)
         self.w.grad = parallel.on_one_core(winograd.weight_gradient, sum(d_u for d_u, _ in sums))
         if self.b is not None:
             self.b.grad = sum(d_b for _, d_b in sums)

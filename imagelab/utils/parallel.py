@@ -99,25 +99,30 @@ def chunks(rows, row_bytes, min_rows=1, chunk_bytes=None):
     return [slice(i, min(i + size, rows.stop)) for i in range(rows.start or 0, rows.stop, size)]
 
 
-def map_chunks(function, x):
-    """``[function(chunk) for chunk in (chunks of x's first axis)]``, the threads taking
-    the chunks in turn, each the next one not yet taken (``[function(...)]`` for a 0-d
-    array). The results are in the chunks' order, whichever thread ran each.
+def map_in_turn(function, pieces, size):
+    """``[function(piece) for piece in pieces]``, the threads taking the pieces in turn,
+    each the next one not yet taken; the results in the pieces' order, whichever thread
+    ran each.
 
     Taken in turn rather than as fixed parts: on a busy machine, where the system pauses
-    one thread now and then, the other takes over its remaining chunks instead of
+    one thread now and then, the other takes over its remaining pieces instead of
     waiting for them.
+
+    Parameters
+    ----------
+    function : callable piece -> result
+        Must write only into its own piece of any shared array.
+    pieces : sequence
+        Slices of a batch, or anything ``function`` takes.
+    size : int
+        Elements of the whole pass, to judge whether splitting pays (``batch_parts``).
     """
-    if np.ndim(x) == 0:
-        return [function(...)]
-    row_bytes = x.itemsize * (x.size // max(1, len(x)))
-    pieces = chunks(slice(0, len(x)), row_bytes)
     results = [None] * len(pieces)
-    untaken = queue.SimpleQueue()                  # the indices of the chunks not yet taken
+    untaken = queue.SimpleQueue()                  # the indices of the pieces not yet taken
     for i in range(len(pieces)):
         untaken.put(i)
 
-    def take_chunks(part):
+    def take_pieces(_part):
         while True:
             try:
                 i = untaken.get_nowait()
@@ -125,8 +130,17 @@ def map_chunks(function, x):
                 return
             results[i] = function(pieces[i])
 
-    run(take_chunks, parts_of(x))
+    run(take_pieces, batch_parts(len(pieces), size))
     return results
+
+
+def map_chunks(function, x):
+    """``[function(chunk) for chunk in (chunks of x's first axis)]``, the threads taking
+    the chunks in turn (``map_in_turn``); ``[function(...)]`` for a 0-d array."""
+    if np.ndim(x) == 0:
+        return [function(...)]
+    row_bytes = x.itemsize * (x.size // max(1, len(x)))
+    return map_in_turn(function, chunks(slice(0, len(x)), row_bytes), x.size)
 
 
 def _blas_one_thread():
