@@ -112,32 +112,44 @@ class BatchNorm(Layer):
         channel. After an evaluation pass, whose statistics are constants, y is affine
         in x: dC/dx = g gamma / sqrt(var_run + eps) (for the gradient of a trained
         network's loss with respect to its input, ``Network.input_gradient``). Either
-        way dC/dgamma = sum of g x_hat and dC/dbeta = sum of g. x_hat is recomputed from
-        x, chunk by chunk, where it is needed.
+        way dC/dgamma = sum of g x_hat and dC/dbeta = sum of g. x - mean is recomputed
+        from x, chunk by chunk, where it is needed; 1 / std multiplies the per-channel
+        sums and factors, not each value.
         """
         g, images, c_ = d_out.reshape(len(d_out), -1), self.images, self.channels
         m = g.size // c_
-        sums = parallel.map_chunks(lambda c: (_column_sums(g[c], c_), _column_sums(
-            g[c] * self._centre(images[c], self.inv_std), c_)), g)
-        sum_g, sum_g_x_hat = (sum(s[i] for s in sums) for i in (0, 1))
+        inv_std = self.inv_std[:c_].astype(np.float64)
+
+        def sums(c):
+            centred = np.subtract(images[c], self.mean)
+            centred *= g[c]
+            return _column_sums(g[c], c_), _column_sums(centred, c_)
+
+        # sum of g x_hat = (sum of g (x - mean)) / std: one pass fewer than x_hat itself
+        chunk_sums = parallel.map_chunks(sums, g)
+        sum_g = sum(s[0] for s in chunk_sums)
+        sum_g_x_hat = sum(s[1] for s in chunk_sums) * inv_std
         self.beta.grad = sum_g.astype(self.beta.value.dtype)
         if self.gamma is not None:
             self.gamma.grad = sum_g_x_hat.astype(self.gamma.value.dtype)
         self.images = None
         if not need_dx:
             return None
-        gamma_std = self._gamma() * self.inv_std[:c_]
+        gamma_std = self._gamma() * inv_std
         scale = _tiled(gamma_std, g, c_)
         dx = np.empty_like(g)
         if not self.batch_statistics:
             parallel.map_chunks(lambda c: np.multiply(g[c], scale, out=dx[c]), g)
             return dx.reshape(d_out.shape)
-        along_x_hat = _tiled(gamma_std * sum_g_x_hat / m, g, c_)
+        # x_hat mean(g x_hat) gamma / std = (x - mean) (gamma / std^2) mean(g x_hat)
+        along_centred = _tiled(gamma_std * inv_std * sum_g_x_hat / m, g, c_)
         constant = _tiled(gamma_std * sum_g / m, g, c_)
 
         def chunk(c):
             np.multiply(g[c], scale, out=dx[c])
-            dx[c] -= self._centre(images[c], self.inv_std) * along_x_hat
+            centred = np.subtract(images[c], self.mean)
+            centred *= along_centred
+            dx[c] -= centred
             dx[c] -= constant
 
         parallel.map_chunks(chunk, g)
