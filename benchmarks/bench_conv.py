@@ -559,7 +559,7 @@ def torch_network(spec, input_shape):
             norm = (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(
                 shape[-1], eps=options.get("eps", 1e-5), momentum=options.get("momentum", 0.1))
             norm.weight.requires_grad = options.get("scale", True)
-            layers.append(norm)
+            layers += [norm, nn.ReLU()] if options.get("relu") else [norm]
         elif kind == "pool":
             layers.append(nn.MaxPool2d(*args))
         elif kind == "dense":

@@ -5,6 +5,8 @@ import pytest
 
 from imagelab.nn.gradcheck import numerical_gradient
 from imagelab.nn.batchnorm import BatchNorm
+from imagelab.nn.layers import ReLU
+from imagelab.utils import parallel
 
 
 def layer_with_random_affine(channels, seed=0, **settings):
@@ -15,7 +17,7 @@ def layer_with_random_affine(channels, seed=0, **settings):
     return layer
 
 
-@pytest.mark.parametrize("settings", [{}, {"scale": False, "eps": 1e-12}])
+@pytest.mark.parametrize("settings", [{}, {"scale": False, "eps": 1e-12}, {"relu": True}])
 @pytest.mark.parametrize("shape", [(6, 3), (3, 4, 2, 3)])
 def test_gradients_match_finite_differences(shape, settings):
     rng = np.random.default_rng(1)
@@ -33,7 +35,7 @@ def test_gradients_match_finite_differences(shape, settings):
                                    atol=1e-7)
 
 
-@pytest.mark.parametrize("settings", [{}, {"scale": False}])
+@pytest.mark.parametrize("settings", [{}, {"scale": False}, {"relu": True}])
 def test_evaluation_gradients_match_finite_differences(settings):
     # After an evaluation forward pass the statistics are the running ones: constants.
     rng = np.random.default_rng(3)
@@ -53,6 +55,28 @@ def test_evaluation_gradients_match_finite_differences(settings):
         layer.backward(r, need_dx=False)
         np.testing.assert_allclose(parameter.grad, numerical_gradient(loss, parameter.value),
                                    atol=1e-7)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_relu_gives_the_values_of_a_relu_layer_after_the_batch_norm(monkeypatch, training):
+    """``relu=True`` does a ReLU's work inside the batch norm's passes: its output and
+    gradients are those of BatchNorm then ReLU, in float32, over many chunks."""
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 256)           # 2 images a chunk
+    rng = np.random.default_rng(5)
+    x = rng.normal(1, 2, size=(9, 4, 2, 4)).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    fused, plain, relu = BatchNorm(4, relu=True), BatchNorm(4), ReLU()
+    for layer in (fused, plain):
+        layer.gamma.value[:], layer.beta.value[:] = rng.normal(size=(2, 4))
+    fused.beta.value[:] = plain.beta.value
+    fused.gamma.value[:] = plain.gamma.value
+    y = fused.forward(x, training)
+    np.testing.assert_array_equal(y, relu.forward(plain.forward(x, training), training))
+    assert (y == 0).any() and (y > 0).any() and repr(fused) == "BatchNorm(4, relu=True)"
+    np.testing.assert_array_equal(fused.backward(g), plain.backward(relu.backward(g)))
+    for a, b in zip(fused.parameters(), plain.parameters()):
+        np.testing.assert_array_equal(a.grad, b.grad)
 
 
 def test_training_output_has_each_channels_mean_beta_and_std_gamma():

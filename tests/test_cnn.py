@@ -26,8 +26,11 @@ def test_lenet_infers_each_layers_input(shape, flat):
 
 def test_conv4_with_and_without_batch_norm():
     with_bn, without = conv4(10), conv4(10, batch_norm=False)
-    assert sum(entry == ["bn"] for entry in with_bn) == 5 and ["bn"] not in without
-    assert with_bn[with_bn.index(["dense", 512]) + 1] == ["bn"]
+    fused = ["bn", {"relu": True}]                  # a batch norm, then its ReLU
+    assert sum(entry == fused for entry in with_bn) == 5 and ["relu"] not in with_bn
+    assert sum(entry == ["relu"] for entry in without) == 5
+    assert not any(entry[0] == "bn" for entry in without)
+    assert with_bn[with_bn.index(["dense", 512]) + 1] == fused
     assert json.loads(json.dumps(with_bn)) == with_bn          # plain data, saved as JSON
     network = build(with_bn, (32, 32, 3), seed=0)
     assert network.output_shapes((32, 32, 3))[-1] == (10,)
@@ -132,7 +135,7 @@ def test_he_initialisation_scale():
                                               r"init\)$"),
     ([["bn", {"gamma": False}]], r"^layer 'bn' in the architecture entry 0 \['bn', "
                                  r"\{'gamma': False\}\] takes no option 'gamma' \(its "
-                                 r"options: momentum, eps, scale\)$"),
+                                 r"options: momentum, eps, scale, relu\)$"),
     ([["gelu", {"approximate": "tanh"}]], r"^layer 'gelu' in the architecture entry 0 .* takes "
                                           r"no option 'approximate' \(its options: none\)$"),
     ([["relu", 2]], r"^layer 'relu' in the architecture entry 0 \['relu', 2\] does not take "

@@ -39,7 +39,7 @@ def test_training_bytes_count_copies_of_the_parameters_and_one_batch():
     ("train-cnn", ["--width", "100000"], "--width/--hidden/--batch-size", "architecture entry "
      "0 ['conv', 100000, 3, 1, 1, {'bias': False}]: c_out must be an integer in [1, 65536], got 100000"),
     ("train-cnn", ["--hidden", "1000000000"], "--width/--hidden/--batch-size", "architecture "
-     "entry 15 ['dense', 1000000000]: d_out must be an integer in [1, 65536]"),
+     "entry 11 ['dense', 1000000000]: d_out must be an integer in [1, 65536]"),
     ("train-recipe", ["--widths", "30000", "4", "4"], "--widths/--micro-batch", "the training "
      "needs at least "),
     ("train-recipe", ["--widths", "100000", "4", "4"], "--widths/--micro-batch", "architecture "

@@ -269,8 +269,9 @@ class BatchNorm(Module):
         Requiring no gradient: not parameters, but saved with them (``save``).
     """
 
-    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, scale=True):
-        self.layer = batchnorm.BatchNorm(channels, momentum, eps, dtype, scale)
+    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, scale=True,
+                 relu=False):
+        self.layer = batchnorm.BatchNorm(channels, momentum, eps, dtype, scale, relu)
         self.gamma = None if self.layer.gamma is None else Tensor(self.layer.gamma.value,
                                                                   requires_grad=True)
         self.beta = Tensor(self.layer.beta.value, requires_grad=True)
@@ -337,7 +338,7 @@ def _twin(layer):
         copies += [("bias", layer.b.value)] if layer.b is not None else []
     elif isinstance(layer, batchnorm.BatchNorm):
         twin = BatchNorm(layer.channels, layer.momentum, layer.eps, layer.beta.value.dtype,
-                         scale=layer.gamma is not None)
+                         scale=layer.gamma is not None, relu=layer.relu)
         copies = [("beta", layer.beta.value), ("running_mean", layer.running_mean),
                   ("running_var", layer.running_var)]
         copies += [("gamma", layer.gamma.value)] if layer.gamma is not None else []

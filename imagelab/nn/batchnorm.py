@@ -11,7 +11,8 @@ from imagelab.nn.layers import Layer, Parameter
 
 
 class BatchNorm(Layer):
-    """y = gamma x_hat + beta,  x_hat = (x - mean) / sqrt(var + eps), per channel.
+    """y = gamma x_hat + beta,  x_hat = (x - mean) / sqrt(var + eps), per channel; or
+    max(y, 0) with ``relu``.
 
     In training, mean and var are the batch's (var biased, as in the paper's
     normalisation); running averages of them, mean_run <- (1 - m) mean_run + m mean
@@ -30,9 +31,15 @@ class BatchNorm(Layer):
     scale : bool
         False: gamma is fixed at 1 and is not a parameter (``parameters()`` is [beta],
         ``self.gamma`` is None), as airbench's BatchNorm(weight=False).
+    relu : bool
+        True: the output is max(y, 0), the values of this layer followed by a ``ReLU``,
+        with the ReLU's work done on each chunk while it is in the cache (its mask in
+        the forward pass, g 1[y > 0] in the first pass of the backward one), sparing the
+        two passes over the whole array that a layer of its own would make.
     """
 
-    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, scale=True):
+    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, scale=True,
+                 relu=False):
         self.channels = check_int(channels, "channels", 1)
         self.momentum = check_float(momentum, "momentum", 0, 1, include_min=False)
         self.eps = check_float(eps, "eps", 0, include_min=False)
@@ -41,9 +48,11 @@ class BatchNorm(Layer):
         self.beta = Parameter(np.zeros(channels, dtype), decay=False)
         self.running_mean = np.zeros(channels, dtype)
         self.running_var = np.ones(channels, dtype)
+        self.relu = check_bool(relu, "relu")
 
     def __repr__(self):
-        return f"BatchNorm({self.channels}{'' if self.gamma is not None else ', scale=False'})"
+        return (f"BatchNorm({self.channels}{'' if self.gamma is not None else ', scale=False'}"
+                f"{', relu=True' if self.relu else ''})")
 
     def parameters(self):
         return [self.beta] if self.gamma is None else [self.gamma, self.beta]
@@ -66,8 +75,9 @@ class BatchNorm(Layer):
         """x (N, ..., C) -> y of the same shape; keeps x and its statistics for backward.
 
         Each thread of ``imagelab.utils.parallel`` takes a chunk of images at a time:
-        one read of x for the statistics (each chunk's, then combined), one read of x
-        and one write of y for y = gamma (x - mean) / sqrt(var + eps) + beta.
+        two reads of x for the statistics (the mean, then the squared deviations), one
+        read of x and one write of y for y = gamma (x - mean) / sqrt(var + eps) + beta
+        (with ``relu``, max(y, 0), and the mask y > 0 kept for backward).
         """
         self.output_shape(x.shape[1:])
         images = x.reshape(len(x), -1)                 # (N, P C): P positions per image
@@ -89,10 +99,14 @@ class BatchNorm(Layer):
         scale, beta = (_tiled(v, images, self.channels)
                        for v in (self._gamma() * inv_std, self.beta.value))
         y = np.empty_like(images)
+        self.positive = np.empty(images.shape, bool) if self.relu else None
 
         def normalise(c):
             self._centre(images[c], scale, out=y[c])
             y[c] += beta
+            if self.relu:
+                np.greater(y[c], 0, out=self.positive[c])
+                np.maximum(y[c], 0, out=y[c])
 
         parallel.map_chunks(normalise, images)
         return y.reshape(x.shape)
@@ -114,13 +128,18 @@ class BatchNorm(Layer):
         network's loss with respect to its input, ``Network.input_gradient``). Either
         way dC/dgamma = sum of g x_hat and dC/dbeta = sum of g. x - mean is recomputed
         from x, chunk by chunk, where it is needed; 1 / std multiplies the per-channel
-        sums and factors, not each value.
+        sums and factors, not each value. With ``relu``, g is first d_out 1[y > 0], in
+        the first pass, written where dC/dx will be.
         """
         g, images, c_ = d_out.reshape(len(d_out), -1), self.images, self.channels
         m = g.size // c_
         inv_std = self.inv_std[:c_].astype(np.float64)
+        if self.relu:
+            g, d_out_rows = np.empty_like(g), g
 
         def sums(c):
+            if self.relu:                                 # the ReLU's backward pass
+                np.multiply(d_out_rows[c], self.positive[c], out=g[c])
             centred = np.subtract(images[c], self.mean)
             centred *= g[c]
             return _column_sums(g[c], c_), _column_sums(centred, c_)
@@ -132,12 +151,12 @@ class BatchNorm(Layer):
         self.beta.grad = sum_g.astype(self.beta.value.dtype)
         if self.gamma is not None:
             self.gamma.grad = sum_g_x_hat.astype(self.gamma.value.dtype)
-        self.images = None
+        self.images = self.positive = None
         if not need_dx:
             return None
         gamma_std = self._gamma() * inv_std
         scale = _tiled(gamma_std, g, c_)
-        dx = np.empty_like(g)
+        dx = g if self.relu else np.empty_like(g)        # each chunk of g read, then written
         if not self.batch_statistics:
             parallel.map_chunks(lambda c: np.multiply(g[c], scale, out=dx[c]), g)
             return dx.reshape(d_out.shape)
