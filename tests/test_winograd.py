@@ -1,8 +1,8 @@
 """Tests of imagelab.nn.winograd: its constants make F(4, 3), their Kronecker products
 transform whole tiles, each transform takes its tiles in order, each adjoint is the
-transpose of its transform, and a float32 convolution by Winograd stays within the
-rounding bound derived below. The layer's use of it (forward and gradients against a
-loop, finite differences and PyTorch) is tested in tests/test_conv.py and
+transpose of its transform, and a float32 convolution by Winograd, and its dC/dx, stay
+within the rounding bounds derived below. The layer's use of it (forward and gradients
+against a loop, finite differences and PyTorch) is tested in tests/test_conv.py and
 tests/test_torch_oracle.py."""
 import numpy as np
 import pytest
@@ -48,6 +48,18 @@ def test_output_gradient_is_the_adjoint_of_transform_output(h, w):
     assert np.isclose(np.sum(y * d_y), np.sum(m * winograd.output_gradient(d_y, t_h, t_w)),
                       rtol=1e-13)
 
+
+
+@pytest.mark.parametrize("h, w, padding", [(8, 8, 1), (7, 5, 1), (9, 6, 0), (5, 5, 2)])
+def test_input_gradient_is_the_adjoint_of_the_input_transform(h, w, padding):
+    # Also where the last tiles reach past the images: what falls there is dropped.
+    t_h, t_w = winograd.tiles(h + 2 * padding - 2), winograd.tiles(w + 2 * padding - 2)
+    x = RNG.normal(size=(2, h, w, 3))
+    v = winograd.transform_input(winograd.pad_to_tiles(x, padding, t_h, t_w), t_h, t_w)
+    d_v = RNG.normal(size=v.shape)
+    dx = np.full_like(x, np.nan)                      # every value must be written
+    winograd.input_gradient(d_v, t_h, t_w, padding, dx)
+    assert np.isclose(np.sum(v * d_v), np.sum(x * dx), rtol=1e-13)
 
 def test_transform_input_takes_every_tile_in_order():
     # Tile (n, i, j) is padded[n, 4 i : 4 i + 6, 4 j : 4 j + 6]; V = B^T d B of each.
@@ -99,4 +111,46 @@ def test_float32_winograd_is_within_its_rounding_bound(c_in, size, padding):
     assert np.all(error <= bound + 1e-12 * np.abs(reference)), (error / bound).max()
     # The bound is loose (|A^T| and |B^T| amplify), but far below the outputs: a wrong
     # coefficient or tile, an error of the outputs' size, breaks it.
+    assert bound.max() < 0.05 * np.abs(reference).max()
+
+
+
+def absolute_input_gradient(d_y, w, padding, shape):
+    """dC/dx by Winograd's route (``Conv2d._winograd_backward``) with |B^T|, |G|, |A^T|
+    and |dC/dy|, |w|, in float64: each tile's |B| [(|G| |g| |G^T|) * (|A| |dY| |A^T|)]
+    |B^T|, summed over output channels, added back onto the padded images."""
+    n, h_out, w_out, _ = d_y.shape
+    t_h, t_w = winograd.tiles(h_out), winograd.tiles(w_out)
+    blocks = np.zeros((n, 4 * t_h, 4 * t_w, d_y.shape[3]))
+    blocks[:, :h_out, :w_out] = np.abs(d_y)
+    bt, g, at = np.abs(winograd.BT), np.abs(winograd.G), np.abs(winograd.AT)
+    u = np.einsum("ia,jb,abco->ijco", g, g, np.abs(w))                   # (6, 6, c, o)
+    padded = np.zeros((n, 4 * t_h + 2, 4 * t_w + 2, w.shape[2]))
+    for i, j in np.ndindex(t_h, t_w):
+        d_m = np.einsum("ai,bj,nabo->nijo", at, at,
+                        blocks[:, 4 * i:4 * i + 4, 4 * j:4 * j + 4])    # (n, 6, 6, o)
+        d_v = np.einsum("nijo,ijco->nijc", d_m, u)
+        padded[:, 4 * i:4 * i + 6, 4 * j:4 * j + 6] += np.einsum("ia,jb,nijc->nabc", bt, bt, d_v)
+    return padded[:, padding:padding + shape[1], padding:padding + shape[2]]
+
+
+@pytest.mark.parametrize("c_out, size, padding", [(8, 9, 1), (64, 8, 1), (16, 7, 0)])
+def test_float32_input_gradient_is_within_its_rounding_bound(c_out, size, padding):
+    # As the forward pass's bound, with n = c_out + 48 roundings: 17 in dC/dM = A dY A^T
+    # (rows of its Kronecker matrix have at most 16 nonzero entries), 1 in U, c_out + 1
+    # in the products by U^T and their sum over output channels, 26 in B dC/dV B^T (at
+    # most 25 nonzero entries a row), 3 in adding up to 4 overlapping tiles.
+    x = RNG.normal(size=(3, size, size, 5)).astype(np.float32)
+    layer = Conv2d(5, c_out, 3, 1, padding, rng=1, bias=False, algorithm="winograd")
+    d_y = RNG.normal(size=layer.forward(x, training=True).shape).astype(np.float32)
+    dx = layer.backward(d_y)
+    exact = Conv2d(5, c_out, 3, 1, padding, bias=False, dtype=np.float64, algorithm="im2col")
+    exact.w.value[...] = layer.w.value
+    exact.forward(x.astype(np.float64), training=True)
+    reference = exact.backward(d_y.astype(np.float64))
+    n, u = c_out + 48, 2.0 ** -24
+    bound = n * u / (1 - n * u) * absolute_input_gradient(
+        d_y.astype(np.float64), layer.w.value.astype(np.float64), padding, x.shape)
+    error = np.abs(dx - reference)
+    assert np.all(error <= bound + 1e-12 * np.abs(reference)), (error / bound).max()
     assert bound.max() < 0.05 * np.abs(reference).max()

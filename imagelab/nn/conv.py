@@ -418,16 +418,15 @@ class Conv2d(Layer):
             self.b.grad = d_wb[-1]
 
     def _winograd_backward(self, d_out, dx):
-        """Gradients by Winograd's route. M = V U, so dC/dU = V^T dC/dM (36 products per
-        chunk, summed in the chunks' order), with dC/dM = A dC/dY A^T for each tile
-        (``winograd.output_gradient``), and dC/dW = G^T dC/dU G. dC/dx is the convolution
-        of dC/dout, padded by 2 - padding, with the kernel turned by 180 degrees and its
-        channel axes swapped (see ``_backward_as_convolution``), also by Winograd."""
+        """Gradients by Winograd's route. M = V U, so dC/dU = V^T dC/dM and dC/dV =
+        dC/dM U^T (36 products each, dC/dU summed in the chunks' order), with dC/dM =
+        A dC/dY A^T for each tile (``winograd.output_gradient``); dC/dW = G^T dC/dU G,
+        and dC/dx = the adjoint of the input's transform applied to dC/dV
+        (``winograd.input_gradient``)."""
         t_h, t_w = winograd.tiles(d_out.shape[1]), winograd.tiles(d_out.shape[2])
-        dx_tiles = winograd.tiles(self.input_shape[1]), winograd.tiles(self.input_shape[2])
-        turned = (parallel.on_one_core(winograd.transform_weights,
-                                       self.w.value[::-1, ::-1].transpose(0, 1, 3, 2))
-                  if dx is not None else None)                    # (36, c_out, c_in)
+        u_t = (parallel.on_one_core(lambda w: np.ascontiguousarray(
+            winograd.transform_weights(w).transpose(0, 2, 1)), self.w.value)
+               if dx is not None else None)                       # (36, c_out, c_in)
 
         def chunk(saved):
             images, kept = saved
@@ -435,9 +434,8 @@ class Conv2d(Layer):
             v = kept if self.keep_tiles else winograd.transform_input(kept, t_h, t_w)
             d_m = winograd.output_gradient(grads, t_h, t_w)        # (36, tiles, c_out)
             if dx is not None:
-                padded_d = winograd.pad_to_tiles(grads, 2 - self.padding, *dx_tiles)
-                m = np.matmul(winograd.transform_input(padded_d, *dx_tiles), turned)
-                winograd.transform_output(m, len(padded_d), *dx_tiles, dx[images])
+                winograd.input_gradient(np.matmul(d_m, u_t), t_h, t_w, self.padding,
+                                        dx[images])
             return (np.matmul(v.transpose(0, 2, 1), d_m),
                     grads.sum(axis=(0, 1, 2)) if self.b is not None else 0)
 

@@ -131,7 +131,7 @@ def transform_output(m, n, t_h, t_w, out):
     h, w = out.shape[1:3]
     whole = out if (h, w) == (TILE * t_h, TILE * t_w) else np.empty(
         (n, TILE * t_h, TILE * t_w, k), out.dtype)                    # the last tiles cropped
-    np.copyto(whole.reshape(n, t_h, TILE, t_w, TILE, k).transpose(2, 4, 0, 1, 3, 5), y)
+    np.copyto(_tile_order(whole.reshape(n, t_h, TILE, t_w, TILE, k)), y)
     if whole is not out:
         out[...] = whole[:, :h, :w]
 
@@ -145,6 +145,46 @@ def output_gradient(d_out, t_h, t_w):
         whole[:, :h, :w] = d_out
         d_out = whole
     blocks = np.empty((TILE, TILE, n, t_h, t_w, k), d_out.dtype)        # (16, tiles k)
-    np.copyto(blocks, d_out.reshape(n, t_h, TILE, t_w, TILE, k).transpose(2, 4, 0, 1, 3, 5))
+    np.copyto(blocks, _tile_order(d_out.reshape(n, t_h, TILE, t_w, TILE, k)))
     return (AT2.T.astype(d_out.dtype) @ blocks.reshape(TILE * TILE, -1)).reshape(
         TAPS * TAPS, -1, k)
+
+
+def input_gradient(d_v, t_h, t_w, padding, dx):
+    """dC/dx from dC/dV, the adjoint of ``pad_to_tiles`` then ``transform_input``.
+
+    Each tile's dC/dd = B dC/dV B^T (one product by B (x) B, the transpose of B^T (x)
+    B^T), and the 6 x 6 tiles, 4 apart, are added back onto the padded images: their
+    first 4 x 4 values are copied (no two tiles share them), their last two rows and
+    columns added onto the next tiles' first ones. The padding is then cropped.
+
+    Parameters
+    ----------
+    d_v : np.ndarray, shape (36, n t_h t_w, c)
+        As ``transform_input`` orders V.
+    padding : int
+        The padding at the top and left that ``pad_to_tiles`` added.
+    dx : np.ndarray, shape (n, H, W, c), H + padding <= 4 t_h + 4 (likewise W)
+        Written: dC/dx.
+    """
+    n, c = len(dx), d_v.shape[-1]
+    d_tiles = (BT2.T.astype(d_v.dtype) @ d_v.reshape(TAPS * TAPS, -1)).reshape(
+        TAPS, TAPS, n, t_h, t_w, c)                                   # (6, 6, n, t_h, t_w, c)
+    # The padded images as blocks of 4 x 4, one more block down and right for the
+    # last tiles' last two rows and columns: blocks[:, i, a, j, b] = row 4 i + a, column 4 j + b.
+    blocks = np.empty((n, t_h + 1, TILE, t_w + 1, TILE, c), d_v.dtype)
+    blocks[:, t_h] = 0
+    blocks[:, :t_h, :, t_w] = 0
+    head, tail = slice(0, TILE), slice(TILE, TAPS)              # a tile's rows 0-3 and 4-5
+    np.copyto(_tile_order(blocks[:, :t_h, :, :t_w]), d_tiles[head, head])
+    _tile_order(blocks[:, 1:, :2, :t_w])[...] += d_tiles[tail, head]
+    _tile_order(blocks[:, :t_h, :, 1:, :2])[...] += d_tiles[head, tail]
+    _tile_order(blocks[:, 1:, :2, 1:, :2])[...] += d_tiles[tail, tail]
+    h, w = dx.shape[1:3]
+    padded = blocks.reshape(n, TILE * (t_h + 1), TILE * (t_w + 1), c)
+    np.copyto(dx, padded[:, padding:padding + h, padding:padding + w])
+
+
+def _tile_order(blocks):
+    """A view (a, b, n, i, j, c) of ``blocks`` (n, i, a, j, b, c), as tiles are ordered."""
+    return blocks.transpose(2, 4, 0, 1, 3, 5)
