@@ -62,6 +62,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import platform
 import resource
@@ -213,34 +214,41 @@ def conv_products(layer, input_shape, batch, need_dx, rng):
 
 
 def winograd_products(layer, input_shape, batch, need_dx, rng):
-    """``conv_products`` on Winograd's route: in each pass, the transform of the input's
-    tiles (B^T (x) B^T times their 36 values, rows of tiles x channels), the 36 products
-    V[xi] @ U[xi] (or V[xi]^T @ dM[xi] for dW), and the transform back (A^T (x) A^T), or
-    for dW that of dout's blocks (A (x) A)."""
-    h, w, c_in = input_shape
+    """``conv_products`` on Winograd's route, as ``Conv2d`` does them, each transform of
+    tiles (L X L^T) as its two products by L (``winograd._both_sides``). Forward: B^T on
+    the input's tiles, the 36 products V[xi] @ U[xi], A^T on M. dW: A on dC/dout's 4 x 4
+    blocks, V[xi]^T @ dM[xi] (and B^T on the input's tiles again, when the layer does not
+    keep them). dx: dM[xi] @ U[xi]^T, then B on dV."""
     h_out, w_out, c_out = layer.output_shape(input_shape)
+    c_in = input_shape[2]
     tiles = batch * winograd.tiles(h_out) * winograd.tiles(w_out)
-    bt, at = winograd.BT2.astype(np.float32), winograd.AT2.astype(np.float32)
+
+    def both_sides(name, matrix, channels):
+        l, k = matrix.shape
+        left = matrix.astype(np.float32)
+        return [(name, left, random_array(rng, (k, k, tiles * channels))),      # (k, l, m)
+                (name, left, random_array(rng, (k, l * tiles * channels)))]
+
     v = random_array(rng, (36, tiles, c_in))
     d_m = random_array(rng, (36, tiles, c_out))
-    products = [("forward", bt, random_array(rng, (36, tiles * c_in))),
-                ("forward", v, random_array(rng, (36, c_in, c_out))),
-                ("forward", at, d_m.reshape(36, -1)),
-                ("dW", bt, random_array(rng, (36, tiles * c_in))),
-                ("dW", at.T, random_array(rng, (16, tiles * c_out))),
-                ("dW", v.transpose(0, 2, 1), d_m)]
-    if not need_dx:
-        return products
-    dx_tiles = batch * winograd.tiles(h) * winograd.tiles(w)
-    return products + [("dx", bt, random_array(rng, (36, dx_tiles * c_out))),
-                       ("dx", random_array(rng, (36, dx_tiles, c_out)),
-                        random_array(rng, (36, c_out, c_in))),
-                       ("dx", at, random_array(rng, (36, dx_tiles * c_in)))]
+    products = (both_sides("forward", winograd.BT, c_in)
+                + [("forward", v, random_array(rng, (36, c_in, c_out)))]
+                + both_sides("forward", winograd.AT, c_out)
+                + both_sides("dW", winograd.AT.T, c_out)
+                + [("dW", v.transpose(0, 2, 1), d_m)])
+    if v.nbytes > conv_module.KEEP_TILES_BYTES:                  # V made again
+        products += both_sides("dW", winograd.BT, c_in)
+    if need_dx:
+        products += ([("dx", d_m, random_array(rng, (36, c_out, c_in)))]
+                     + both_sides("dx", winograd.BT.T, c_in))
+    return products
 
 
 def flops(products):
-    """Multiply-adds times 2 of products a @ b, a (..., m, n) by b (..., n, p)."""
-    return sum(2 * a.size * b.shape[-1] for _, a, b in products)
+    """Multiply-adds times 2 of products a @ b, a (..., m, n) by b (..., n, p), the
+    stacks of matrices broadcast against each other."""
+    return sum(2 * math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])) * a.shape[-2]
+               * a.shape[-1] * b.shape[-1] for _, a, b in products)
 
 
 def time_conv_layer(layer, input_shape, batch, need_dx, repeats, rng):

@@ -21,13 +21,21 @@ def test_the_matrices_compute_four_outputs_of_a_three_tap_filter():
                                rtol=1e-13, atol=1e-13)
 
 
-def test_the_kronecker_matrices_transform_a_whole_tile():
-    # (B^T (x) B^T) vec(d) = vec(B^T d B), row-major; likewise G and A^T.
-    for two_d, matrix, size in ((winograd.BT2, winograd.BT, 6), (winograd.G2, winograd.G, 3),
-                                (winograd.AT2, winograd.AT, 6)):
-        d = RNG.normal(size=(size, size))
-        np.testing.assert_allclose(two_d @ d.ravel(), (matrix @ d @ matrix.T).ravel(),
-                                   rtol=1e-13, atol=1e-13)
+def test_the_kronecker_matrix_transforms_a_whole_kernel():
+    # (G (x) G) vec(g) = vec(G g G^T), row-major.
+    g = RNG.normal(size=(3, 3))
+    np.testing.assert_allclose(winograd.G2 @ g.ravel(), (winograd.G @ g @ winograd.G.T).ravel(),
+                               rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["BT", "AT", "AT.T", "BT.T"])
+def test_both_sides_is_l_x_l_transposed_for_every_column(name):
+    matrix = {"BT": winograd.BT, "AT": winograd.AT, "AT.T": winograd.AT.T,
+              "BT.T": winograd.BT.T}[name]
+    values = RNG.normal(size=(matrix.shape[1], matrix.shape[1], 5))
+    expected = np.einsum("ai,bj,ijm->abm", matrix, matrix, values)
+    np.testing.assert_allclose(winograd._both_sides(matrix, values), expected,
+                               rtol=1e-13, atol=1e-13)
 
 
 def test_weight_gradient_is_the_adjoint_of_transform_weights():
@@ -90,12 +98,12 @@ def absolute_winograd(x, w, padding):
 
 @pytest.mark.parametrize("c_in, size, padding", [(8, 9, 1), (64, 8, 1), (16, 7, 0)])
 def test_float32_winograd_is_within_its_rounding_bound(c_in, size, padding):
-    # Each value reaches the output through at most n = c_in + 48 roundings of float32
-    # (unit u = 2^-24): 17 in the input's transform (a product by B^T (x) B^T, whose
-    # rows have at most 16 nonzero entries: 16 products and their sum, zeros adding
+    # Each value reaches the output through at most n = c_in + 27 roundings of float32
+    # (unit u = 2^-24): 10 in the input's transform (two products by B^T, whose rows
+    # have at most 4 nonzero entries: 4 products and their sum each, zeros adding
     # exactly), 1 in U, cast from float64, c_in + 1 in the products and their sum over
-    # channels (any order, fused or not), 26 in the output's (rows of A^T (x) A^T have
-    # at most 25 nonzero entries), 3 to spare.
+    # channels (any order, fused or not), 12 in the output's (two products by A^T, at
+    # most 5 nonzero entries a row), 3 to spare.
     # The usual analysis (Higham, "Accuracy and stability of numerical algorithms",
     # ch. 3) then bounds the error by gamma_n = n u / (1 - n u) times the same algorithm
     # run on the absolute values of every matrix and input.
@@ -105,7 +113,7 @@ def test_float32_winograd_is_within_its_rounding_bound(c_in, size, padding):
     exact = Conv2d(c_in, 5, 3, 1, padding, bias=False, dtype=np.float64, algorithm="im2col")
     exact.w.value[...] = layer.w.value
     reference = exact.forward(x.astype(np.float64))
-    n, u = c_in + 48, 2.0 ** -24
+    n, u = c_in + 27, 2.0 ** -24
     bound = n * u / (1 - n * u) * absolute_winograd(x, layer.w.value.astype(np.float64), padding)
     error = np.abs(out - reference)
     assert np.all(error <= bound + 1e-12 * np.abs(reference)), (error / bound).max()
@@ -136,10 +144,11 @@ def absolute_input_gradient(d_y, w, padding, shape):
 
 @pytest.mark.parametrize("c_out, size, padding", [(8, 9, 1), (64, 8, 1), (16, 7, 0)])
 def test_float32_input_gradient_is_within_its_rounding_bound(c_out, size, padding):
-    # As the forward pass's bound, with n = c_out + 48 roundings: 17 in dC/dM = A dY A^T
-    # (rows of its Kronecker matrix have at most 16 nonzero entries), 1 in U, c_out + 1
-    # in the products by U^T and their sum over output channels, 26 in B dC/dV B^T (at
-    # most 25 nonzero entries a row), 3 in adding up to 4 overlapping tiles.
+    # As the forward pass's bound, with n = c_out + 30 roundings: 10 in dC/dM = A dY A^T
+    # (two products by A, whose rows have at most 4 nonzero entries), 1 in U, c_out + 1
+    # in the products by U^T and their sum over output channels, 12 in B dC/dV B^T (at
+    # most 5 nonzero entries a row of B), 3 in adding up to 4 overlapping tiles, 3 to
+    # spare.
     x = RNG.normal(size=(3, size, size, 5)).astype(np.float32)
     layer = Conv2d(5, c_out, 3, 1, padding, rng=1, bias=False, algorithm="winograd")
     d_y = RNG.normal(size=layer.forward(x, training=True).shape).astype(np.float32)
@@ -148,7 +157,7 @@ def test_float32_input_gradient_is_within_its_rounding_bound(c_out, size, paddin
     exact.w.value[...] = layer.w.value
     exact.forward(x.astype(np.float64), training=True)
     reference = exact.backward(d_y.astype(np.float64))
-    n, u = c_out + 48, 2.0 ** -24
+    n, u = c_out + 30, 2.0 ** -24
     bound = n * u / (1 - n * u) * absolute_input_gradient(
         d_y.astype(np.float64), layer.w.value.astype(np.float64), padding, x.shape)
     error = np.abs(dx - reference)
