@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import threadpoolctl
 
-from imagelab.nn import architectures, conv
+from imagelab.nn import architectures, conv, winograd
 from imagelab.nn.batchnorm import BatchNorm
 from imagelab.nn.conv import Conv2d, MaxPool2d
 from imagelab.nn.layers import GELU, Dense, ReLU
@@ -250,18 +250,6 @@ def test_run_holds_the_blas_at_one_thread_while_parts_run():
     assert after == before
 
 
-def test_on_one_core_holds_the_blas_at_one_thread_and_returns_the_result():
-    if not blas_threads():
-        pytest.skip("threadpoolctl finds no BLAS")
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        before = blas_threads()
-        inside, total = parallel.on_one_core(lambda a, b: (blas_threads(), a + b), 2, 3)
-        after = blas_threads()
-    if max(before) < 2:
-        pytest.skip("this BLAS does not take 2 threads")
-    assert inside == [1] * len(before) and total == 5 and after == before
-
-
 # ---------------------------------------------------------------- layers
 
 def serial(function):
@@ -325,6 +313,41 @@ def test_conv_split_matches_one_thread(monkeypatch, kernel, stride, padding, c_i
     np.testing.assert_allclose(
         actual[0], conv_loop(x, layer.w.value, layer.b.value if bias else np.zeros(c_out),
                              stride, padding), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("keep_tiles", [True, False])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_winograd_split_matches_one_thread(monkeypatch, padding, keep_tiles, count):
+    """Winograd's route split between threads: the chunks of images, and the weights'
+    transforms (U, and dC/dW from dC/dU) by slices of the input channels."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(BATCH, 9, 7, 5))
+    layer = Conv2d(5, 3, 3, 1, padding, rng=1, dtype=np.float64, bias=False,
+                   algorithm="winograd")
+    h_out, w_out, _ = layer.output_shape(x.shape[1:])
+    g = rng.normal(size=(BATCH, h_out, w_out, 3))
+    expected = serial(lambda: conv_pass(layer, x, g))
+    # Bound of each result's sum |t_i|: the same algorithm, every matrix and input made
+    # non-negative (|B^T|, |A^T|, |G|, |x|, |W|, |g|), so that nothing cancels.
+    absolute = Conv2d(5, 3, 3, 1, padding, dtype=np.float64, bias=False, algorithm="winograd")
+    absolute.w.value[...] = np.abs(layer.w.value)
+    with monkeypatch.context() as patch:
+        for name in ("BT", "AT", "G", "G2"):
+            patch.setattr(winograd, name, np.abs(getattr(winograd, name)))
+        magnitudes = serial(lambda: conv_pass(absolute, np.abs(x), np.abs(g)))
+
+    force_splitting(monkeypatch, count)
+    monkeypatch.setattr(conv, "MIN_CHUNK_TILES", 1)
+    monkeypatch.setattr(conv, "TILE_CHUNK_BYTES", 1)                # one image a chunk
+    monkeypatch.setattr(conv, "KEEP_TILES_BYTES", 1 << 30 if keep_tiles else 0)
+    actual = conv_pass(layer, x, g)
+    # Only the order of the sums changes (dC/dU's over the chunks); any two orders of a
+    # sum of n terms differ by at most 2 gamma_n sum |t_i|, n below every tile of the
+    # batch plus the roundings of the transforms and of the channels' sums.
+    n = BATCH * winograd.tiles(h_out) * winograd.tiles(w_out) + 64
+    for name, a, e, m in zip(["out", "dx", "dW"], actual, expected, magnitudes):
+        assert_within(a, e, 2 * n * EPS * m, name)
 
 
 @pytest.mark.parametrize("count", [2, 3])

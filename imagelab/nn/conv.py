@@ -375,7 +375,9 @@ class Conv2d(Layer):
         transformed tiles V if ``KEEP_TILES_BYTES`` allows, else its input padded to whole
         tiles), and the chunks."""
         t_h, t_w = winograd.tiles(out.shape[1]), winograd.tiles(out.shape[2])
-        u = parallel.on_one_core(winograd.transform_weights, self.w.value)  # (36, c_in, c_out)
+        w = self.w.value
+        u = self.u = self._by_input_channels(                        # (36, c_in, c_out)
+            lambda c: winograd.transform_weights(w[:, :, c]), (winograd.TAPS ** 2, *w.shape[2:]))
         self.keep_tiles = (winograd.TAPS ** 2 * len(x) * t_h * t_w * self.c_in * x.itemsize
                            <= KEEP_TILES_BYTES)
 
@@ -424,9 +426,7 @@ class Conv2d(Layer):
         and dC/dx = the adjoint of the input's transform applied to dC/dV
         (``winograd.input_gradient``)."""
         t_h, t_w = winograd.tiles(d_out.shape[1]), winograd.tiles(d_out.shape[2])
-        u_t = (parallel.on_one_core(lambda w: np.ascontiguousarray(
-            winograd.transform_weights(w).transpose(0, 2, 1)), self.w.value)
-               if dx is not None else None)                       # (36, c_out, c_in)
+        u_t = self.u.transpose(0, 2, 1)            # U of the forward pass, (36, c_out, c_in)
 
         def chunk(saved):
             images, kept = saved
@@ -440,9 +440,25 @@ class Conv2d(Layer):
                     grads.sum(axis=(0, 1, 2)) if self.b is not None else 0)
 
         sums = parallel.map_in_turn(chunk, self.saved, self.pass_size)
-        self.w.grad = parallel.on_one_core(winograd.weight_gradient, sum(d_u for d_u, _ in sums))
+        self.w.grad = self._by_input_channels(lambda c: winograd.weight_gradient(
+            sum(d_u[:, c] for d_u, _ in sums)), self.w.value.shape)   # in the chunks' order
         if self.b is not None:
             self.b.grad = sum(d_b for _, d_b in sums)
+        self.u = None
+
+    def _by_input_channels(self, transform, shape):
+        """An array of ``shape`` (..., c_in, c_out) in the weights' dtype, its slice
+        [..., c, :] = ``transform(c)`` for slices c of the input channels, the threads
+        each taking one: the weights' transforms work on c_in c_out kernels (65,536 for
+        256 -> 256 channels, some 5 ms on one core), which would leave the other idle."""
+        out = np.empty(shape, self.w.value.dtype)
+
+        def piece(c):
+            out[..., c, :] = transform(c)
+
+        size = winograd.TAPS ** 2 * self.c_in * self.c_out
+        parallel.map_in_turn(piece, parallel.batch_parts(self.c_in, size), size)
+        return out
 
     def _input_gradient(self, d_out, dx):
         """Write dC/dx of images whose dC/dout (n, H', W', c_out) is ``d_out`` into ``dx``.

@@ -170,10 +170,3 @@ def run(function, parts, *per_part):
             wait(futures)
         return [first] + [future.result() for future in futures]
 
-
-def on_one_core(function, *args):
-    """``function(*args)`` in the calling thread, the BLAS held at one thread: for a small
-    product between two ``run`` calls, which on the BLAS's own threads would leave its
-    worker spinning on the other core through the next passes."""
-    with _blas_one_thread():
-        return function(*args)
