@@ -445,7 +445,7 @@ class StepProfile:
                         (conv_module, "col2im", self.nested(conv_module.col2im, NESTED[1]))]
         self.patches += [(winograd, name, self.nested(getattr(winograd, name), NESTED[2]))
                          for name in ("pad_to_tiles", "transform_input", "transform_output",
-                                      "output_gradient")]
+                                      "output_gradient", "input_gradient")]
         self.patches += [(layer, name, self.named(getattr(layer, name), layer))
                          for layer in network.layers for name in ("forward", "backward")]
 
@@ -478,15 +478,17 @@ class StepProfile:
 
     def nested(self, function, kind):
         """``function``, timed as ``kind`` and taken out of the part that calls it (outside
-        a part, it stays "outside the threads")."""
+        a part, it stays "outside the threads"). Called from inside another such function
+        (a product inside a Winograd transform), it counts as the outer one's kind."""
         def call(*args, **kwargs):
-            if not getattr(self.local, "in_part", False):
+            if not getattr(self.local, "in_part", False) or self.local.in_nested:
                 return function(*args, **kwargs)
-            start = time.perf_counter()
+            start, self.local.in_nested = time.perf_counter(), True
             try:
                 return function(*args, **kwargs)
             finally:
                 spent = time.perf_counter() - start
+                self.local.in_nested = False
                 self.add(kind, spent)
                 self.local.nested += spent
         return call
@@ -497,7 +499,7 @@ class StepProfile:
         spans = {}
 
         def part(*args):
-            self.local.nested, self.local.in_part = 0.0, True
+            self.local.nested, self.local.in_part, self.local.in_nested = 0.0, True, False
             start = time.perf_counter()
             try:
                 return function(*args)
