@@ -112,22 +112,26 @@ def test_parts_of_splits_the_first_axis(monkeypatch):
     assert parallel.parts_of(x) == [slice(0, 7)]
 
 
-@pytest.mark.parametrize("start, stop, row_bytes, min_rows, chunk_bytes, size", [
-    (0, 10, 8, 1, 24, 3),             # 3 rows of 8 bytes a chunk, the last one short
-    (3, 10, 8, 1, 24, 3),             # a part that does not start at 0
-    (None, 10, 8, 4, 24, 4),          # min_rows wins over the bytes
-    (0, 10, 100, 1, 24, 1),           # a row larger than the chunk: a row a chunk
-    (0, 10, 0, 1, 24, 24),            # empty rows count as 1 byte
-    (0, 10, 8, 1, 10 ** 6, 10),       # one chunk for the whole
-    (4, 4, 8, 1, 24, 1),              # an empty part: no chunk
+@pytest.mark.parametrize("start, stop, row_bytes, min_rows, chunk_bytes, threads, sizes", [
+    (0, 10, 8, 1, 24, 1, [2, 3, 2, 3]),      # 3 rows of 8 bytes a chunk: 4 chunks, as equal
+    (3, 10, 8, 1, 24, 1, [2, 2, 3]),         # rows that do not start at 0
+    (None, 10, 8, 4, 24, 1, [3, 3, 4]),      # min_rows wins over the bytes: 3 chunks
+    (0, 10, 100, 1, 24, 1, [1] * 10),        # a row larger than the chunk: a row a chunk
+    (0, 10, 0, 1, 24, 1, [10]),              # empty rows count as 1 byte
+    (0, 10, 8, 1, 10 ** 6, 1, [10]),         # one chunk for the whole
+    (4, 4, 8, 1, 24, 1, []),                 # no rows: no chunk
+    (0, 10, 8, 1, 24, 2, [2, 3, 2, 3]),      # 4 chunks: 2 for each of 2 threads
+    (0, 10, 8, 1, 24, 3, [3, 3, 4]),         # 4 rounded down to 3, one for each of 3
+    (0, 10, 8, 1, 10 ** 6, 2, [5, 5]),       # one chunk a thread at least
+    (0, 1, 8, 1, 10 ** 6, 2, [1]),           # rows allowing
+    (0, 256, 9 * 2304 * 4, 114, 2 << 20, 2, [128, 128]),   # the recipe's last layer
 ])
-def test_chunks_cover_the_rows_in_order(start, stop, row_bytes, min_rows, chunk_bytes, size):
-    rows = slice(start, stop)
-    pieces = parallel.chunks(rows, row_bytes, min_rows, chunk_bytes)
-    expected = list(range(start or 0, stop))
-    assert [i for piece in pieces for i in range(stop)[piece]] == expected
-    assert all(piece.stop - piece.start == size for piece in pieces[:-1])
-    assert all(0 < piece.stop - piece.start <= size for piece in pieces)
+def test_chunks_cover_the_rows_in_order(start, stop, row_bytes, min_rows, chunk_bytes,
+                                        threads, sizes):
+    parallel.set_threads(threads)
+    pieces = parallel.chunks(slice(start, stop), row_bytes, min_rows, chunk_bytes)
+    assert [i for piece in pieces for i in range(stop)[piece]] == list(range(start or 0, stop))
+    assert [piece.stop - piece.start for piece in pieces] == sizes
 
 
 def test_map_chunks_calls_in_order_over_every_row(monkeypatch):
@@ -135,8 +139,8 @@ def test_map_chunks_calls_in_order_over_every_row(monkeypatch):
     x = np.arange(5 * 3, dtype=np.float64).reshape(5, 3)    # rows of 24 bytes: 2 a chunk
     seen = parallel.map_chunks(lambda rows: (rows, x[rows].copy()), x)
     slices = [rows for rows, _ in seen]
-    # Parts 0:2 and 2:5 of 2 threads, each cut into chunks of 64 // 24 = 2 rows.
-    assert slices == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    # Chunks of 64 // 24 = 2 rows would be 3: 2 for 2 threads.
+    assert slices == [slice(0, 2), slice(2, 5)]
     np.testing.assert_array_equal(np.concatenate([values for _, values in seen]), x)
     assert parallel.map_chunks(lambda part: part, np.float64(1)) == [...]
 
