@@ -112,8 +112,8 @@ class BatchNorm(Layer):
         return y.reshape(x.shape)
 
     def _centre(self, images, scale, out=None):
-        """(x - mean) * scale for images (n, P C), into ``out`` if given: x_hat when
-        scale is 1 / std."""
+        """(x - mean) * scale for images (n, P C), ``scale`` (P C,) or (n, P C), into
+        ``out`` if given: x_hat when scale is 1 / std."""
         out = np.subtract(images, self.mean, out=out)
         out *= scale
         return out
@@ -140,9 +140,7 @@ class BatchNorm(Layer):
         def sums(c):
             if self.relu:                                 # the ReLU's backward pass
                 np.multiply(d_out_rows[c], self.positive[c], out=g[c])
-            centred = np.subtract(images[c], self.mean)
-            centred *= g[c]
-            return _column_sums(g[c], c_), _column_sums(centred, c_)
+            return _column_sums(g[c], c_), _column_sums(self._centre(images[c], g[c]), c_)
 
         # sum of g x_hat = (sum of g (x - mean)) / std: one pass fewer than x_hat itself
         chunk_sums = parallel.map_chunks(sums, g)
@@ -166,9 +164,7 @@ class BatchNorm(Layer):
 
         def chunk(c):
             np.multiply(g[c], scale, out=dx[c])
-            centred = np.subtract(images[c], self.mean)
-            centred *= along_centred
-            dx[c] -= centred
+            dx[c] -= self._centre(images[c], along_centred)
             dx[c] -= constant
 
         parallel.map_chunks(chunk, g)

@@ -555,16 +555,15 @@ class MaxPool2d(Layer):
         s, (h_out, w_out) = self.stride, d_out.shape[1:3]
         if (s, s * h_out, s * w_out) != (self.k, *x.shape[1:3]):
             dx[...] = 0                               # windows overlap or leave gaps
-        windows = self._windows(x, h_out, w_out)
-        for i, (a, b, view) in enumerate(windows):
+        for i, (a, b, view) in enumerate(self._windows(x, h_out, w_out)):
             equal = view == out
             # The window's first maximum: equal here and not at an earlier offset
             # (for booleans, p > q is p and not q); ``claimed`` marks the windows whose
             # maximum is found.
-            first = equal if i == 0 else np.greater(equal, claimed)
             if i == 0:
-                claimed = equal
-            elif i < len(windows) - 1:
+                first = claimed = equal
+            else:
+                first = np.greater(equal, claimed)
                 claimed |= equal
             target = dx[:, a:a + s * h_out:s, b:b + s * w_out:s]
             # g * 1[first maximum]: a product by the mask, several times faster than
